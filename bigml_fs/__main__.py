@@ -1,0 +1,3 @@
+from bigml_fs.cli.main import app
+
+app()

@@ -1,0 +1,260 @@
+"""Resolve definitions against each other and against the engine's schemas.
+
+The catalog is the checked, ready-to-compile form of a project: every view
+knows its source relation, key columns, time columns and column types; every
+model's feature list is expanded. Resolving *is* validation: each broken
+reference or missing column becomes a Problem with file, line and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from bigml_fs.engines.base import Engine
+from bigml_fs.errors import BigmlError, Problem, did_you_mean
+from bigml_fs.spec.loader import Definitions, Origin
+from bigml_fs.spec.schema import FeatureSpec, FeatureViewSpec, ModelSpec
+
+TIME_TYPES = ("TIMESTAMP", "DATE")
+
+
+@dataclass(frozen=True)
+class ResolvedView:
+    """A feature view tied to its source relation and columns."""
+
+    spec: FeatureViewSpec
+    relation: exp.Table
+    keys: tuple[str, ...]
+    timestamp: str | None
+    created: str | None
+    columns: dict[str, str]
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def ttl(self) -> timedelta | None:
+        return self.spec.ttl
+
+    @property
+    def latest_features(self) -> list[FeatureSpec]:
+        return [f for f in self.spec.features if not f.is_window]
+
+    @property
+    def window_features(self) -> list[FeatureSpec]:
+        return [f for f in self.spec.features if f.is_window]
+
+    def feature(self, name: str) -> FeatureSpec:
+        return next(f for f in self.spec.features if f.name == name)
+
+
+@dataclass(frozen=True)
+class FeatureRef:
+    view: str
+    feature: str
+
+    def __str__(self) -> str:
+        return f"{self.view}:{self.feature}"
+
+
+@dataclass
+class Catalog:
+    views: dict[str, ResolvedView] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    relations: dict[str, exp.Table] = field(default_factory=dict)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def expand(self, refs: list[str], where: str = "--features") -> list[FeatureRef]:
+        """Turn ``view:feature``/``view:*`` strings into feature references."""
+        out: list[FeatureRef] = []
+        for text in refs:
+            for item in [t.strip() for t in text.split(",") if t.strip()]:
+                problem = self._expand_one(item, out)
+                if problem:
+                    raise BigmlError(f"{where}: {problem}")
+        if not out:
+            raise BigmlError(f"{where}: no features requested; give view:feature or view:*")
+        return out
+
+    def _expand_one(self, item: str, out: list[FeatureRef]) -> str | None:
+        view_name, sep, feature = item.partition(":")
+        if not sep or not feature:
+            return f"'{item}' is not view:feature or view:*"
+        if view_name not in self.views:
+            return f"unknown feature view '{view_name}'{did_you_mean(view_name, self.views)}"
+        view = self.views[view_name]
+        names = [f.name for f in view.spec.features]
+        if feature == "*":
+            out.extend(FeatureRef(view_name, n) for n in names if FeatureRef(view_name, n) not in out)
+            return None
+        if feature not in names:
+            return f"view '{view_name}' has no feature '{feature}'{did_you_mean(feature, names)}"
+        if FeatureRef(view_name, feature) not in out:
+            out.append(FeatureRef(view_name, feature))
+        return None
+
+
+def is_time_type(dtype: str) -> bool:
+    return dtype.upper().startswith(TIME_TYPES)
+
+
+def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Table], problems: list[Problem], dialect: str) -> Catalog:
+    """Resolve views and models; append every problem found to ``problems``."""
+    catalog = Catalog(relations=relations)
+    for name, relation in relations.items():
+        try:
+            catalog.columns[name] = engine.columns(exp.select("*").from_(relation).limit(0))
+        except BigmlError as exc:
+            kind = "source" if ("source", name) in defs.origins else "sql"
+            problems.append(defs.origin(kind, name).problem("name" if kind == "source" else (), f"cannot read its columns: {exc}"))
+    for view in defs.views.values():
+        resolved = _resolve_view(defs, view, catalog, engine, problems, dialect)
+        if resolved:
+            catalog.views[view.name] = resolved
+    for model in defs.models.values():
+        if _check_model(defs, model, catalog, problems):
+            catalog.models[model.name] = model
+    return catalog
+
+
+def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, engine: Engine, problems: list[Problem], dialect: str) -> ResolvedView | None:
+    origin = defs.origin("view", view.name)
+    before = len(problems)
+    entities = {e.name: e for e in defs.project.entities}
+    keys: list[str] = []
+    for i, ref in enumerate(view.entity_refs):
+        entity = entities.get(ref.name)
+        if entity is None:
+            problems.append(origin.problem(("entities", i), f"unknown entity '{ref.name}'{did_you_mean(ref.name, entities)}; declare it under 'entities:' in project.yaml"))
+            continue
+        for key in ref.keys:
+            if key not in entity.join_keys:
+                problems.append(origin.problem(("entities", i, "keys", key), f"entity '{ref.name}' has no join key '{key}'{did_you_mean(key, entity.join_keys)}"))
+        for key in entity.join_keys:
+            column = ref.keys.get(key, key)
+            if column in keys:
+                problems.append(origin.problem(("entities", i), f"key column '{column}' is used twice; map one entity's keys to other columns with keys: {{...}}"))
+            keys.append(column)
+    seen: set[str] = set()
+    for i, feature in enumerate(view.features):
+        if feature.name in seen:
+            problems.append(origin.problem(("features", i, "name"), f"duplicate feature name '{feature.name}' in view '{view.name}'"))
+        seen.add(feature.name)
+
+    source_spec = next((s for s in defs.project.sources if s.name == view.source), None)
+    is_sql = view.source in defs.sql_files
+    if source_spec is None and not is_sql:
+        candidates = [s.name for s in defs.project.sources] + list(defs.sql_files)
+        problems.append(origin.problem("source", f"unknown source '{view.source}'{did_you_mean(view.source, candidates)}; name a source in project.yaml or a sql/ model"))
+        return None
+    if source_spec is not None:
+        timestamp = view.timestamp or source_spec.timestamp
+        created = view.created_timestamp or source_spec.created_timestamp
+    else:
+        timestamp, created = view.timestamp, view.created_timestamp
+        if timestamp is None:
+            problems.append(origin.problem("timestamp", f"a view over the sql model '{view.source}' needs 'timestamp:' (its event time column), or 'timestamp: none' for a static table"))
+    if timestamp == "none":
+        timestamp, created = None, None
+    if timestamp is None:
+        _check_static(origin, view, problems)
+
+    columns = catalog.columns.get(view.source)
+    if columns is None:
+        return None
+    for col, key in [(c, ("entities",)) for c in keys] + [(timestamp, ("timestamp",)), (created, ("created_timestamp",))]:
+        if col is not None and col not in columns:
+            problems.append(origin.problem(key, f"source '{view.source}' has no column '{col}'{did_you_mean(col, columns)}"))
+    for col, key in ((timestamp, "timestamp"), (created, "created_timestamp")):
+        if col in columns and not is_time_type(columns[col]):
+            problems.append(origin.problem(key, f"column '{col}' of '{view.source}' is {columns[col]}, not a timestamp or date; cast it in a sql/ model"))
+    relation = catalog.relations[view.source]
+    for i, feature in enumerate(view.features):
+        for attr in ("expr", "where"):
+            text = feature.value_sql if attr == "expr" else feature.where
+            if text is None or (attr == "expr" and feature.agg == "count" and feature.expr is None):
+                continue
+            message = _probe_expression(engine, relation, text, dialect)
+            if message:
+                problems.append(origin.problem(("features", i, attr if getattr(feature, attr) is not None else "name"), message))
+    for i, check in enumerate(view.checks):
+        for col in _check_columns(check):
+            if col not in columns:
+                problems.append(origin.problem(("checks", i), f"check names column '{col}' that '{view.source}' does not have{did_you_mean(col, columns)}"))
+    if len(problems) > before:
+        return None
+    fingerprint = _fingerprint(view, columns)
+    return ResolvedView(view, relation, tuple(keys), timestamp, created, columns, fingerprint)
+
+
+def _check_static(origin: Origin, view: FeatureViewSpec, problems: list[Problem]) -> None:
+    if view.ttl is not None:
+        problems.append(origin.problem("ttl", f"view '{view.name}' is over a static source (no timestamp), so it cannot have a ttl; remove it"))
+    for i, feature in enumerate(view.features):
+        if feature.is_window:
+            problems.append(origin.problem(("features", i, "agg"), f"feature '{feature.name}': a static source has no event time, so window aggregates are not possible"))
+
+
+def _probe_expression(engine: Engine, relation: exp.Table, text: str, dialect: str) -> str | None:
+    try:
+        parsed = sqlglot.parse_one(text, read=dialect)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        return f"invalid SQL expression {text!r}: {first.get('description', exc)}"
+    try:
+        engine.columns(exp.select(parsed).from_(relation).limit(0))
+    except BigmlError as exc:
+        return f"expression {text!r} does not compile against the source: {str(exc).splitlines()[0]}"
+    return None
+
+
+def _check_columns(check: object) -> list[str]:
+    cols: list[str] = []
+    for value in (getattr(check, "not_null", None), getattr(check, "unique", None)):
+        cols.extend(value or [])
+    for value in (getattr(check, "range", None), getattr(check, "accepted_values", None)):
+        if value is not None:
+            cols.append(value.column)
+    return cols
+
+
+def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems: list[Problem]) -> bool:
+    origin = defs.origin("model", model.name)
+    before = len(problems)
+    labels = model.labels
+    columns = catalog.columns.get(labels.source)
+    if labels.source not in catalog.relations:
+        candidates = list(catalog.relations)
+        problems.append(origin.problem(("labels", "source"), f"unknown labels source '{labels.source}'{did_you_mean(labels.source, candidates)}"))
+    elif columns is not None:
+        for key in ("timestamp", "target"):
+            col = getattr(labels, key)
+            if col and col not in columns:
+                problems.append(origin.problem(("labels", key), f"'{labels.source}' has no column '{col}'{did_you_mean(col, columns)}"))
+    for i, text in enumerate(model.features):
+        found: list[FeatureRef] = []
+        problem = catalog._expand_one(text, found) if ":" in text else f"'{text}' is not view:feature or view:*"
+        if problem and text.partition(":")[0] in defs.views and text.partition(":")[0] not in catalog.views:
+            continue  # the view itself is broken and reported already
+        if problem:
+            problems.append(origin.problem(("features", i), problem))
+            continue
+        view = catalog.views[found[0].view]
+        missing = [k for k in view.keys if columns is not None and k not in columns]
+        if missing:
+            problems.append(origin.problem(("features", i), f"labels '{labels.source}' lack the join key(s) {', '.join(missing)} of view '{view.name}'"))
+    return len(problems) == before
+
+
+def _fingerprint(view: FeatureViewSpec, columns: dict[str, str]) -> str:
+    payload = json.dumps([view.model_dump(mode="json"), columns], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""The `bigml-fs` command line: thin wrappers over `Project` methods."""

@@ -1,0 +1,209 @@
+"""Commands of `bigml-fs`. Each is a few lines over the `Project` facade."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bigml_fs.cli.output import console, emit_json, escape, setup_logging, status, user_errors
+from bigml_fs.errors import UsageError
+
+app = typer.Typer(
+    name="bigml-fs",
+    help="Declarative, SQL-centric feature store and ML-in-warehouse tool.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+class State:
+    project_dir: Path = Path(".")
+    variables: dict[str, Any] = {}
+
+
+state = State()
+
+
+def parse_vars(values: list[str]) -> dict[str, Any]:
+    """``--var k=v`` pairs; values are read as YAML scalars (numbers, booleans, text)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--var {item!r}: write --var NAME=VALUE")
+        out[key.strip()] = yaml.safe_load(value) if value else ""
+    return out
+
+
+@app.callback()
+def main(
+    project: Annotated[Path, typer.Option("--project", "-p", help="Project directory (default: current).")] = Path("."),
+    var: Annotated[list[str], typer.Option("--var", help="Override a project var: --var min_amount=10 (repeatable).")] = [],  # noqa: B006
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+) -> None:
+    """Run in a project directory, or point at one with --project DIR."""
+    setup_logging(quiet)
+    state.project_dir = project
+    with user_errors():
+        state.variables = parse_vars(var)
+
+
+def load_project(in_memory: bool = False):  # noqa: ANN201 - Project
+    from bigml_fs.project import Project
+
+    return Project.load(state.project_dir, state.variables, in_memory=in_memory)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")],
+    rows: Annotated[int, typer.Option(help="Rows of generated transactions.")] = 5000,
+) -> None:
+    """Scaffold a runnable example project (definitions and generated data).
+
+    Example: bigml-fs init myproject && cd myproject && bigml-fs validate
+    """
+    from bigml_fs.example.scaffold import scaffold
+
+    with user_errors():
+        written = scaffold(directory, rows=rows)
+    console.print(f"Created project in [bold]{escape(str(directory))}[/] ({len(written)} files). Next: cd {escape(str(directory))} && bigml-fs validate")
+
+
+@app.command("generate-data")
+def generate_data(
+    rows: Annotated[int, typer.Option(help="Number of transactions.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: PROJECT/data).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Generate the example project's data deterministically (Parquet under data/).
+
+    Example: bigml-fs generate-data --rows 100000
+    """
+    from bigml_fs.example.generate import generate
+
+    target = out or state.project_dir / "data"
+    with status(f"Generating {rows:,} transactions"):
+        counts = generate(target, rows=rows, seed=seed)
+    if as_json:
+        emit_json({"ok": True, "directory": str(target), "rows": counts})
+        return
+    for name, count in counts.items():
+        console.print(f"  {name:<14} {count:>10,} rows")
+    console.print(f"Wrote {escape(str(target))}")
+
+
+@app.command()
+def validate(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Load and check every definition and SQL file; report all errors at once.
+
+    Example: bigml-fs validate
+    """
+    with user_errors(as_json):
+        with load_project() as project:
+            catalog = project.validate()
+            summary = {"views": len(catalog.views), "models": len(catalog.models), "sql_models": len(project.sql_models), "sources": len(project.spec.sources), "entities": len(project.spec.entities)}
+    if as_json:
+        emit_json({"ok": True, **summary})
+        return
+    console.print("[green]OK[/] " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()))
+
+
+@app.command("compile")
+def compile_(
+    name: Annotated[str, typer.Argument(help="A sql model, feature view or model.")],
+    dialect: Annotated[str | None, typer.Option(help="SQLGlot dialect to print (default: the engine's).")] = None,
+) -> None:
+    """Print the SQL a sql model, a feature view or a model's training set runs.
+
+    Examples: bigml-fs compile payments; bigml-fs compile customer_spend --dialect postgres
+    """
+    with user_errors():
+        with load_project() as project:
+            sql = project.compile(name, dialect)
+    typer.echo(sql)
+
+
+@app.command("training-set")
+def training_set(
+    model: Annotated[str | None, typer.Argument(help="Model whose labels are the spine.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")] = Path("training_set.parquet"),
+    features: Annotated[list[str], typer.Option("--features", "-f", help="view:feature or view:*, comma-separated or repeated.")] = [],  # noqa: B006
+    spine: Annotated[Path | None, typer.Option(help="Spine file (Parquet or CSV) with join keys and a time column.")] = None,
+    timestamp: Annotated[str | None, typer.Option(help="Spine time column (default: event_timestamp, else the only timestamp column).")] = None,
+    full_feature_names: Annotated[bool, typer.Option("--full-feature-names", help="Name every feature view__feature.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Point-in-time-correct training data for a model or any spine file.
+
+    Examples: bigml-fs training-set fraud_detector -o train.parquet;
+    bigml-fs training-set --features customer_spend:* --spine spine.csv -o out.parquet
+    """
+    with user_errors(as_json):
+        with load_project() as project, status("Building the training set"):
+            rows = project.training_set(model=model, features=features or None, spine=spine, timestamp=timestamp, full_feature_names=full_feature_names, output=output)
+    if as_json:
+        emit_json({"ok": True, "rows": rows, "output": str(output)})
+    else:
+        console.print(f"Wrote {rows:,} rows to {escape(str(output))}")
+
+
+def _not_yet(command: str) -> None:
+    with user_errors():
+        raise UsageError(f"'{command}' is not available in this version of bigml-fs yet; see README.md for what works today")
+
+
+@app.command()
+def plan() -> None:
+    """What `materialize` would add, change or drop (not available yet)."""
+    _not_yet("plan")
+
+
+@app.command()
+def materialize() -> None:
+    """Compute feature tables and load the online store (not available yet)."""
+    _not_yet("materialize")
+
+
+@app.command()
+def train(model: Annotated[str, typer.Argument()]) -> None:
+    """Train, evaluate and register a model version (not available yet)."""
+    _not_yet("train")
+
+
+@app.command()
+def predict(model: Annotated[str, typer.Argument()]) -> None:
+    """Batch scoring, in Python or in the engine (not available yet)."""
+    _not_yet("predict")
+
+
+@app.command()
+def online() -> None:
+    """Online feature values (not available yet)."""
+    _not_yet("online")
+
+
+@app.command()
+def serve() -> None:
+    """HTTP API for features and predictions (not available yet)."""
+    _not_yet("serve")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered model versions (not available yet)."""
+    _not_yet("models list")
+
+
+@models_app.command("show")
+def models_show(name: Annotated[str, typer.Argument()]) -> None:
+    """One model version's metrics and lineage (not available yet)."""
+    _not_yet("models show")

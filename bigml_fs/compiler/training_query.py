@@ -1,0 +1,123 @@
+"""Assemble the point-in-time training-set query over a prepared spine.
+
+The spine relation holds the user's columns plus ``__row`` (its order) and
+``__ts`` (its time in UTC microseconds). Each requested view adds a CTE from
+``features.py``; latest-value views are as-of joined, window views are
+equi-joined on (keys, t). The result keeps the spine's rows and order, adds
+one column per feature and one ``__amb_i`` column per latest-value view that
+is non-null where an ambiguous tie decided a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from bigml_fs.catalog import ResolvedView
+from bigml_fs.compiler.features import HI, LO, latest_query, window_query
+from bigml_fs.compiler.sqlparts import ROW, TS, alias, all_not_null, col, micros
+from bigml_fs.spec.schema import FeatureSpec
+
+SPINE = "__s"
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    view: str
+    feature: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TrainingQuery:
+    query: exp.Select
+    outputs: list[OutputColumn]
+    ambiguity: dict[str, str]  # __amb_i column -> view name
+    key_columns: dict[str, tuple[str, ...]]  # view name -> spine key columns
+
+
+def output_names(requested: list[tuple[str, str]], full_feature_names: bool) -> list[OutputColumn]:
+    """Name each feature; shared names (or --full-feature-names) become view__feature."""
+    counts: dict[str, int] = {}
+    for _, feature in requested:
+        counts[feature] = counts.get(feature, 0) + 1
+    return [OutputColumn(v, f, f"{v}__{f}" if full_feature_names or counts[f] > 1 else f) for v, f in requested]
+
+
+def training_query(
+    spine: exp.Table,
+    spine_columns: dict[str, str],
+    views: dict[str, ResolvedView],
+    requested: list[tuple[str, str]],
+    dialect: str,
+    full_feature_names: bool = False,
+) -> TrainingQuery:
+    outputs = output_names(requested, full_feature_names)
+    user_columns = [c for c in spine_columns if c not in (ROW, TS)]
+    by_view: dict[str, list[FeatureSpec]] = {}
+    for view_name, feature in requested:
+        by_view.setdefault(view_name, []).append(views[view_name].feature(feature))
+
+    spine_select = exp.select("*").from_(spine.copy())
+    key_columns: dict[str, tuple[str, ...]] = {}
+    for i, view_name in enumerate(by_view):
+        view = views[view_name]
+        names = []
+        for key in view.keys:
+            wanted = view.columns[key]
+            if spine_columns.get(key, "").upper() == wanted.upper():
+                names.append(key)
+            else:
+                names.append(f"__k{i}_{key}")
+                spine_select = spine_select.select(alias(exp.cast(col(key), exp.DataType.build(wanted, dialect="duckdb")), f"__k{i}_{key}"))
+        key_columns[view_name] = tuple(names)
+
+    query = exp.select(*[col(c, SPINE) for c in user_columns]).from_(exp.alias_(exp.table_(SPINE), SPINE, table=True))
+    query = query.with_(SPINE, as_=spine_select)
+    ambiguity: dict[str, str] = {}
+    feature_columns: dict[tuple[str, str], exp.Expression] = {}
+    parts = [(name, [f for f in fs if not f.is_window]) for name, fs in by_view.items()]
+    parts += [(name, [f for f in fs if f.is_window]) for name, fs in by_view.items()]
+    for i, (view_name, features) in enumerate(p for p in parts if p[1]):
+        view = views[view_name]
+        spine_keys = key_columns[view_name]
+        cte, ref = f"__view{i}", f"__v{i}"
+        on = exp.and_(*[exp.EQ(this=col(s, SPINE), expression=col(k, ref)) for s, k in zip(spine_keys, view.keys, strict=True)])
+        if features[0].is_window:
+            keys_select = (
+                exp.select(*[alias(col(s), k) for s, k in zip(spine_keys, view.keys, strict=True)], col(TS))
+                .from_(exp.table_(SPINE))
+                .where(all_not_null([col(s) for s in spine_keys] + [col(TS)]))
+                .distinct()
+            )
+            query = query.with_(cte, as_=window_query(view, features, keys_select, dialect).query)
+            on = exp.and_(on, exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
+            query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
+            feature_columns.update({(view_name, f.name): col(f.name, ref) for f in features})
+            continue
+        vq = latest_query(view, features, dialect)
+        query = query.with_(cte, as_=vq.query)
+        live: exp.Expression | None = None
+        if vq.kind == "static":
+            query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
+            amb_time: exp.Expression = exp.Literal.number(0)
+        else:
+            on = exp.and_(on, exp.GTE(this=col(TS, SPINE), expression=col(TS, ref)))
+            query.append("joins", exp.Join(this=exp.alias_(exp.table_(cte), ref, table=True), method="ASOF", side="LEFT", on=on))
+            if view.ttl is not None:
+                live = exp.GTE(this=col(TS, ref), expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))))
+            amb_time = col(TS, ref)
+        for feature in features:
+            value: exp.Expression = col(feature.name, ref)
+            if live is not None:
+                value = exp.Case(ifs=[exp.If(this=live.copy(), true=value)])
+            feature_columns[(view_name, feature.name)] = value
+        differs = exp.NullSafeNEQ(this=col(LO, ref), expression=col(HI, ref))
+        condition = differs if live is None else exp.and_(differs, live.copy())
+        query = query.select(alias(exp.Case(ifs=[exp.If(this=condition, true=amb_time)]), f"__amb{i}"), copy=False)
+        ambiguity[f"__amb{i}"] = view_name
+    for out in outputs:
+        query = query.select(alias(feature_columns[(out.view, out.feature)], out.name), copy=False)
+    query = query.select(col(ROW, SPINE), copy=False).order_by(col(ROW, SPINE), copy=False)
+    return TrainingQuery(query, outputs, ambiguity, key_columns)

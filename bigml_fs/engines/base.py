@@ -1,0 +1,59 @@
+"""The Engine interface: the one place SQL is sent to a database.
+
+The compiler builds SQLGlot expressions; an engine renders them in its dialect,
+runs them and hands results back as Arrow. DuckDB, PostgreSQL and Spark each
+implement it, so the rest of bigml_fs never knows which database it talks to.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import pyarrow as pa
+from sqlglot import exp
+
+SOURCE_SCHEMA = "src"
+
+
+class Engine(ABC):
+    """A SQL engine that holds sources, sql/ models and feature tables."""
+
+    dialect: str = "duckdb"
+
+    def render(self, query: exp.Expression | str) -> str:
+        """SQL text of ``query`` in this engine's dialect."""
+        return query if isinstance(query, str) else query.sql(dialect=self.dialect)
+
+    @abstractmethod
+    def execute(self, query: exp.Expression | str) -> None:
+        """Run a statement for its effect."""
+
+    @abstractmethod
+    def to_arrow(self, query: exp.Expression | str) -> pa.Table:
+        """Run a query and return its result as an Arrow table."""
+
+    @abstractmethod
+    def columns(self, query: exp.Expression | str) -> dict[str, str]:
+        """Column names and types of a query's result, without running it on the data."""
+
+    @abstractmethod
+    def register_file_source(self, name: str, path: Path | str) -> exp.Table:
+        """Expose a Parquet/CSV file or glob as a relation; return its name."""
+
+    @abstractmethod
+    def load_arrow(self, name: str, table: pa.Table) -> exp.Table:
+        """Load a (small) Arrow table, e.g. a spine, as a temporary relation."""
+
+    @abstractmethod
+    def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
+        """Write a query's result to a Parquet file inside the engine; return the row count."""
+
+    def create_view(self, name: exp.Table, query: exp.Expression | str, materialized: str = "view") -> None:
+        kind = "TABLE" if materialized == "table" else "VIEW"
+        other = "VIEW" if kind == "TABLE" else "TABLE"
+        self.execute(f"DROP {other} IF EXISTS {name.sql(self.dialect)}")
+        self.execute(f"CREATE OR REPLACE {kind} {name.sql(self.dialect)} AS {self.render(query)}")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection."""

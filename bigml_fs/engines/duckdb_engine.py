@@ -1,0 +1,89 @@
+"""DuckDB, embedded: the default engine, one file under ``.bigml/``."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from bigml_fs.engines.base import SOURCE_SCHEMA, Engine
+from bigml_fs.errors import EngineError
+
+
+class DuckDBEngine(Engine):
+    dialect = "duckdb"
+
+    def __init__(self, path: Path | str = ":memory:", threads: int | None = None, memory_limit: str | None = None):
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            raise EngineError(f"cannot open the DuckDB warehouse {path}: {exc}; is another bigml-fs command using it?") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute("SET memory_limit = ?", [memory_limit])
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
+
+    def execute(self, query: exp.Expression | str) -> None:
+        self._run(query)
+
+    def to_arrow(self, query: exp.Expression | str) -> pa.Table:
+        rel = self._relation(query)
+        try:
+            return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+        except duckdb.Error as exc:
+            raise EngineError(_clean(exc)) from None
+
+    def columns(self, query: exp.Expression | str) -> dict[str, str]:
+        rel = self._relation(query)
+        return {name: str(dtype) for name, dtype in zip(rel.columns, rel.types, strict=True)}
+
+    def register_file_source(self, name: str, path: Path | str) -> exp.Table:
+        text = str(path)
+        if not glob.glob(text):
+            raise EngineError(f"source '{name}': no file matches {text}")
+        reader = "read_csv_auto" if text.lower().endswith((".csv", ".csv.gz", ".tsv")) else "read_parquet"
+        table = exp.table_(name, db=SOURCE_SCHEMA)
+        self.con.execute(f"CREATE OR REPLACE VIEW {table.sql('duckdb')} AS SELECT * FROM {reader}(?)".replace("?", _quote(text)))
+        return table
+
+    def load_arrow(self, name: str, table: pa.Table) -> exp.Table:
+        self.con.register(f"__arrow_{name}", table)
+        self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "__arrow_{name}"')
+        self.con.unregister(f"__arrow_{name}")
+        return exp.table_(name, quoted=True)
+
+    def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._run(f"COPY ({self.render(query)}) TO {_quote(str(path))} (FORMAT parquet)")
+        return int(self.con.execute(f"SELECT count(*) FROM read_parquet({_quote(str(path))})").fetchone()[0])
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _relation(self, query: exp.Expression | str) -> duckdb.DuckDBPyRelation:
+        try:
+            return self.con.sql(self.render(query))
+        except duckdb.Error as exc:
+            raise EngineError(_clean(exc)) from None
+
+    def _run(self, query: exp.Expression | str) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.con.execute(self.render(query))
+        except duckdb.Error as exc:
+            raise EngineError(_clean(exc)) from None
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _clean(exc: Exception) -> str:
+    """DuckDB's message without its internal preamble."""
+    return str(exc).strip()

@@ -1,0 +1,1 @@
+"""The example project: its data generator and the `init` scaffold."""

@@ -1,0 +1,197 @@
+"""The Project facade: one object that owns a loaded project.
+
+The CLI, the HTTP app, tests and notebooks all go through it:
+``load -> validate -> compile -> training_set``. It opens the engine lazily,
+registers sources and sql/ models there, and resolves the catalog once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from bigml_fs.catalog import Catalog, FeatureRef, build_catalog
+from bigml_fs.compiler.sql_models import SqlModel, build_sql_models
+from bigml_fs.engines import Engine, connect
+from bigml_fs.engines.base import SOURCE_SCHEMA
+from bigml_fs.errors import BigmlError, DefinitionError, Problem, UsageError, did_you_mean
+from bigml_fs.spec.loader import Definitions, load_definitions
+from bigml_fs.training import spine as spine_io
+from bigml_fs.training.training_set import build_training_set, compile_training_query
+
+SpineLike = str | Path | pa.Table | pd.DataFrame
+
+
+class Project:
+    """A loaded bigml_fs project."""
+
+    def __init__(self, definitions: Definitions, variables: dict[str, Any] | None = None, in_memory: bool = False):
+        self.defs = definitions
+        self.root = definitions.root
+        self.variables = {**definitions.project.vars, **(variables or {})}
+        self._in_memory = in_memory
+        self._engine: Engine | None = None
+        self._catalog: Catalog | None = None
+        self._sql_models: dict[str, SqlModel] = {}
+
+    @classmethod
+    def load(cls, path: str | Path = ".", variables: dict[str, Any] | None = None, in_memory: bool = False) -> Project:
+        """Load and shape-check the definitions under ``path``."""
+        return cls(load_definitions(Path(path)), variables, in_memory)
+
+    @property
+    def spec(self):  # noqa: ANN201 - ProjectSpec
+        return self.defs.project
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = connect(self.defs.project, self.root, in_memory=self._in_memory)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- definitions --------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """Sources and sql models registered in the engine, views and models resolved."""
+        if self._catalog is None:
+            problems: list[Problem] = []
+            self._catalog = self._resolve(problems)
+            if problems:
+                self._catalog = None
+                raise DefinitionError(problems)
+        return self._catalog
+
+    def validate(self) -> Catalog:
+        """Check every definition and SQL file; raise DefinitionError listing all problems."""
+        return self.catalog
+
+    def _resolve(self, problems: list[Problem]) -> Catalog:
+        engine = self.engine
+        dialect = self.defs.project.sql_dialect
+        relations: dict[str, exp.Table] = {}
+        source_sql: dict[str, str] = {}
+        for source in self.defs.project.sources:
+            origin = self.defs.origin("source", source.name)
+            if source.table:
+                relation = exp.to_table(source.table)
+            else:
+                path = Path(source.path)
+                full = path if path.is_absolute() else self.root / path
+                try:
+                    relation = engine.register_file_source(source.name, full)
+                except BigmlError:
+                    problems.append(origin.problem("path", f"source '{source.name}': no file matches {source.path}; check the path (relative to the project) or generate the data"))
+                    continue
+            relations[source.name] = relation
+            source_sql[source.name] = relation.sql(dialect)
+        for source in self.defs.project.sources:
+            if source.name not in relations:
+                source_sql.setdefault(source.name, exp.table_(source.name, db=SOURCE_SCHEMA).sql(dialect))
+        self._sql_models = build_sql_models(self.defs.sql_files, source_sql, self.variables, dialect, problems)
+        for name, model in self._sql_models.items():
+            if any(s not in relations for s in model.sources):
+                continue
+            try:
+                engine.execute(f"CREATE OR REPLACE TEMP VIEW {model.relation.sql(engine.dialect)} AS {model.query.sql(engine.dialect)}")
+            except BigmlError as exc:
+                problems.append(Problem(model.display, None, "", f"the engine rejects this model: {str(exc).splitlines()[0]}"))
+                continue
+            relations[name] = model.relation
+        return build_catalog(self.defs, engine, relations, problems, dialect)
+
+    @property
+    def sql_models(self) -> dict[str, SqlModel]:
+        self.catalog  # noqa: B018 - resolves the models
+        return self._sql_models
+
+    # --- compile ------------------------------------------------------------
+
+    def compile(self, name: str, dialect: str | None = None, features: Iterable[str] | None = None) -> str:
+        """SQL of a sql model, a feature view (as of a spine) or a model's training set."""
+        catalog = self.catalog
+        dialect = dialect or self.engine.dialect
+        if name in self.sql_models:
+            return self.sql_models[name].sql(dialect)
+        if name in catalog.views:
+            refs = [FeatureRef(name, f.name) for f in catalog.views[name].spec.features]
+            return self._training_sql(refs, dialect, catalog.views[name].keys)
+        if name in catalog.models:
+            model = catalog.models[name]
+            refs = catalog.expand(list(model.features), f"model '{name}'")
+            return self._training_sql(refs, dialect)
+        known = [*self.sql_models, *catalog.views, *catalog.models]
+        raise UsageError(f"nothing named '{name}' to compile{did_you_mean(name, known)}; give a sql model, feature view or model name")
+
+    def _training_sql(self, refs: list[FeatureRef], dialect: str, keys: Iterable[str] | None = None) -> str:
+        catalog = self.catalog
+        columns: dict[str, str] = {}
+        for ref in refs:
+            view = catalog.views[ref.view]
+            columns.update({k: view.columns[k] for k in view.keys})
+        columns.update({"event_timestamp": "TIMESTAMP WITH TIME ZONE", "__row": "BIGINT", "__ts": "BIGINT"})
+        plan = compile_training_query(catalog, refs, columns, self.engine.dialect)
+        return sqlglot.transpile(plan.query.sql(self.engine.dialect), read=self.engine.dialect, write=dialect, pretty=True)[0]
+
+    # --- training sets ------------------------------------------------------
+
+    def training_set(
+        self,
+        model: str | None = None,
+        features: Iterable[str] | None = None,
+        spine: SpineLike | None = None,
+        timestamp: str | None = None,
+        full_feature_names: bool = False,
+        output: str | Path | None = None,
+    ) -> pa.Table | int:
+        """Point-in-time-correct features for each spine row.
+
+        Give ``model`` (its labels are the spine unless ``spine`` is given) or
+        ``features`` (``view:feature``/``view:*``) with a ``spine`` file, Arrow
+        table or DataFrame. Returns Arrow, or writes ``output`` (Parquet) and
+        returns its row count.
+        """
+        catalog = self.catalog
+        if model is not None:
+            if model not in catalog.models:
+                raise UsageError(f"unknown model '{model}'{did_you_mean(model, catalog.models)}")
+            spec = catalog.models[model]
+            refs = catalog.expand(list(spec.features), f"model '{model}'")
+            if spine is None:
+                spine_io.load_spine_relation(self.engine, catalog.relations[spec.labels.source], spec.labels.timestamp, [])
+                timestamp = spec.labels.timestamp
+        else:
+            if not features:
+                raise UsageError("give a model name or --features view:feature,... with --spine FILE")
+            refs = catalog.expand(list(features))
+        if spine is not None:
+            self._load_spine(spine)
+        elif model is None:
+            raise UsageError("--features needs --spine FILE (Parquet or CSV with the join keys and a time column)")
+        out = Path(output) if output is not None else None
+        return build_training_set(self.engine, catalog, refs, timestamp, full_feature_names, out)
+
+    def _load_spine(self, spine: SpineLike) -> None:
+        if isinstance(spine, pd.DataFrame):
+            spine = pa.Table.from_pandas(spine, preserve_index=False)
+        if isinstance(spine, pa.Table):
+            spine_io.load_spine_table(self.engine, spine)
+        else:
+            spine_io.load_spine_file(self.engine, Path(spine))

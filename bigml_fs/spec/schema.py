@@ -1,0 +1,278 @@
+"""Typed, frozen specs of project.yaml, features/*.yaml and models/*.yaml.
+
+Every model forbids unknown keys, so a misspelt key is an error with a
+did-you-mean instead of a silently ignored setting. These classes check the
+shape of one file; references between files are checked in ``validate.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from bigml_fs.spec.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+AGGREGATIONS = ("count", "sum", "avg", "min", "max", "stddev", "variance", "count_distinct", "first", "last")
+Aggregation = Literal["count", "sum", "avg", "min", "max", "stddev", "variance", "count_distinct", "first", "last"]
+
+
+class Spec(BaseModel):
+    """Base of all specs: strict keys, immutable after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- project.yaml -----------------------------------------------------------
+
+
+class DuckDBEngineSpec(Spec):
+    type: Literal["duckdb"] = "duckdb"
+    path: str = ".bigml/warehouse.duckdb"
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+class PostgresEngineSpec(Spec):
+    type: Literal["postgres"]
+    host: str = "127.0.0.1"
+    port: int = 5432
+    database: str = "postgres"
+    user: str = "postgres"
+    password_env: str | None = None
+    schema_: str = Field("public", alias="schema")
+
+
+class SparkEngineSpec(Spec):
+    type: Literal["spark"]
+    master: str = "local[*]"
+    conf: dict[str, str] = {}
+
+
+EngineSpec = Annotated[DuckDBEngineSpec | PostgresEngineSpec | SparkEngineSpec, Field(discriminator="type")]
+
+
+class OfflineStoreSpec(Spec):
+    path: str = ".bigml/offline"
+
+
+class OnlineStoreSpec(Spec):
+    type: Literal["sqlite", "redis", "postgres"] = "sqlite"
+    path: str = ".bigml/online.db"
+    host: str = "127.0.0.1"
+    port: int | None = None
+    database: str | None = None
+    user: str | None = None
+    password_env: str | None = None
+    db: int = 0
+
+
+class EntitySpec(Spec):
+    name: Name
+    join_keys: list[Name] = Field(min_length=1)
+    description: str = ""
+
+
+class SourceSpec(Spec):
+    name: Name
+    path: str | None = None
+    table: str | None = None
+    timestamp: str | None = None
+    created_timestamp: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _path_or_table(self) -> SourceSpec:
+        if (self.path is None) == (self.table is None):
+            raise ValueError("give exactly one of 'path' (Parquet/CSV file or glob) or 'table' (schema.table)")
+        if self.timestamp in ("none", ""):
+            object.__setattr__(self, "timestamp", None)
+        if self.created_timestamp and not self.timestamp:
+            raise ValueError("'created_timestamp' needs 'timestamp': a static source has no event time")
+        return self
+
+    @property
+    def is_static(self) -> bool:
+        return self.timestamp is None
+
+
+class ProjectSpec(Spec):
+    name: Name
+    engine: EngineSpec = DuckDBEngineSpec()
+    sql_dialect: str = "duckdb"
+    offline_store: OfflineStoreSpec = OfflineStoreSpec()
+    online_store: OnlineStoreSpec = OnlineStoreSpec()
+    registry: str = ".bigml/registry.db"
+    vars: dict[str, Any] = {}
+    entities: list[EntitySpec] = []
+    sources: list[SourceSpec] = []
+    description: str = ""
+
+    @field_validator("sql_dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        from sqlglot.dialects.dialect import Dialect
+
+        try:
+            Dialect.get_or_raise(value)
+        except ValueError as exc:
+            raise ValueError(f"unknown SQL dialect {value!r}: {exc}") from None
+        return value
+
+
+# --- features/*.yaml --------------------------------------------------------
+
+
+class EntityRef(Spec):
+    """An entity used by a view, with its keys optionally mapped to other columns."""
+
+    name: Name
+    keys: dict[str, Name] = {}
+
+
+class FeatureSpec(Spec):
+    name: Name
+    expr: str | None = None
+    agg: Aggregation | None = None
+    window: Duration | None = None
+    where: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _agg_and_window(self) -> FeatureSpec:
+        if self.agg and self.window is None:
+            raise ValueError(f"'agg: {self.agg}' needs a 'window' (e.g. window: 7d)")
+        if self.window is not None and not self.agg:
+            raise ValueError("'window' needs an 'agg' (count, sum, avg, ...)")
+        if self.where and not self.agg:
+            raise ValueError("'where' applies to window aggregates only; add 'agg' and 'window' or drop 'where'")
+        if self.agg and self.agg != "count" and self.expr is None:
+            # sum/avg/... of the column named like the feature is rarely meant
+            raise ValueError(f"'agg: {self.agg}' needs an 'expr' (the value to aggregate)")
+        return self
+
+    @property
+    def is_window(self) -> bool:
+        return self.agg is not None
+
+    @property
+    def value_sql(self) -> str:
+        """The SQL expression of the feature's value over a source row."""
+        return self.expr if self.expr is not None else self.name
+
+
+class RangeCheck(Spec):
+    column: str
+    min: float | None = None
+    max: float | None = None
+
+
+class AcceptedValuesCheck(Spec):
+    column: str
+    values: list[Any]
+
+
+class CheckSpec(Spec):
+    """One data check; exactly one key set."""
+
+    not_null: list[str] | None = None
+    unique: list[str] | None = None
+    range: RangeCheck | None = None
+    accepted_values: AcceptedValuesCheck | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CheckSpec:
+        given = [k for k in ("not_null", "unique", "range", "accepted_values") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a check has exactly one of: not_null, unique, range, accepted_values")
+        return self
+
+
+class FeatureViewSpec(Spec):
+    name: Name
+    entities: list[Name | EntityRef] = Field(min_length=1)
+    source: Name
+    timestamp: str | None = None
+    created_timestamp: str | None = None
+    ttl: Duration | None = None
+    description: str = ""
+    tags: dict[str, str] = {}
+    features: list[FeatureSpec] = Field(min_length=1)
+    checks: list[CheckSpec] = []
+
+    @property
+    def entity_refs(self) -> list[EntityRef]:
+        return [EntityRef(name=e) if isinstance(e, str) else e for e in self.entities]
+
+
+class FeaturesFile(Spec):
+    feature_views: list[FeatureViewSpec] = []
+
+
+# --- models/*.yaml ----------------------------------------------------------
+
+
+class LabelsSpec(Spec):
+    source: Name
+    target: str | None = None
+    timestamp: str
+
+
+class PreprocessingSpec(Spec):
+    impute: Literal["mean", "median", "most_frequent", "constant", "none"] = "median"
+    scale: Literal["standard", "minmax", "robust", "none"] = "none"
+    encode: Literal["onehot", "ordinal", "none"] = "onehot"
+
+
+class SplitSpec(Spec):
+    by: Literal["time", "random"] = "time"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+
+
+class CvSpec(Spec):
+    folds: int = Field(5, ge=2)
+    by: Literal["time", "random"] = "time"
+
+
+class SearchRange(Spec):
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+class TuningSpec(Spec):
+    method: Literal["grid", "random"] = "random"
+    n_iter: int = Field(20, ge=1)
+    space: dict[str, SearchRange | list[Any]]
+
+
+class ModelSpec(Spec):
+    name: Name
+    task: Literal["classification", "regression", "clustering", "anomaly"]
+    labels: LabelsSpec
+    features: list[str] = Field(min_length=1)
+    estimator: str
+    params: dict[str, Any] = {}
+    preprocessing: PreprocessingSpec = PreprocessingSpec()
+    split: SplitSpec = SplitSpec()
+    cv: CvSpec | None = None
+    tuning: TuningSpec | None = None
+    class_weight: Literal["balanced"] | dict[str, float] | None = None
+    metrics: list[str] = []
+    seed: int = 0
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _target_for_supervised(self) -> ModelSpec:
+        if self.task in ("classification", "regression") and not self.labels.target:
+            raise ValueError(f"a {self.task} model needs 'labels.target' (the column to predict)")
+        return self
+
+
+class ModelsFile(Spec):
+    models: list[ModelSpec] = []

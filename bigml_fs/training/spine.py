@@ -1,0 +1,133 @@
+"""Load a spine (file, Arrow/pandas table or a model's labels) into the engine.
+
+The spine keeps its own columns untouched; we add ``__row`` (its order, so
+the output comes back row for row) and ``__ts`` (its time as UTC microseconds,
+each text value parsed with its own offset). Every check that can fail on user
+data happens here, before the feature query runs, with a message that names
+the column and a bad value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlglot import exp
+
+from bigml_fs.catalog import is_time_type
+from bigml_fs.compiler.sqlparts import ROW, TS, alias, col, epoch_us
+from bigml_fs.engines.base import Engine
+from bigml_fs.errors import BigmlError, DataError, did_you_mean
+
+RAW = "__spine_raw"
+SPINE = "__spine"
+DEFAULT_TIME = "event_timestamp"
+
+
+def load_spine_file(engine: Engine, path: Path) -> None:
+    """Load a Parquet or CSV spine file with its row order."""
+    if not path.exists():
+        raise BigmlError(f"spine file {path} does not exist")
+    if path.suffix.lower() in (".csv", ".tsv", ".gz"):
+        try:
+            table = pacsv.read_csv(path)
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"spine file {path}: cannot read it as CSV: {exc}") from None
+        load_spine_table(engine, table)
+        return
+    literal = exp.Literal.string(str(path))
+    reader = exp.Anonymous(this="read_parquet", expressions=[literal, exp.EQ(this=exp.column("file_row_number"), expression=exp.true())])
+    query = exp.select(exp.Star(**{"except": [exp.column("file_row_number")]}), alias(exp.column("file_row_number"), ROW)).from_(reader)
+    try:
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS {engine.render(query)}")
+    except BigmlError as exc:
+        raise DataError(f"spine file {path}: cannot read it as Parquet: {exc}") from None
+
+
+def load_spine_table(engine: Engine, table: pa.Table) -> None:
+    """Load an in-memory spine (Arrow)."""
+    if ROW in table.column_names:
+        raise DataError(f"the spine has a column named {ROW}, which bigml-fs reserves; rename it")
+    table = table.append_column(ROW, pa.array(range(table.num_rows), type=pa.int64()))
+    engine.load_arrow(RAW, table)
+
+
+def load_spine_relation(engine: Engine, relation: exp.Table, time_column: str, key_columns: list[str]) -> None:
+    """A relation (e.g. a model's labels) as spine, ordered by time then its columns."""
+    columns = engine.columns(exp.select("*").from_(relation).limit(0))
+    order = [time_column] + [c for c in columns if c != time_column]
+    number = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(this=col(c)) for c in order]))
+    query = exp.select("*", alias(exp.Sub(this=number, expression=exp.Literal.number(1)), ROW)).from_(relation.copy())
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS {engine.render(query)}")
+
+
+def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str, list[str]]) -> dict[str, str]:
+    """Check the loaded spine, add ``__ts``; return its columns and types."""
+    columns = engine.columns(exp.select("*").from_(RAW).limit(0))
+    user_columns = {c: t for c, t in columns.items() if c != ROW}
+    count = engine.to_arrow(exp.select(exp.Count(this=exp.Star())).from_(RAW)).column(0)[0].as_py()
+    if count == 0:
+        raise DataError("the spine is empty; give at least one row of keys and a time")
+    time_column = _time_column(engine, user_columns, timestamp)
+    for view, keys in required_keys.items():
+        missing = [k for k in keys if k not in user_columns]
+        if missing:
+            raise DataError(f"the spine lacks key column(s) {', '.join(missing)} needed by view '{view}'{did_you_mean(missing[0], user_columns)}; spine columns: {', '.join(user_columns)}")
+    ts = epoch_us(col(time_column), user_columns[time_column])
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {SPINE} AS {engine.render(exp.select('*', alias(ts, TS)).from_(RAW))}")
+    return {**columns, TS: "BIGINT"}
+
+
+def check_key_casts(engine: Engine, spine_columns: dict[str, str], wanted: dict[str, str]) -> None:
+    """Each spine key must cast to its source key's type; name the column and a bad value."""
+    for key, dtype in wanted.items():
+        if spine_columns.get(key, "").upper() == dtype.upper():
+            continue
+        bad = exp.select(col(key)).from_(SPINE).where(
+            exp.and_(exp.Not(this=exp.Is(this=col(key), expression=exp.Null())), exp.Is(this=exp.TryCast(this=col(key), to=exp.DataType.build(dtype, dialect="duckdb")), expression=exp.Null()))
+        ).limit(1)
+        rows = engine.to_arrow(bad).to_pylist()
+        if rows:
+            raise DataError(f"spine column '{key}' ({spine_columns[key]}) cannot be cast to the source key type {dtype}: bad value {rows[0][key]!r}")
+
+
+def _time_column(engine: Engine, columns: dict[str, str], requested: str | None) -> str:
+    if requested:
+        if requested not in columns:
+            raise DataError(f"the spine has no time column '{requested}'{did_you_mean(requested, columns)}; spine columns: {', '.join(columns)}")
+        chosen = requested
+    elif DEFAULT_TIME in columns:
+        chosen = DEFAULT_TIME
+    else:
+        typed = [c for c, t in columns.items() if is_time_type(t)]
+        if len(typed) > 1:
+            raise DataError(f"the spine has several time columns ({', '.join(typed)}); choose one with --timestamp COL")
+        if not typed:
+            texts = [c for c, t in columns.items() if t.upper() == "VARCHAR" and _parses_as_time(engine, c)]
+            if len(texts) != 1:
+                hint = f"several text columns hold times ({', '.join(texts)})" if texts else "none of its columns is a timestamp"
+                raise DataError(f"cannot tell the spine's time column: {hint}; name it with --timestamp COL (Feast calls it event_timestamp)")
+            typed = texts
+        chosen = typed[0]
+    dtype = columns[chosen].upper()
+    if dtype == "VARCHAR":
+        bad = _first_unparsable(engine, chosen)
+        if bad is not None:
+            raise DataError(f"spine column '{chosen}' has a value that is not an ISO 8601 time: {bad!r}; write times like 2024-05-01T12:00:00Z or 2024-05-01 12:00:00+02:00")
+    elif not is_time_type(dtype):
+        raise DataError(f"spine column '{chosen}' is {columns[chosen]}, not a timestamp; give ISO 8601 times or a timestamp column")
+    return chosen
+
+
+def _first_unparsable(engine: Engine, column: str) -> str | None:
+    parsed = exp.TryCast(this=col(column), to=exp.DataType.build("TIMESTAMPTZ"))
+    query = exp.select(col(column)).from_(RAW).where(exp.and_(exp.Not(this=exp.Is(this=col(column), expression=exp.Null())), exp.Is(this=parsed, expression=exp.Null()))).limit(1)
+    rows = engine.to_arrow(query).to_pylist()
+    return rows[0][column] if rows else None
+
+
+def _parses_as_time(engine: Engine, column: str) -> bool:
+    sample = exp.select(col(column)).from_(RAW).where(exp.Not(this=exp.Is(this=col(column), expression=exp.Null()))).limit(1)
+    rows = engine.to_arrow(sample).to_pylist()
+    return bool(rows) and _first_unparsable(engine, column) is None
