@@ -41,7 +41,7 @@ def epoch_us(column: exp.Expression, dtype: str) -> exp.Expression:
     with its own offset; nanoseconds are truncated to microseconds.
     """
     kind = dtype.upper()
-    if kind.startswith("TIMESTAMP_NS"):
+    if kind.startswith("TIMESTAMP") and kind.endswith("_NS"):
         return exp.IntDiv(this=exp.Anonymous(this="epoch_ns", expressions=[column]), expression=exp.Literal.number(1000))
     if kind.startswith("TIMESTAMP"):
         return exp.UnixMicros(this=column)

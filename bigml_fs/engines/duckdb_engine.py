@@ -31,7 +31,7 @@ class DuckDBEngine(Engine):
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
 
     def execute(self, query: exp.Expression | str) -> None:
-        self._run(query)
+        self._run(query).fetchall()  # DuckDB 2 keeps a result open until it is consumed
 
     def to_arrow(self, query: exp.Expression | str) -> pa.Table:
         rel = self._relation(query)
@@ -50,19 +50,19 @@ class DuckDBEngine(Engine):
             raise EngineError(f"source '{name}': no file matches {text}")
         reader = "read_csv_auto" if text.lower().endswith((".csv", ".csv.gz", ".tsv")) else "read_parquet"
         table = exp.table_(name, db=SOURCE_SCHEMA)
-        self.con.execute(f"CREATE OR REPLACE VIEW {table.sql('duckdb')} AS SELECT * FROM {reader}(?)".replace("?", _quote(text)))
+        self.execute(f"CREATE OR REPLACE VIEW {table.sql('duckdb')} AS SELECT * FROM {reader}({_quote(text)})")
         return table
 
     def load_arrow(self, name: str, table: pa.Table) -> exp.Table:
         self.con.register(f"__arrow_{name}", table)
-        self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "__arrow_{name}"')
+        self.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "__arrow_{name}"')
         self.con.unregister(f"__arrow_{name}")
         return exp.table_(name, quoted=True)
 
     def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._run(f"COPY ({self.render(query)}) TO {_quote(str(path))} (FORMAT parquet)")
-        return int(self.con.execute(f"SELECT count(*) FROM read_parquet({_quote(str(path))})").fetchone()[0])
+        written = self._run(f"COPY ({self.render(query)}) TO {_quote(str(path))} (FORMAT parquet)").fetchall()
+        return int(written[0][0])
 
     def close(self) -> None:
         self.con.close()
