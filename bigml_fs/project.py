@@ -46,7 +46,7 @@ class Project:
         return cls(load_definitions(Path(path)), variables, in_memory)
 
     @property
-    def spec(self):  # noqa: ANN201 - ProjectSpec
+    def spec(self):
         return self.defs.project
 
     @property

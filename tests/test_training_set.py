@@ -201,17 +201,8 @@ def test_output_file_matches_the_arrow_result(project, tmp_path):
     assert [f.type for f in written.schema] == [f.type for f in returned.schema]
 
 
-def test_model_labels_are_the_spine(tmp_path):
-    from bigml_fs.example.generate import generate
-
-    root = Path(__file__).resolve().parents[1]
-    generate(tmp_path / "data", rows=2000)
-    import shutil
-
-    for part in ("project.yaml", "sql", "features", "models"):
-        src = root / part
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / part)
-    with load(tmp_path) as p:
+def test_model_labels_are_the_spine(example_project):
+    with load(example_project) as p:
         out = p.training_set(model="fraud_detector")
         labels = p.engine.to_arrow("SELECT count(*) AS n FROM labeled_payments").column("n")[0].as_py()
     assert out.num_rows == labels

@@ -22,8 +22,11 @@ app.add_typer(models_app, name="models")
 
 
 class State:
-    project_dir: Path = Path(".")
-    variables: dict[str, Any] = {}
+    """Options of the top-level callback, shared with the commands."""
+
+    def __init__(self) -> None:
+        self.project_dir: Path = Path(".")
+        self.variables: dict[str, Any] = {}
 
 
 state = State()
@@ -55,7 +58,7 @@ def main(
         state.variables = parse_vars(var)
 
 
-def load_project(in_memory: bool = False):  # noqa: ANN201 - Project
+def load_project(in_memory: bool = False):
     from bigml_fs.project import Project
 
     return Project.load(state.project_dir, state.variables, in_memory=in_memory)
@@ -107,10 +110,9 @@ def validate(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
 
     Example: bigml-fs validate
     """
-    with user_errors(as_json):
-        with load_project() as project:
-            catalog = project.validate()
-            summary = {"views": len(catalog.views), "models": len(catalog.models), "sql_models": len(project.sql_models), "sources": len(project.spec.sources), "entities": len(project.spec.entities)}
+    with user_errors(as_json), load_project() as project:
+        catalog = project.validate()
+        summary = {"views": len(catalog.views), "models": len(catalog.models), "sql_models": len(project.sql_models), "sources": len(project.spec.sources), "entities": len(project.spec.entities)}
     if as_json:
         emit_json({"ok": True, **summary})
         return
@@ -126,9 +128,8 @@ def compile_(
 
     Examples: bigml-fs compile payments; bigml-fs compile customer_spend --dialect postgres
     """
-    with user_errors():
-        with load_project() as project:
-            sql = project.compile(name, dialect)
+    with user_errors(), load_project() as project:
+        sql = project.compile(name, dialect)
     typer.echo(sql)
 
 
@@ -147,9 +148,8 @@ def training_set(
     Examples: bigml-fs training-set fraud_detector -o train.parquet;
     bigml-fs training-set --features customer_spend:* --spine spine.csv -o out.parquet
     """
-    with user_errors(as_json):
-        with load_project() as project, status("Building the training set"):
-            rows = project.training_set(model=model, features=features or None, spine=spine, timestamp=timestamp, full_feature_names=full_feature_names, output=output)
+    with user_errors(as_json), load_project() as project, status("Building the training set"):
+        rows = project.training_set(model=model, features=features or None, spine=spine, timestamp=timestamp, full_feature_names=full_feature_names, output=output)
     if as_json:
         emit_json({"ok": True, "rows": rows, "output": str(output)})
     else:

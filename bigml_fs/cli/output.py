@@ -15,8 +15,8 @@ from rich.logging import RichHandler
 
 from bigml_fs.errors import BigmlError
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def setup_logging(quiet: bool = False) -> None:

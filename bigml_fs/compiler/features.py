@@ -94,7 +94,7 @@ def latest_query(view: ResolvedView, features: list[FeatureSpec], dialect: str) 
 
 def window_query(view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, dialect: str) -> ViewQuery:
     """Exact [t - w, t) aggregates at each distinct (keys, t) of ``spine_keys``."""
-    events, keys = _source_rows(view, dialect, distinct=True)
+    events, _ = _source_rows(view, dialect, distinct=True)
     values: list[exp.Expression] = []
     for i, feature in enumerate(features):
         value = _value(feature, dialect)
@@ -143,4 +143,4 @@ def _cast_output(feature: FeatureSpec, window: exp.Expression) -> exp.Expression
     return window
 
 
-__all__ = ["ViewQuery", "latest_query", "window_query", "ident"]
+__all__ = ["ViewQuery", "ident", "latest_query", "window_query"]

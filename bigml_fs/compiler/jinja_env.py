@@ -72,7 +72,7 @@ def render_sql(
         result.config.update(kwargs)
         return ""
 
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, loader=jinja2.DictLoader({display: text}), keep_trailing_newline=True)
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, loader=jinja2.FunctionLoader(lambda _name: (text, display, lambda: True)), keep_trailing_newline=True)
     env.globals.update(source=source, ref=ref, var=var, config=config)
     env.filters["tojson"] = json.dumps
     try:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bigml_fs.errors import DefinitionError, Problem, did_you_mean
-from bigml_fs.spec.schema import FeaturesFile, FeatureViewSpec, ModelSpec, ModelsFile, ProjectSpec, Spec
+from bigml_fs.spec.schema import FeaturesFile, FeatureViewSpec, ModelsFile, ModelSpec, ProjectSpec, Spec
 from bigml_fs.spec.yaml_lines import LineMap, PathKey, format_path, load_yaml
 
 PROJECT_FILE = "project.yaml"
@@ -178,7 +178,8 @@ def _message(err: dict, loc: PathKey, model: type[BaseModel]) -> str:
     if kind == "missing":
         return f"missing required key '{loc[-1] if loc else ''}'"
     if kind in ("literal_error", "union_tag_invalid"):
-        expected = err.get("ctx", {}).get("expected", "")
+        ctx = err.get("ctx", {})
+        expected = ctx.get("expected", "") if kind == "literal_error" else ctx.get("expected_tags", "")
         options = [o.strip().strip("'") for o in str(expected).replace(" or ", ",").split(",") if o.strip()]
         value = err.get("input") if kind == "literal_error" else err.get("ctx", {}).get("tag")
         return f"invalid value {value!r}{did_you_mean(str(value), options)}; expected one of: {', '.join(options)}"
@@ -232,4 +233,4 @@ def _descend_list(annotation: Any) -> Any:
     return None
 
 
-__all__ = ["Definitions", "Origin", "SqlFile", "load_definitions", "format_path"]
+__all__ = ["Definitions", "Origin", "SqlFile", "format_path", "load_definitions"]

@@ -87,7 +87,8 @@ def load_yaml(file: Path, display: str) -> tuple[Any, LineMap, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
-        return None, lmap, [Problem(display, line, "", f"invalid YAML: {exc.problem}")]
+        started = f" ({exc.context} at line {exc.context_mark.line + 1})" if exc.context and exc.context_mark else ""
+        return None, lmap, [Problem(display, line, "", f"invalid YAML: {exc.problem}{started}")]
     if node is None:
         return {}, lmap, []
     problems: list[Problem] = []

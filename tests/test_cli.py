@@ -1,0 +1,92 @@
+"""The command line: exit codes, no tracebacks, --json, init, and every command's --help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from bigml_fs.cli.main import app
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_validate_and_json(example_project):
+    result = run("--project", str(example_project), "validate", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["ok"] and payload["views"] == 7 and payload["models"] == 2
+
+
+def test_broken_project_exits_1_without_traceback(example_project, tmp_path):
+    broken = tmp_path / "broken"
+    import shutil
+
+    shutil.copytree(example_project, broken)
+    text = (broken / "features" / "customers.yaml").read_text().replace("ttl: 30d", "ttl: 30x").replace("agg: sum", "agg: summ")
+    (broken / "features" / "customers.yaml").write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "bigml_fs", "--project", str(broken), "validate"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "features/customers.yaml:7" in proc.stderr and "unknown unit 'x'" in proc.stderr and "did you mean 'sum'" in proc.stderr
+
+
+def test_compile_prints_sql_in_any_dialect(example_project):
+    result = run("--project", str(example_project), "compile", "payments", "--dialect", "spark")
+    assert result.exit_code == 0 and "FROM src.transactions" in result.stdout
+    unknown = run("--project", str(example_project), "compile", "paymnts")
+    assert unknown.exit_code == 2 and "did you mean 'payments'" in unknown.stderr
+
+
+def test_training_set_command_with_a_csv_spine(example_project, tmp_path):
+    spine = tmp_path / "spine.csv"
+    spine.write_text("customer_id,event_timestamp\n1,2024-02-01T00:00:00Z\n2,2024-02-01T00:00:00+02:00\n")
+    out = tmp_path / "out.parquet"
+    result = run("--project", str(example_project), "training-set", "--features", "customer_spend:txn_count_1h,customer_profile:*", "--spine", str(spine), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 2
+    table = pq.read_table(out)
+    assert table.column_names == ["customer_id", "event_timestamp", "txn_count_1h", "home_country", "segment", "credit_limit"]
+
+
+def test_training_set_bad_spine_is_exit_1(example_project, tmp_path):
+    spine = tmp_path / "spine.parquet"
+    pq.write_table(pa.table({"customer": [1]}), spine)
+    result = run("--project", str(example_project), "training-set", "--features", "customer_spend:*", "--spine", str(spine), "-o", str(tmp_path / "o.parquet"))
+    assert result.exit_code == 1
+    assert "time column" in result.stderr or "lacks key column" in result.stderr
+
+
+def test_var_override(example_project):
+    result = run("--project", str(example_project), "--var", "min_amount=100000", "compile", "payments")
+    assert "amount >= 100000" in result.stdout
+    bad = run("--project", str(example_project), "--var", "nonsense", "validate")
+    assert bad.exit_code == 2
+
+
+def test_init_creates_a_valid_runnable_project(tmp_path):
+    target = tmp_path / "new"
+    result = run("init", str(target), "--rows", "500")
+    assert result.exit_code == 0, result.output
+    assert (target / "project.yaml").exists() and (target / "data" / "transactions.parquet").exists()
+    assert run("--project", str(target), "validate").exit_code == 0
+    again = run("init", str(target))
+    assert again.exit_code == 1 and "not empty" in again.stderr
+
+
+@pytest.mark.parametrize("command", ["init", "validate", "compile", "plan", "materialize", "training-set", "train", "predict", "online", "serve", "generate-data", "models list", "models show"])
+def test_every_command_has_help_and_is_in_the_readme(command):
+    result = run(*command.split(), "--help")
+    assert result.exit_code == 0 and "Usage" in result.stdout
+    assert f"bigml-fs {command}" in (REPO / "README.md").read_text()
