@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
@@ -25,7 +24,10 @@ from bigml_fs.spec.loader import Definitions, load_definitions
 from bigml_fs.training import spine as spine_io
 from bigml_fs.training.training_set import build_training_set, compile_training_query
 
-SpineLike = str | Path | pa.Table | pd.DataFrame
+if TYPE_CHECKING:
+    import pandas as pd
+
+SpineLike = "str | Path | pa.Table | pd.DataFrame"
 
 
 class Project:
@@ -156,7 +158,7 @@ class Project:
         self,
         model: str | None = None,
         features: Iterable[str] | None = None,
-        spine: SpineLike | None = None,
+        spine: "SpineLike | None" = None,
         timestamp: str | None = None,
         full_feature_names: bool = False,
         output: str | Path | None = None,
@@ -188,8 +190,8 @@ class Project:
         out = Path(output) if output is not None else None
         return build_training_set(self.engine, catalog, refs, timestamp, full_feature_names, out)
 
-    def _load_spine(self, spine: SpineLike) -> None:
-        if isinstance(spine, pd.DataFrame):
+    def _load_spine(self, spine: "SpineLike") -> None:
+        if type(spine).__module__.startswith("pandas"):  # a DataFrame; pandas is imported only when used
             spine = pa.Table.from_pandas(spine, preserve_index=False)
         if isinstance(spine, pa.Table):
             spine_io.load_spine_table(self.engine, spine)

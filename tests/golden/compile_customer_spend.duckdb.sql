@@ -8,8 +8,8 @@ WITH __s AS (
     "__ts",
     "last_amount",
     "last_country",
-    MIN(ROW("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
-    MAX(ROW("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
+    MIN(HASH("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
+    MAX(HASH("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
   FROM (
     SELECT
       "customer_id",

@@ -8,8 +8,8 @@ WITH __s AS (
     "__ts",
     "last_amount",
     "last_country",
-    MIN(ROW("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
-    MAX(ROW("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
+    MIN(HASH("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
+    MAX(HASH("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
   FROM (
     SELECT
       "customer_id",
@@ -28,8 +28,8 @@ WITH __s AS (
     "customer_id",
     "segment",
     "credit_limit",
-    MIN(ROW("segment", "credit_limit")) OVER (PARTITION BY "customer_id") AS "__lo",
-    MAX(ROW("segment", "credit_limit")) OVER (PARTITION BY "customer_id") AS "__hi"
+    MIN(HASH("segment", "credit_limit")) OVER (PARTITION BY "customer_id") AS "__lo",
+    MAX(HASH("segment", "credit_limit")) OVER (PARTITION BY "customer_id") AS "__hi"
   FROM (
     SELECT
       "customer_id",
@@ -46,8 +46,8 @@ WITH __s AS (
     "merchant_id",
     "__ts",
     "risk_tier",
-    MIN(ROW("risk_tier")) OVER (PARTITION BY "merchant_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
-    MAX(ROW("risk_tier")) OVER (PARTITION BY "merchant_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
+    MIN(HASH("risk_tier")) OVER (PARTITION BY "merchant_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
+    MAX(HASH("risk_tier")) OVER (PARTITION BY "merchant_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
   FROM (
     SELECT
       "merchant_id",
