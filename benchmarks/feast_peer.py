@@ -25,7 +25,7 @@ class PeerView:
     ttl: timedelta | None
 
 
-def feast_store(repo: Path, views: list[PeerView]):  # noqa: ANN201 - feast.FeatureStore
+def feast_store(repo: Path, views: list[PeerView]):
     """A Feast FeatureStore with one FeatureView per PeerView, applied."""
     import warnings
 
@@ -60,6 +60,6 @@ def feast_store(repo: Path, views: list[PeerView]):  # noqa: ANN201 - feast.Feat
     return store
 
 
-def historical(store, entity_df, features: list[str]):  # noqa: ANN001, ANN201
+def historical(store, entity_df, features: list[str]):
     """Feast's get_historical_features as a pandas DataFrame."""
     return store.get_historical_features(entity_df=entity_df, features=features).to_df()

@@ -78,14 +78,15 @@ class Catalog:
         out: list[FeatureRef] = []
         for text in refs:
             for item in [t.strip() for t in text.split(",") if t.strip()]:
-                problem = self._expand_one(item, out)
+                problem = self.expand_one(item, out)
                 if problem:
                     raise BigmlError(f"{where}: {problem}")
         if not out:
             raise BigmlError(f"{where}: no features requested; give view:feature or view:*")
         return out
 
-    def _expand_one(self, item: str, out: list[FeatureRef]) -> str | None:
+    def expand_one(self, item: str, out: list[FeatureRef]) -> str | None:
+        """Append the references ``item`` names to ``out``; return a problem text or None."""
         view_name, sep, feature = item.partition(":")
         if not sep or not feature:
             return f"'{item}' is not view:feature or view:*"
@@ -107,8 +108,12 @@ def is_time_type(dtype: str) -> bool:
     return dtype.upper().startswith(TIME_TYPES)
 
 
-def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Table], problems: list[Problem], dialect: str) -> Catalog:
-    """Resolve views and models; append every problem found to ``problems``."""
+def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Table], problems: list[Problem], dialect: str, upstream: dict[str, str] | None = None) -> Catalog:
+    """Resolve views and models; append every problem found to ``problems``.
+
+    ``upstream`` maps sql model names to their fingerprints, so a view's
+    fingerprint changes when the SQL it reads from changes.
+    """
     catalog = Catalog(relations=relations)
     for name, relation in relations.items():
         try:
@@ -117,7 +122,7 @@ def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Ta
             kind = "source" if ("source", name) in defs.origins else "sql"
             problems.append(defs.origin(kind, name).problem("name" if kind == "source" else (), f"cannot read its columns: {exc}"))
     for view in defs.views.values():
-        resolved = _resolve_view(defs, view, catalog, engine, problems, dialect)
+        resolved = _resolve_view(defs, view, catalog, engine, problems, dialect, (upstream or {}).get(view.source, ""))
         if resolved:
             catalog.views[view.name] = resolved
     for model in defs.models.values():
@@ -126,7 +131,7 @@ def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Ta
     return catalog
 
 
-def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, engine: Engine, problems: list[Problem], dialect: str) -> ResolvedView | None:
+def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, engine: Engine, problems: list[Problem], dialect: str, upstream: str) -> ResolvedView | None:
     origin = defs.origin("view", view.name)
     before = len(problems)
     entities = {e.name: e for e in defs.project.entities}
@@ -192,7 +197,7 @@ def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, en
                 problems.append(origin.problem(("checks", i), f"check names column '{col}' that '{view.source}' does not have{did_you_mean(col, columns)}"))
     if len(problems) > before:
         return None
-    fingerprint = _fingerprint(view, columns)
+    fingerprint = _fingerprint(view, columns, upstream)
     return ResolvedView(view, relation, tuple(keys), timestamp, created, columns, fingerprint)
 
 
@@ -242,7 +247,7 @@ def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems
                 problems.append(origin.problem(("labels", key), f"'{labels.source}' has no column '{col}'{did_you_mean(col, columns)}"))
     for i, text in enumerate(model.features):
         found: list[FeatureRef] = []
-        problem = catalog._expand_one(text, found) if ":" in text else f"'{text}' is not view:feature or view:*"
+        problem = catalog.expand_one(text, found) if ":" in text else f"'{text}' is not view:feature or view:*"
         if problem and text.partition(":")[0] in defs.views and text.partition(":")[0] not in catalog.views:
             continue  # the view itself is broken and reported already
         if problem:
@@ -255,6 +260,7 @@ def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems
     return len(problems) == before
 
 
-def _fingerprint(view: FeatureViewSpec, columns: dict[str, str]) -> str:
-    payload = json.dumps([view.model_dump(mode="json"), columns], sort_keys=True, default=str)
+def _fingerprint(view: FeatureViewSpec, columns: dict[str, str], upstream: str) -> str:
+    """Definition, source schema and upstream SQL (with its vars) in one hash."""
+    payload = json.dumps([view.model_dump(mode="json"), columns, upstream], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

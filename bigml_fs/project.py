@@ -25,7 +25,7 @@ from bigml_fs.training import spine as spine_io
 from bigml_fs.training.training_set import build_training_set, compile_training_query
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 SpineLike = "str | Path | pa.Table | pd.DataFrame"
 
@@ -117,7 +117,10 @@ class Project:
                 problems.append(Problem(model.display, None, "", f"the engine rejects this model: {str(exc).splitlines()[0]}"))
                 continue
             relations[name] = model.relation
-        return build_catalog(self.defs, engine, relations, problems, dialect)
+        fingerprints: dict[str, str] = {}
+        for name, model in self._sql_models.items():
+            fingerprints[name] = model.fingerprint(fingerprints)
+        return build_catalog(self.defs, engine, relations, problems, dialect, fingerprints)
 
     @property
     def sql_models(self) -> dict[str, SqlModel]:
@@ -158,7 +161,7 @@ class Project:
         self,
         model: str | None = None,
         features: Iterable[str] | None = None,
-        spine: "SpineLike | None" = None,
+        spine: SpineLike | None = None,
         timestamp: str | None = None,
         full_feature_names: bool = False,
         output: str | Path | None = None,
@@ -171,6 +174,8 @@ class Project:
         returns its row count.
         """
         catalog = self.catalog
+        if model is not None and features:
+            raise UsageError("give either a model or --features, not both")
         if model is not None:
             if model not in catalog.models:
                 raise UsageError(f"unknown model '{model}'{did_you_mean(model, catalog.models)}")
@@ -190,7 +195,7 @@ class Project:
         out = Path(output) if output is not None else None
         return build_training_set(self.engine, catalog, refs, timestamp, full_feature_names, out)
 
-    def _load_spine(self, spine: "SpineLike") -> None:
+    def _load_spine(self, spine: SpineLike) -> None:
         if type(spine).__module__.startswith("pandas"):  # a DataFrame; pandas is imported only when used
             spine = pa.Table.from_pandas(spine, preserve_index=False)
         if isinstance(spine, pa.Table):

@@ -7,7 +7,6 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.feast_peer import PeerView, feast_store, historical

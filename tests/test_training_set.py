@@ -201,6 +201,13 @@ def test_output_file_matches_the_arrow_result(project, tmp_path):
     assert [f.type for f in written.schema] == [f.type for f in returned.schema]
 
 
+def test_every_example_model_has_a_training_set(example_project):
+    with load(example_project) as p:
+        out = p.training_set(model="amount_regressor")
+        assert out.num_rows > 0 and {"amount", "amount_avg_30d", "spend_prev_day", "credit_limit"} <= set(out.column_names)
+        assert out.column("spend_prev_day").null_count < out.num_rows  # the sql-model view finds values
+
+
 def test_model_labels_are_the_spine(example_project):
     with load(example_project) as p:
         out = p.training_set(model="fraud_detector")
@@ -209,3 +216,36 @@ def test_model_labels_are_the_spine(example_project):
     assert {"is_fraud", "txn_count_1h", "chargeback_count_30d", "segment"} <= set(out.column_names)
     ts = out.column("ts").to_pylist()
     assert ts == sorted(ts)
+
+
+def test_multi_key_entities_match_on_every_key(tmp_path):
+    from tests import oracle
+
+    rows = [(o, d, t) for o in (1, 2) for d in (1, 2) for t in range(0, 10, 3)]
+    flights = pa.table({
+        "origin": pa.array([r[0] for r in rows], type=pa.int64()),
+        "dest": pa.array([r[1] for r in rows], type=pa.int64()),
+        "delay": [float(r[0] * 100 + r[1] * 10 + r[2]) for r in rows],
+        "ts": micros_to_ts([T0 + r[2] * S for r in rows]),
+    })
+    project = {"name": "t", "entities": [{"name": "route", "join_keys": ["origin", "dest"]}], "sources": [{"name": "flights", "path": "data/flights.parquet", "timestamp": "ts"}]}
+    features = """
+    feature_views:
+      - name: route_delays
+        entities: [route]
+        source: flights
+        ttl: 5s
+        features:
+          - {name: last_delay, expr: delay}
+          - {name: delay_sum_4s, agg: sum, expr: delay, window: 4s}
+    """
+    root = write_project(tmp_path / "mk", project, features, tables={"flights": flights})
+    spine_rows = [(o, d, t) for o in (1, 2, 3) for d in (1, 2) for t in (0, 4, 7, 16)]
+    s = pa.table({"origin": pa.array([r[0] for r in spine_rows], type=pa.int64()), "dest": pa.array([r[1] for r in spine_rows], type=pa.int64()), "event_timestamp": micros_to_ts([T0 + r[2] * S for r in spine_rows])})
+    with load(root) as p:
+        out = p.training_set(features=["route_delays:*"], spine=s).to_pylist()
+    events = [oracle.Event(r[0] * 10 + r[1], T0 + r[2] * S, None, float(r[0] * 100 + r[1] * 10 + r[2]), None) for r in rows]
+    for row, (o, d, t) in zip(out, spine_rows, strict=True):
+        key = o * 10 + d
+        assert row["last_delay"] == oracle.latest(events, key, T0 + t * S, 5 * S)[0]
+        assert row["delay_sum_4s"] == oracle.window(events, key, T0 + t * S, 4 * S, "sum")
