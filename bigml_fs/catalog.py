@@ -72,6 +72,7 @@ class Catalog:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     relations: dict[str, exp.Table] = field(default_factory=dict)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    sql_dialect: str = "duckdb"  # the dialect feature expressions are written in
 
     def expand(self, refs: list[str], where: str = "--features") -> list[FeatureRef]:
         """Turn ``view:feature``/``view:*`` strings into feature references."""
@@ -114,7 +115,7 @@ def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Ta
     ``upstream`` maps sql model names to their fingerprints, so a view's
     fingerprint changes when the SQL it reads from changes.
     """
-    catalog = Catalog(relations=relations)
+    catalog = Catalog(relations=relations, sql_dialect=dialect)
     for name, relation in relations.items():
         try:
             catalog.columns[name] = engine.columns(exp.select("*").from_(relation).limit(0))

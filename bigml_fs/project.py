@@ -129,7 +129,7 @@ class Project:
 
     # --- compile ------------------------------------------------------------
 
-    def compile(self, name: str, dialect: str | None = None, features: Iterable[str] | None = None) -> str:
+    def compile(self, name: str, dialect: str | None = None) -> str:
         """SQL of a sql model, a feature view (as of a spine) or a model's training set."""
         catalog = self.catalog
         dialect = dialect or self.engine.dialect
@@ -137,7 +137,7 @@ class Project:
             return self.sql_models[name].sql(dialect)
         if name in catalog.views:
             refs = [FeatureRef(name, f.name) for f in catalog.views[name].spec.features]
-            return self._training_sql(refs, dialect, catalog.views[name].keys)
+            return self._training_sql(refs, dialect)
         if name in catalog.models:
             model = catalog.models[name]
             refs = catalog.expand(list(model.features), f"model '{name}'")
@@ -145,15 +145,19 @@ class Project:
         known = [*self.sql_models, *catalog.views, *catalog.models]
         raise UsageError(f"nothing named '{name}' to compile{did_you_mean(name, known)}; give a sql model, feature view or model name")
 
-    def _training_sql(self, refs: list[FeatureRef], dialect: str, keys: Iterable[str] | None = None) -> str:
+    def _training_sql(self, refs: list[FeatureRef], dialect: str) -> str:
         catalog = self.catalog
         columns: dict[str, str] = {}
         for ref in refs:
             view = catalog.views[ref.view]
             columns.update({k: view.columns[k] for k in view.keys})
         columns.update({"event_timestamp": "TIMESTAMP WITH TIME ZONE", "__row": "BIGINT", "__ts": "BIGINT"})
-        plan = compile_training_query(catalog, refs, columns, self.engine.dialect)
-        return sqlglot.transpile(plan.query.sql(self.engine.dialect), read=self.engine.dialect, write=dialect, pretty=True)[0]
+        plan = compile_training_query(catalog, refs, columns)
+        sql = sqlglot.transpile(plan.query.sql(self.engine.dialect), read=self.engine.dialect, write=dialect, pretty=True)[0]
+        header = "-- point-in-time query over the spine relation __spine (its columns, __row = spine order, __ts = time in UTC microseconds)\n"
+        if dialect != self.engine.dialect:
+            header += f"-- planned for the {self.engine.dialect} engine and rendered as {dialect}; engine-specific steps (e.g. ASOF JOIN) need that engine's own plan\n"
+        return header + sql
 
     # --- training sets ------------------------------------------------------
 
@@ -189,16 +193,16 @@ class Project:
                 raise UsageError("give a model name or --features view:feature,... with --spine FILE")
             refs = catalog.expand(list(features))
         if spine is not None:
-            self._load_spine(spine)
+            self._load_spine(spine, [k for ref in refs for k in catalog.views[ref.view].keys])
         elif model is None:
             raise UsageError("--features needs --spine FILE (Parquet or CSV with the join keys and a time column)")
         out = Path(output) if output is not None else None
         return build_training_set(self.engine, catalog, refs, timestamp, full_feature_names, out)
 
-    def _load_spine(self, spine: SpineLike) -> None:
+    def _load_spine(self, spine: SpineLike, key_columns: list[str]) -> None:
         if type(spine).__module__.startswith("pandas"):  # a DataFrame; pandas is imported only when used
             spine = pa.Table.from_pandas(spine, preserve_index=False)
         if isinstance(spine, pa.Table):
             spine_io.load_spine_table(self.engine, spine)
         else:
-            spine_io.load_spine_file(self.engine, Path(spine))
+            spine_io.load_spine_file(self.engine, Path(spine), key_columns)

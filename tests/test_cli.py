@@ -39,6 +39,9 @@ def test_broken_project_exits_1_without_traceback(example_project, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bigml_fs", "--project", str(broken), "validate"], capture_output=True, text=True)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout
+    as_json = subprocess.run([sys.executable, "-m", "bigml_fs", "--project", str(broken), "validate", "--json"], capture_output=True, text=True)
+    problems = json.loads(as_json.stdout)["problems"]
+    assert as_json.returncode == 1 and {(p["file"], p["line"], p["key"]) for p in problems} >= {("features/customers.yaml", 7, "feature_views[0].ttl")}
     assert "features/customers.yaml:7" in proc.stderr and "unknown unit 'x'" in proc.stderr and "did you mean 'sum'" in proc.stderr
 
 

@@ -126,6 +126,16 @@ def test_csv_spine_with_per_row_offsets_and_string_keys(project, tmp_path):
     assert out[0]["when"] == "2024-05-01T01:01:00+01:00"  # spine columns unchanged
 
 
+def test_csv_keys_keep_their_text_until_cast(tmp_path):
+    users = pa.table({"user_id": ["007", "7"], "plan": ["agent", "number"]})
+    project = {"name": "t", "entities": PROJECT["entities"], "sources": [{"name": "users", "path": "data/users.parquet"}]}
+    root = write_project(tmp_path / "txt", project, "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n", tables={"users": users})
+    path = tmp_path / "spine.csv"
+    path.write_text("user_id,event_timestamp\n007,2024-05-01\n7,2024-05-01\n")
+    with load(root) as p:
+        assert p.training_set(features=["u:plan"], spine=path).column("plan").to_pylist() == ["agent", "number"]
+
+
 def test_naive_date_and_nanosecond_spine_times(project):
     naive = pa.table({"user_id": pa.array([1], type=pa.int64()), "t": pa.array([T0 + 60 * S], type=pa.timestamp("us"))})
     assert project.training_set(features=["clicks_view:last_page"], spine=naive).column("last_page").to_pylist() == ["c"]
@@ -249,3 +259,24 @@ def test_multi_key_entities_match_on_every_key(tmp_path):
         key = o * 10 + d
         assert row["last_delay"] == oracle.latest(events, key, T0 + t * S, 5 * S)[0]
         assert row["delay_sum_4s"] == oracle.window(events, key, T0 + t * S, 4 * S, "sum")
+
+
+def test_sql_and_expressions_are_transpiled_from_the_project_dialect(tmp_path):
+    orders = pa.table({"user_id": pa.array([1, 1], type=pa.int64()), "amount": [10.4, 20.6], "ts": micros_to_ts([T0, T0 + S])})
+    project = {"name": "t", "sql_dialect": "postgres", "entities": PROJECT["entities"], "sources": [{"name": "orders", "path": "data/orders.parquet", "timestamp": "ts"}]}
+    sql = {"orders_pg": "SELECT user_id, amount::integer AS whole, ts, 'y' || TO_CHAR(ts, 'YYYY') AS label FROM {{ source('orders') }}"}
+    features = """
+    feature_views:
+      - name: o
+        entities: [user]
+        source: orders_pg
+        timestamp: ts
+        features:
+          - {name: whole}
+          - {name: label}
+          - {name: year, expr: "TO_CHAR(ts, 'YYYY')::integer"}
+    """
+    root = write_project(tmp_path / "pg", project, features, sql=sql, tables={"orders": orders})
+    with load(root) as p:
+        row = p.training_set(features=["o:*"], spine=spine({"user_id": [1]}, [T0 + S])).to_pylist()[0]
+    assert (row["whole"], row["label"], row["year"]) == (21, "y2024", 2024)

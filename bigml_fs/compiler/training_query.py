@@ -50,7 +50,7 @@ def training_query(
     spine_columns: dict[str, str],
     views: dict[str, ResolvedView],
     requested: list[tuple[str, str]],
-    dialect: str,
+    read_dialect: str,
     full_feature_names: bool = False,
 ) -> TrainingQuery:
     outputs = output_names(requested, full_feature_names)
@@ -91,12 +91,12 @@ def training_query(
                 .where(all_not_null([col(s) for s in spine_keys] + [col(TS)]))
                 .distinct()
             )
-            query = query.with_(cte, as_=window_query(view, features, keys_select, dialect).query)
+            query = query.with_(cte, as_=window_query(view, features, keys_select, read_dialect).query)
             on = exp.and_(on, exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
             query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
             feature_columns.update({(view_name, f.name): col(f.name, ref) for f in features})
             continue
-        vq = latest_query(view, features, dialect)
+        vq = latest_query(view, features, read_dialect)
         query = query.with_(cte, as_=vq.query)
         live: exp.Expression | None = None
         if vq.kind == "static":

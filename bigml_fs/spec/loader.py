@@ -72,18 +72,8 @@ def load_definitions(root: Path) -> Definitions:
     _register(origins, project[1], project[0].entities, "entity", "entities", problems)
     _register(origins, project[1], project[0].sources, "source", "sources", problems)
 
-    views: dict[str, FeatureViewSpec] = {}
-    for file in sorted((root / "features").glob("*.y*ml")):
-        parsed = _parse(file, _display(root, file), FeaturesFile, problems)
-        if parsed:
-            for view in _register(origins, parsed[1], parsed[0].feature_views, "view", "feature_views", problems):
-                views[view.name] = view
-    models: dict[str, ModelSpec] = {}
-    for file in sorted((root / "models").glob("*.y*ml")):
-        parsed = _parse(file, _display(root, file), ModelsFile, problems)
-        if parsed:
-            for model in _register(origins, parsed[1], parsed[0].models, "model", "models", problems):
-                models[model.name] = model
+    views: dict[str, FeatureViewSpec] = _load_folder(root, "features", FeaturesFile, "feature_views", "view", origins, problems)
+    models: dict[str, ModelSpec] = _load_folder(root, "models", ModelsFile, "models", "model", origins, problems)
     sql_files: dict[str, SqlFile] = {}
     for file in sorted((root / "sql").glob("*.sql")):
         display = _display(root, file)
@@ -95,6 +85,17 @@ def load_definitions(root: Path) -> Definitions:
     if problems:
         raise DefinitionError(problems)
     return Definitions(root, project[0], views, models, sql_files, origins)
+
+
+def _load_folder(root: Path, folder: str, model: type[Spec], key: str, kind: str, origins: dict, problems: list[Problem]) -> dict[str, Any]:
+    """Every named item under ``key`` in the YAML files of ``folder``, by name."""
+    items: dict[str, Any] = {}
+    for file in sorted((root / folder).glob("*.y*ml")):
+        parsed = _parse(file, _display(root, file), model, problems)
+        if parsed:
+            for item in _register(origins, parsed[1], getattr(parsed[0], key), kind, key, problems):
+                items[item.name] = item
+    return items
 
 
 def _display(root: Path, file: Path) -> str:

@@ -25,13 +25,18 @@ SPINE = "__spine"
 DEFAULT_TIME = "event_timestamp"
 
 
-def load_spine_file(engine: Engine, path: Path) -> None:
-    """Load a Parquet or CSV spine file with its row order."""
+def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = None) -> None:
+    """Load a Parquet or CSV spine file with its row order.
+
+    In a CSV, join keys are read as text (so ``007`` stays ``007``) and cast to
+    the source key's type in the engine, like every other spine key.
+    """
     if not path.exists():
         raise BigmlError(f"spine file {path} does not exist")
     if path.suffix.lower() in (".csv", ".tsv", ".gz"):
+        text_keys = {k: pa.string() for k in key_columns or []}
         try:
-            table = pacsv.read_csv(path)
+            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text_keys))
         except pa.ArrowInvalid as exc:
             raise DataError(f"spine file {path}: cannot read it as CSV: {exc}") from None
         load_spine_table(engine, table)

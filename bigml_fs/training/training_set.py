@@ -26,9 +26,10 @@ log = logging.getLogger("bigml_fs")
 RESULT = "__training_set"
 
 
-def compile_training_query(catalog: Catalog, refs: list[FeatureRef], spine_columns: dict[str, str], dialect: str, full_feature_names: bool = False) -> TrainingQuery:
+def compile_training_query(catalog: Catalog, refs: list[FeatureRef], spine_columns: dict[str, str], full_feature_names: bool = False) -> TrainingQuery:
+    """The training-set AST; feature expressions are read in the project's sql_dialect."""
     requested = [(r.view, r.feature) for r in refs]
-    return training_query(exp.table_(spine_io.SPINE), spine_columns, catalog.views, requested, dialect, full_feature_names)
+    return training_query(exp.table_(spine_io.SPINE), spine_columns, catalog.views, requested, catalog.sql_dialect, full_feature_names)
 
 
 def build_training_set(
@@ -55,7 +56,7 @@ def build_training_set(
             raise DataError(f"feature '{out.view}:{out.feature}' would overwrite the spine column '{out.name}'; rename the spine column or pass --full-feature-names")
     _warn_skipped_rows(engine, views.values())
 
-    plan = compile_training_query(catalog, refs, spine_columns, engine.dialect, full_feature_names)
+    plan = compile_training_query(catalog, refs, spine_columns, full_feature_names)
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {RESULT} AS {engine.render(plan.query)}")
     _raise_on_ambiguity(engine, plan, catalog)
     final = exp.select(*[col(c) for c in user_columns], *[col(o.name) for o in plan.outputs]).from_(RESULT).order_by(col(ROW))

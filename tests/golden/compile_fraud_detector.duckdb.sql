@@ -1,3 +1,4 @@
+-- point-in-time query over the spine relation __spine (its columns, __row = spine order, __ts = time in UTC microseconds)
 WITH __s AS (
   SELECT
     *
