@@ -280,3 +280,22 @@ def test_sql_and_expressions_are_transpiled_from_the_project_dialect(tmp_path):
     with load(root) as p:
         row = p.training_set(features=["o:*"], spine=spine({"user_id": [1]}, [T0 + S])).to_pylist()[0]
     assert (row["whole"], row["label"], row["year"]) == (21, "y2024", 2024)
+
+
+def test_a_failed_run_keeps_the_previous_output(project, tmp_path, monkeypatch):
+    from bigml_fs.errors import EngineError
+
+    out = tmp_path / "keep.parquet"
+    good = spine({"user_id": [1]}, [T0 + 60 * S])
+    project.training_set(features=["clicks_view:last_page"], spine=good, output=out)
+    before = out.read_bytes()
+
+    def crash_midway(query, path):
+        path.write_bytes(b"half a parquet file")
+        raise EngineError("disk full")
+
+    monkeypatch.setattr(project.engine, "copy_to_parquet", crash_midway)
+    with pytest.raises(EngineError):
+        project.training_set(features=["clicks_view:last_page"], spine=good, output=out)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []

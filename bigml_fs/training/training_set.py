@@ -9,13 +9,15 @@ checks the inputs, runs the query and reports ambiguous ties.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
 from sqlglot import exp
 
-from bigml_fs.catalog import Catalog, FeatureRef
+from bigml_fs.catalog import Catalog, FeatureRef, ResolvedView
 from bigml_fs.compiler.sqlparts import ROW, col
 from bigml_fs.compiler.training_query import TrainingQuery, output_names, training_query
 from bigml_fs.engines.base import Engine
@@ -61,8 +63,20 @@ def build_training_set(
     _raise_on_ambiguity(engine, plan, catalog)
     final = exp.select(*[col(c) for c in user_columns], *[col(o.name) for o in plan.outputs]).from_(RESULT).order_by(col(ROW))
     if output is not None:
-        return engine.copy_to_parquet(final, output)
+        return _write_atomically(engine, final, output)
     return engine.to_arrow(final)
+
+
+def _write_atomically(engine: Engine, query: exp.Select, output: Path) -> int:
+    """Write beside the target, then rename: a failed run never leaves half a file or loses the old one."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        rows = engine.copy_to_parquet(query, partial)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return rows
 
 
 def _raise_on_ambiguity(engine: Engine, plan: TrainingQuery, catalog: Catalog) -> None:
@@ -84,8 +98,8 @@ def _raise_on_ambiguity(engine: Engine, plan: TrainingQuery, catalog: Catalog) -
         )
 
 
-def _warn_skipped_rows(engine: Engine, views: object) -> None:
-    for view in views:  # type: ignore[attr-defined]
+def _warn_skipped_rows(engine: Engine, views: Iterable[ResolvedView]) -> None:
+    for view in views:
         required = [col(k) for k in view.keys] + ([col(view.timestamp)] if view.timestamp else [])
         nulls = exp.or_(*[exp.Is(this=c, expression=exp.Null()) for c in required])
         query = exp.select(exp.Count(this=exp.Star())).from_(view.relation.copy()).where(nulls)
