@@ -141,6 +141,8 @@ def test_naive_date_and_nanosecond_spine_times(project):
     assert project.training_set(features=["clicks_view:last_page"], spine=naive).column("last_page").to_pylist() == ["c"]
     nanos = pa.table({"user_id": pa.array([1], type=pa.int64()), "t": pa.array([(T0 + 60 * S) * 1000 - 1], type=pa.timestamp("ns", tz="UTC"))})
     assert project.training_set(features=["clicks_view:last_page"], spine=nanos).column("last_page").to_pylist() == ["a"]  # truncated to µs, just before +60s
+    new_york = pa.table({"user_id": pa.array([1], type=pa.int64()), "t": pa.array([T0 + 60 * S - 1], type=pa.timestamp("us", tz="America/New_York"))})
+    assert project.training_set(features=["clicks_view:last_page"], spine=new_york).column("last_page").to_pylist() == ["a"]
     day = pa.table({"user_id": pa.array([1], type=pa.int64()), "d": pa.array([T0 // S // 86400], type=pa.date32())})
     assert project.training_set(features=["clicks_view:last_page"], spine=day).column("last_page").to_pylist() == ["a"]
 
