@@ -179,19 +179,19 @@ def main() -> None:
     if args.only in (None, "latest"):
         for ttl in (1, 30):
             print(f"latest values, ttl {ttl}d", flush=True)
-            results = [measure(n, c, runs=args.runs) for n, c in latest_contenders(ttl) if not (args.skip_feast and n.startswith("Feast"))]
+            results = measure_all([(n, c) for n, c in latest_contenders(ttl) if not (args.skip_feast and n.startswith("Feast"))], runs=args.runs)
             checks = {"hand-written": check_equal(DATA / "out_bigml.parquet", DATA / "out_hand.parquet", ["driver_id", "conv_rate", "trips"])}
             if not args.skip_feast and not results[-1].failed:
                 checks["Feast"] = check_equal(DATA / "out_bigml.parquet", DATA / "out_feast.parquet", ["driver_id", "conv_rate", "trips"])
             sections.append(report(f"Latest values, ttl {ttl} day{'s' if ttl > 1 else ''}", results, checks))
     if args.only in (None, "windows"):
         print("window aggregates", flush=True)
-        results = [measure(n, c, runs=args.runs) for n, c in window_contenders()]
+        results = measure_all(window_contenders(), runs=args.runs)
         checks = {"hand-written": check_equal(DATA / "out_bigml_windows.parquet", DATA / "out_hand_windows.parquet", ["driver_id", "trips_count_1h", "trips_sum_1d", "conv_avg_7d"])}
         sections.append(report("Window aggregates (count 1h, sum 1d, avg 7d)", results, checks))
     header = (
         f"\n## Run of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
-        f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; median of {args.runs} runs after a warm-up; "
+        f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; median of {args.runs} runs after a warm-up, contenders interleaved; "
         f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}.\n"
         f"Reproduce: `python benchmarks/bench_pit.py --rows {args.rows} --spine {args.spine} --runs {args.runs}`\n"
     )

@@ -53,18 +53,22 @@ def run_once(command: list[str], timeout: float) -> tuple[float, float]:
     return elapsed, peak / 2**20
 
 
-def measure(name: str, command: list[str], runs: int = 3, warmup: int = 1, timeout: float = 1800) -> Measurement:
-    result = Measurement(name, [], [])
+def measure_all(contenders: list[tuple[str, list[str]]], runs: int = 3, warmup: int = 1, timeout: float = 1800) -> list[Measurement]:
+    """Run the contenders in turn, A B C A B C ..., so drift in the machine's speed hits all alike."""
+    results = [Measurement(name, [], []) for name, _ in contenders]
     for i in range(warmup + runs):
-        try:
-            seconds, peak = run_once(command, timeout)
-        except (TimeoutError, RuntimeError) as exc:
-            result.failed = str(exc)
-            print(f"  {name}: FAILED {exc}", file=sys.stderr, flush=True)
-            return result
         label = "warm-up" if i < warmup else f"run {i - warmup + 1}"
-        print(f"  {name:<28} {label:<8} {seconds:8.2f} s  {peak:8.0f} MB", flush=True)
-        if i >= warmup:
-            result.seconds.append(seconds)
-            result.peak_mb.append(peak)
-    return result
+        for result, (name, command) in zip(results, contenders, strict=True):
+            if result.failed:
+                continue
+            try:
+                seconds, peak = run_once(command, timeout)
+            except (TimeoutError, RuntimeError) as exc:
+                result.failed = str(exc)
+                print(f"  {name}: FAILED {exc}", file=sys.stderr, flush=True)
+                continue
+            print(f"  {name:<28} {label:<8} {seconds:8.2f} s  {peak:8.0f} MB", flush=True)
+            if i >= warmup:
+                result.seconds.append(seconds)
+                result.peak_mb.append(peak)
+    return results
