@@ -27,7 +27,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import Measurement, measure
+from benchmarks.harness import Measurement, measure_all
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
