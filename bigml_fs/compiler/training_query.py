@@ -4,7 +4,7 @@ The spine relation holds the user's columns plus ``__row`` (its order) and
 ``__ts`` (its time in UTC microseconds). Each requested view adds a CTE from
 ``features.py``; latest-value views are as-of joined, window views are
 equi-joined on (keys, t). The result keeps the spine's rows and order, adds
-one column per feature and one ``__amb_i`` column per latest-value view that
+one column per feature and one ``__amb{i}`` column per latest-value part that
 is non-null where an ambiguous tie decided a value.
 """
 
@@ -33,8 +33,7 @@ class OutputColumn:
 class TrainingQuery:
     query: exp.Select
     outputs: list[OutputColumn]
-    ambiguity: dict[str, str]  # __amb_i column -> view name
-    key_columns: dict[str, tuple[str, ...]]  # view name -> spine key columns
+    ambiguity: dict[str, str]  # __amb{i} column -> view name
 
 
 def output_names(requested: list[tuple[str, str]], full_feature_names: bool) -> list[OutputColumn]:
@@ -77,47 +76,63 @@ def training_query(
     query = query.with_(SPINE, as_=spine_select)
     ambiguity: dict[str, str] = {}
     feature_columns: dict[tuple[str, str], exp.Expression] = {}
+    # latest-value parts first, then window parts: a view with both kinds becomes two parts
     parts = [(name, [f for f in fs if not f.is_window]) for name, fs in by_view.items()]
     parts += [(name, [f for f in fs if f.is_window]) for name, fs in by_view.items()]
     for i, (view_name, features) in enumerate(p for p in parts if p[1]):
-        view = views[view_name]
-        spine_keys = key_columns[view_name]
-        cte, ref = f"__view{i}", f"__v{i}"
-        on = exp.and_(*[exp.EQ(this=col(s, SPINE), expression=col(k, ref)) for s, k in zip(spine_keys, view.keys, strict=True)])
+        view, spine_keys = views[view_name], key_columns[view_name]
         if features[0].is_window:
-            keys_select = (
-                exp.select(*[alias(col(s), k) for s, k in zip(spine_keys, view.keys, strict=True)], col(TS))
-                .from_(exp.table_(SPINE))
-                .where(all_not_null([col(s) for s in spine_keys] + [col(TS)]))
-                .distinct()
-            )
-            query = query.with_(cte, as_=window_query(view, features, keys_select, read_dialect).query)
-            on = exp.and_(on, exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
-            query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
-            feature_columns.update({(view_name, f.name): col(f.name, ref) for f in features})
-            continue
-        vq = latest_query(view, features, read_dialect)
-        query = query.with_(cte, as_=vq.query)
-        live: exp.Expression | None = None
-        if vq.kind == "static":
-            query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
-            amb_time: exp.Expression = exp.Literal.number(0)
+            query, columns = _join_windows(query, view, features, spine_keys, read_dialect, i)
         else:
-            on = exp.and_(on, exp.GTE(this=col(TS, SPINE), expression=col(TS, ref)))
-            query.append("joins", exp.Join(this=exp.alias_(exp.table_(cte), ref, table=True), method="ASOF", side="LEFT", on=on))
-            if view.ttl is not None:
-                live = exp.GTE(this=col(TS, ref), expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))))
-            amb_time = col(TS, ref)
-        for feature in features:
-            value: exp.Expression = col(feature.name, ref)
-            if live is not None:
-                value = exp.Case(ifs=[exp.If(this=live.copy(), true=value)])
-            feature_columns[(view_name, feature.name)] = value
-        differs = exp.NullSafeNEQ(this=col(LO, ref), expression=col(HI, ref))
-        condition = differs if live is None else exp.and_(differs, live.copy())
-        query = query.select(alias(exp.Case(ifs=[exp.If(this=condition, true=amb_time)]), f"__amb{i}"), copy=False)
-        ambiguity[f"__amb{i}"] = view_name
+            query, columns = _join_latest(query, view, features, spine_keys, read_dialect, i)
+            ambiguity[f"__amb{i}"] = view_name
+        feature_columns.update({(view_name, name): value for name, value in columns.items()})
     for out in outputs:
         query = query.select(alias(feature_columns[(out.view, out.feature)], out.name), copy=False)
     query = query.select(col(ROW, SPINE), copy=False).order_by(col(ROW, SPINE), copy=False)
-    return TrainingQuery(query, outputs, ambiguity, key_columns)
+    return TrainingQuery(query, outputs, ambiguity)
+
+
+def _keys_match(spine_keys: tuple[str, ...], view: ResolvedView, ref: str) -> exp.Expression:
+    return exp.and_(*[exp.EQ(this=col(s, SPINE), expression=col(k, ref)) for s, k in zip(spine_keys, view.keys, strict=True)])
+
+
+def _join_windows(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:
+    """Equi-join the window aggregates computed at each distinct spine (keys, t)."""
+    cte, ref = f"__view{i}", f"__v{i}"
+    keys_select = (
+        exp.select(*[alias(col(s), k) for s, k in zip(spine_keys, view.keys, strict=True)], col(TS))
+        .from_(exp.table_(SPINE))
+        .where(all_not_null([col(s) for s in spine_keys] + [col(TS)]))
+        .distinct()
+    )
+    query = query.with_(cte, as_=window_query(view, features, keys_select, read_dialect).query)
+    on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
+    query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
+    return query, {f.name: col(f.name, ref) for f in features}
+
+
+def _join_latest(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:
+    """As-of join the deduplicated rows (plain join for a static view); add the ``__amb{i}`` flag."""
+    cte, ref = f"__view{i}", f"__v{i}"
+    vq = latest_query(view, features, read_dialect)
+    query = query.with_(cte, as_=vq.query)
+    on = _keys_match(spine_keys, view, ref)
+    live: exp.Expression | None = None
+    if vq.kind == "static":
+        query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
+        amb_time: exp.Expression = exp.Literal.number(0)
+    else:
+        on = exp.and_(on, exp.GTE(this=col(TS, SPINE), expression=col(TS, ref)))
+        query.append("joins", exp.Join(this=exp.alias_(exp.table_(cte), ref, table=True), method="ASOF", side="LEFT", on=on))
+        if view.ttl is not None:
+            live = exp.GTE(this=col(TS, ref), expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))))
+        amb_time = col(TS, ref)
+    columns: dict[str, exp.Expression] = {}
+    for feature in features:
+        value: exp.Expression = col(feature.name, ref)
+        columns[feature.name] = value if live is None else exp.Case(ifs=[exp.If(this=live.copy(), true=value)])
+    differs = exp.NullSafeNEQ(this=col(LO, ref), expression=col(HI, ref))
+    condition = differs if live is None else exp.and_(differs, live.copy())
+    query = query.select(alias(exp.Case(ifs=[exp.If(this=condition, true=amb_time)]), f"__amb{i}"), copy=False)
+    return query, columns
