@@ -19,6 +19,7 @@ from sqlglot.errors import ParseError
 
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, Problem, did_you_mean
+from bigml_fs.spec.estimators import ESTIMATORS, METRICS, is_dotted_path
 from bigml_fs.spec.loader import Definitions, Origin
 from bigml_fs.spec.schema import FeatureSpec, FeatureViewSpec, ModelSpec
 
@@ -236,6 +237,12 @@ def _check_columns(check: object) -> list[str]:
 def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems: list[Problem]) -> bool:
     origin = defs.origin("model", model.name)
     before = len(problems)
+    known = ESTIMATORS[model.task]
+    if model.estimator not in known and not is_dotted_path(model.estimator):
+        problems.append(origin.problem("estimator", f"unknown {model.task} estimator '{model.estimator}'{did_you_mean(model.estimator, known)}; use one of {', '.join(known)} or a dotted path like sklearn.ensemble.ExtraTreesClassifier"))
+    for i, metric in enumerate(model.metrics):
+        if metric not in METRICS[model.task]:
+            problems.append(origin.problem(("metrics", i), f"unknown {model.task} metric '{metric}'{did_you_mean(metric, METRICS[model.task])}; use one of {', '.join(METRICS[model.task])}"))
     labels = model.labels
     columns = catalog.columns.get(labels.source)
     if labels.source not in catalog.relations:

@@ -26,7 +26,7 @@ def test_validate_and_json(example_project):
     result = run("--project", str(example_project), "validate", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["ok"] and payload["views"] == 7 and payload["models"] == 2
+    assert payload["ok"] and payload["views"] == 7 and payload["models"] == 3
 
 
 def test_broken_project_exits_1_without_traceback(example_project, tmp_path):

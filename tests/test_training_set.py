@@ -218,6 +218,8 @@ def test_every_example_model_has_a_training_set(example_project):
         out = p.training_set(model="amount_regressor")
         assert out.num_rows > 0 and {"amount", "amount_avg_30d", "spend_prev_day", "credit_limit"} <= set(out.column_names)
         assert out.column("spend_prev_day").null_count < out.num_rows  # the sql-model view finds values
+        anomaly = p.training_set(model="spend_anomaly")
+        assert anomaly.num_rows == out.num_rows and "merchants_7d" in anomaly.column_names
 
 
 def test_model_labels_are_the_spine(example_project):

@@ -115,6 +115,9 @@ CASES = [
     ("model with an unknown view", "models", lambda t: sub(t, "[spend:*]", "[spnd:*]"), ["models/churn.yaml:5", "models[0].features[0]", "did you mean 'spend'"]),
     ("model with an unknown feature", "models", lambda t: sub(t, "[spend:*]", "[spend:last_amnt]"), ["models/churn.yaml:5", "features[0]", "did you mean 'last_amount'"]),
     ("model without target column", "models", lambda t: sub(t, "target: churned", "target: churn"), ["models/churn.yaml:4", "labels.target", "did you mean 'churned'"]),
+    ("misspelt estimator", "models", lambda t: sub(t, "estimator: logistic_regression", "estimator: logistic_regresion"), ["models/churn.yaml:6", "models[0].estimator", "did you mean 'logistic_regression'"]),
+    ("estimator of another task", "models", lambda t: sub(t, "estimator: logistic_regression", "estimator: kmeans"), ["models/churn.yaml:6", "unknown classification estimator 'kmeans'"]),
+    ("misspelt metric", "models", lambda t: t + "    metrics: [roc_auc, precison]\n", ["models/churn.yaml:7", "models[0].metrics[1]", "did you mean 'precision'"]),
     ("labels source missing", "models", lambda t: sub(t, "source: labels", "source: lables"), ["models/churn.yaml:4", "labels.source", "did you mean 'labels'"]),
 ]
 
