@@ -92,6 +92,9 @@ CASES = [
     ("duplicate yaml key", "project", lambda t: sub(t, "name: shop\n", "name: shop\nname: shop2\n"), ["project.yaml:2", "name", "duplicate key"]),
     ("invalid yaml", "project", lambda t: t + "  - name: [unclosed\n", ["project.yaml:13", "invalid YAML", "flow sequence at line 12"]),
     ("missing source file", "project", lambda t: sub(t, "data/users.parquet", "data/userz.parquet"), ["project.yaml:11", "sources[1].path", "no file matches data/userz.parquet"]),
+    ("online store key of another type", "project", lambda t: t + "online_store: {type: redis, path: x.db}\n", ["project.yaml:12", "online_store.path", "unknown key 'path'"]),
+    ("secret written in YAML", "project", lambda t: t + "online_store: {type: postgres, password: hunter2}\n", ["project.yaml:12", "online_store.password", "did you mean 'password_env'"]),
+    ("class_weight on regression", "models", lambda t: sub(sub(t, "task: classification", "task: regression"), "estimator: logistic_regression", "estimator: ridge\n    class_weight: balanced"), ["models/churn.yaml:2", "class_weight"]),
     ("unknown dialect", "project", lambda t: t + "sql_dialect: duckdbx\n", ["project.yaml:12", "sql_dialect", "unknown SQL dialect"]),
     ("bad duration", "features", lambda t: sub(t, "ttl: 7d", "ttl: 7x"), ["features/spend.yaml:5", "feature_views[0].ttl", "unknown unit 'x'"]),
     ("months rejected", "features", lambda t: sub(t, "window: 1d", "window: 1mo"), ["features/spend.yaml:9", "features[1].window", "months and years"]),
@@ -170,3 +173,8 @@ def test_specs_are_frozen(tmp_path):
         view = project.validate().views["spend"].spec
         with pytest.raises(Exception, match="frozen"):
             view.name = "other"  # type: ignore[misc]
+
+
+def test_a_secret_written_in_yaml_is_not_echoed(tmp_path):
+    message = errors_of(make(tmp_path, project=PROJECT + "engine: {type: postgres, password: hunter2}\n"))
+    assert "password_env" in message and "hunter2" not in message

@@ -60,15 +60,30 @@ class OfflineStoreSpec(Spec):
     path: str = ".bigml/offline"
 
 
-class OnlineStoreSpec(Spec):
-    type: Literal["sqlite", "redis", "postgres"] = "sqlite"
+class SqliteOnlineStoreSpec(Spec):
+    type: Literal["sqlite"] = "sqlite"
     path: str = ".bigml/online.db"
+
+
+class RedisOnlineStoreSpec(Spec):
+    type: Literal["redis"]
     host: str = "127.0.0.1"
-    port: int | None = None
-    database: str | None = None
-    user: str | None = None
-    password_env: str | None = None
+    port: int = 6379
     db: int = 0
+    password_env: str | None = None
+
+
+class PostgresOnlineStoreSpec(Spec):
+    type: Literal["postgres"]
+    host: str = "127.0.0.1"
+    port: int = 5432
+    database: str = "postgres"
+    user: str = "postgres"
+    password_env: str | None = None
+    schema_: str = Field("public", alias="schema")
+
+
+OnlineStoreSpec = Annotated[SqliteOnlineStoreSpec | RedisOnlineStoreSpec | PostgresOnlineStoreSpec, Field(discriminator="type")]
 
 
 class EntitySpec(Spec):
@@ -105,7 +120,7 @@ class ProjectSpec(Spec):
     engine: EngineSpec = DuckDBEngineSpec()
     sql_dialect: str = "duckdb"
     offline_store: OfflineStoreSpec = OfflineStoreSpec()
-    online_store: OnlineStoreSpec = OnlineStoreSpec()
+    online_store: OnlineStoreSpec = SqliteOnlineStoreSpec()
     registry: str = ".bigml/registry.db"
     vars: dict[str, Any] = {}
     entities: list[EntitySpec] = []
@@ -271,6 +286,8 @@ class ModelSpec(Spec):
     def _target_for_supervised(self) -> ModelSpec:
         if self.task in ("classification", "regression") and not self.labels.target:
             raise ValueError(f"a {self.task} model needs 'labels.target' (the column to predict)")
+        if self.class_weight is not None and self.task != "classification":
+            raise ValueError(f"'class_weight' applies to classification only, not {self.task}; remove it")
         return self
 
 
