@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
-from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, TS, alias, all_not_null, col, epoch_us, ident, micros, parse_expr
+from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, TS, alias, all_not_null, col, epoch_us, micros, parse_expr
 from bigml_fs.spec.schema import FeatureSpec
 
 EVENT = "__ev"
@@ -129,9 +129,8 @@ def _aggregate(feature: FeatureSpec, i: int) -> exp.Expression:
         return exp.ArgMin(this=value, expression=col(f"__o{i}"))
     if agg == "last":
         return exp.ArgMax(this=value, expression=col(f"__o{i}"))
-    builders = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "stddev": exp.StddevSamp, "variance": exp.VariancePop}
-    if agg == "variance":
-        return exp.Anonymous(this="var_samp", expressions=[value])
+    # sample statistics, as SQL's stddev/variance (exp.Variance is the sample variance in every dialect)
+    builders = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "stddev": exp.StddevSamp, "variance": exp.Variance}
     return builders[agg](this=value)
 
 
@@ -144,4 +143,4 @@ def _cast_output(feature: FeatureSpec, window: exp.Expression) -> exp.Expression
     return window
 
 
-__all__ = ["ViewQuery", "ident", "latest_query", "window_query"]
+__all__ = ["ViewQuery", "latest_query", "window_query"]
