@@ -56,7 +56,3 @@ def parse_expr(text: str, dialect: str) -> exp.Expression:
 
 def all_not_null(columns: list[exp.Expression]) -> exp.Expression:
     return exp.and_(*[exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null())) for c in columns])
-
-
-def keys_equal(keys: list[str], left: str, right: str) -> exp.Expression:
-    return exp.and_(*[exp.EQ(this=col(k, left), expression=col(k, right)) for k in keys])

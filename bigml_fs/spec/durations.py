@@ -28,12 +28,3 @@ def parse_duration(text: object) -> timedelta:
     if number <= 0:
         raise ValueError(f"'{text}': a duration must be positive")
     return timedelta(seconds=number * _UNITS[unit])
-
-
-def format_duration(delta: timedelta) -> str:
-    """The shortest exact spelling of a duration (``timedelta(days=7)`` -> ``1w``)."""
-    seconds = int(delta.total_seconds())
-    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
