@@ -24,17 +24,18 @@ class Event:
     label: str | None
 
 
-def latest(events: list[Event], key: int | None, t: int, ttl: int | None) -> tuple[float | None, str | None]:
+def latest(events: list[Event], key: int | None, t: int, ttl: int | None, fields: tuple[str, ...] = ("value", "label")) -> tuple:
+    """The selected row's ``fields``; tied rows are ambiguous only if they differ in those fields."""
     if key is None:
-        return None, None
+        return tuple(None for _ in fields)
     rows = [e for e in events if e.key == key and e.ts is not None and e.ts <= t and (ttl is None or e.ts >= t - ttl)]
     if not rows:
-        return None, None
+        return tuple(None for _ in fields)
     best_ts = max(e.ts for e in rows)
     tied = [e for e in rows if e.ts == best_ts]
     rank = lambda e: -math.inf if e.created is None else e.created  # noqa: E731
     best_created = max(rank(e) for e in tied)
-    top = {(e.value, e.label) for e in tied if rank(e) == best_created}
+    top = {tuple(getattr(e, f) for f in fields) for e in tied if rank(e) == best_created}
     if len(top) > 1:
         raise Ambiguous(f"key={key} ts={best_ts}")
     return next(iter(top))
