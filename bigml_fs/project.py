@@ -112,7 +112,7 @@ class Project:
             if any(s not in relations for s in model.sources):
                 continue
             try:
-                engine.execute(f"CREATE OR REPLACE TEMP VIEW {model.relation.sql(engine.dialect)} AS {model.query.sql(engine.dialect)}")
+                engine.create_temp_view(model.relation, model.query)
             except BigmlError as exc:
                 problems.append(Problem(model.display, None, "", f"the engine rejects this model: {str(exc).splitlines()[0]}"))
                 continue

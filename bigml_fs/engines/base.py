@@ -49,11 +49,15 @@ class Engine(ABC):
     def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
         """Write a query's result to a Parquet file inside the engine; return the row count."""
 
-    def create_view(self, name: exp.Table, query: exp.Expression | str, materialized: str = "view") -> None:
-        kind = "TABLE" if materialized == "table" else "VIEW"
-        other = "VIEW" if kind == "TABLE" else "TABLE"
-        self.execute(f"DROP {other} IF EXISTS {name.sql(self.dialect)}")
-        self.execute(f"CREATE OR REPLACE {kind} {name.sql(self.dialect)} AS {self.render(query)}")
+    def create_temp_table(self, name: str, query: exp.Expression | str) -> exp.Table:
+        """(Re)create a session-scoped table from a query; return its name."""
+        table = exp.table_(name, quoted=True)
+        self.execute(f"CREATE OR REPLACE TEMP TABLE {table.sql(self.dialect)} AS {self.render(query)}")
+        return table
+
+    def create_temp_view(self, name: exp.Table, query: exp.Expression | str) -> None:
+        """(Re)create a session-scoped view, e.g. a sql/ model for one command."""
+        self.execute(f"CREATE OR REPLACE TEMP VIEW {name.sql(self.dialect)} AS {self.render(query)}")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""

@@ -55,9 +55,10 @@ class DuckDBEngine(Engine):
 
     def load_arrow(self, name: str, table: pa.Table) -> exp.Table:
         self.con.register(f"__arrow_{name}", table)
-        self.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "__arrow_{name}"')
-        self.con.unregister(f"__arrow_{name}")
-        return exp.table_(name, quoted=True)
+        try:
+            return self.create_temp_table(name, exp.select("*").from_(exp.table_(f"__arrow_{name}", quoted=True)))
+        finally:
+            self.con.unregister(f"__arrow_{name}")
 
     def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = 
     reader = exp.Anonymous(this="read_parquet", expressions=[literal, exp.EQ(this=exp.column("file_row_number"), expression=exp.true())])
     query = exp.select(exp.Star(**{"except": [exp.column("file_row_number")]}), alias(exp.column("file_row_number"), ROW)).from_(reader)
     try:
-        engine.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS {engine.render(query)}")
+        engine.create_temp_table(RAW, query)
     except BigmlError as exc:
         raise DataError(f"spine file {path}: cannot read it as Parquet: {exc}") from None
 
@@ -64,7 +64,7 @@ def load_spine_relation(engine: Engine, relation: exp.Table, time_column: str, k
     order = [time_column] + [c for c in columns if c != time_column]
     number = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(this=col(c)) for c in order]))
     query = exp.select("*", alias(exp.Sub(this=number, expression=exp.Literal.number(1)), ROW)).from_(relation.copy())
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS {engine.render(query)}")
+    engine.create_temp_table(RAW, query)
 
 
 def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str, list[str]]) -> dict[str, str]:
@@ -80,7 +80,7 @@ def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str
         if missing:
             raise DataError(f"the spine lacks key column(s) {', '.join(missing)} needed by view '{view}'{did_you_mean(missing[0], user_columns)}; spine columns: {', '.join(user_columns)}")
     ts = epoch_us(col(time_column), user_columns[time_column])
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE {SPINE} AS {engine.render(exp.select('*', alias(ts, TS)).from_(RAW))}")
+    engine.create_temp_table(SPINE, exp.select("*", alias(ts, TS)).from_(RAW))
     return {**columns, TS: "BIGINT"}
 
 

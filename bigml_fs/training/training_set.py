@@ -59,7 +59,7 @@ def build_training_set(
     _warn_skipped_rows(engine, views.values())
 
     plan = compile_training_query(catalog, refs, spine_columns, full_feature_names)
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE {RESULT} AS {engine.render(plan.query)}")
+    engine.create_temp_table(RESULT, plan.query)
     _raise_on_ambiguity(engine, plan, catalog)
     final = exp.select(*[col(c) for c in user_columns], *[col(o.name) for o in plan.outputs]).from_(RESULT).order_by(col(ROW))
     if output is not None:
