@@ -303,3 +303,10 @@ def test_a_failed_run_keeps_the_previous_output(project, tmp_path, monkeypatch):
         project.training_set(features=["clicks_view:last_page"], spine=good, output=out)
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_a_null_spine_time_gives_null_features(project):
+    out = project.training_set(features=["clicks_view:*", "user_attrs:plan"], spine=spine({"user_id": [1, 1]}, [None, T0 + 60 * S])).to_pylist()
+    assert [r["last_page"] for r in out] == [None, "c"]
+    assert [r["clicks_10m"] for r in out] == [None, 1]
+    assert [r["plan"] for r in out] == ["free", "free"]  # a static view holds at every time, even an unknown one
