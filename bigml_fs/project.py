@@ -186,7 +186,7 @@ class Project:
             spec = catalog.models[model]
             refs = catalog.expand(list(spec.features), f"model '{model}'")
             if spine is None:
-                spine_io.load_spine_relation(self.engine, catalog.relations[spec.labels.source], spec.labels.timestamp, [])
+                spine_io.load_spine_relation(self.engine, catalog.relations[spec.labels.source], spec.labels.timestamp)
                 timestamp = spec.labels.timestamp
         else:
             if not features:

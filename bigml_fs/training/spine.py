@@ -58,7 +58,7 @@ def load_spine_table(engine: Engine, table: pa.Table) -> None:
     engine.load_arrow(RAW, table)
 
 
-def load_spine_relation(engine: Engine, relation: exp.Table, time_column: str, key_columns: list[str]) -> None:
+def load_spine_relation(engine: Engine, relation: exp.Table, time_column: str) -> None:
     """A relation (e.g. a model's labels) as spine, ordered by time then its columns."""
     columns = engine.columns(exp.select("*").from_(relation).limit(0))
     order = [time_column] + [c for c in columns if c != time_column]
@@ -84,9 +84,9 @@ def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str
     return {**columns, TS: "BIGINT"}
 
 
-def check_key_casts(engine: Engine, spine_columns: dict[str, str], wanted: dict[str, str]) -> None:
-    """Each spine key must cast to its source key's type; name the column and a bad value."""
-    for key, dtype in wanted.items():
+def check_key_casts(engine: Engine, spine_columns: dict[str, str], wanted: set[tuple[str, str]]) -> None:
+    """Each spine key must cast to every source key type it joins; name the column and a bad value."""
+    for key, dtype in sorted(wanted):
         if spine_columns.get(key, "").upper() == dtype.upper():
             continue
         bad = exp.select(col(key)).from_(SPINE).where(

@@ -50,7 +50,7 @@ def build_training_set(
     views = {r.view: catalog.views[r.view] for r in refs}
     required = {name: list(v.keys) for name, v in views.items()}
     spine_columns = spine_io.prepare_spine(engine, timestamp, required)
-    key_types = {k: v.columns[k] for v in views.values() for k in v.keys}
+    key_types = {(k, v.columns[k]) for v in views.values() for k in v.keys}
     spine_io.check_key_casts(engine, spine_columns, key_types)
     user_columns = [c for c in spine_columns if c not in (ROW, "__ts")]
     for out in output_names([(r.view, r.feature) for r in refs], full_feature_names):
