@@ -37,14 +37,19 @@ class DuckDBEngineSpec(Spec):
     memory_limit: str | None = None
 
 
-class PostgresEngineSpec(Spec):
-    type: Literal["postgres"]
+class PostgresConnectionSpec(Spec):
+    """Where a PostgreSQL server is; the password only by the name of its environment variable."""
+
     host: str = "127.0.0.1"
     port: int = 5432
     database: str = "postgres"
     user: str = "postgres"
     password_env: str | None = None
     schema_: str = Field("public", alias="schema")
+
+
+class PostgresEngineSpec(PostgresConnectionSpec):
+    type: Literal["postgres"]
 
 
 class SparkEngineSpec(Spec):
@@ -73,14 +78,8 @@ class RedisOnlineStoreSpec(Spec):
     password_env: str | None = None
 
 
-class PostgresOnlineStoreSpec(Spec):
+class PostgresOnlineStoreSpec(PostgresConnectionSpec):
     type: Literal["postgres"]
-    host: str = "127.0.0.1"
-    port: int = 5432
-    database: str = "postgres"
-    user: str = "postgres"
-    password_env: str | None = None
-    schema_: str = Field("public", alias="schema")
 
 
 OnlineStoreSpec = Annotated[SqliteOnlineStoreSpec | RedisOnlineStoreSpec | PostgresOnlineStoreSpec, Field(discriminator="type")]
