@@ -206,3 +206,48 @@ class Project:
             spine_io.load_spine_table(self.engine, spine)
         else:
             spine_io.load_spine_file(self.engine, Path(spine), key_columns)
+
+    # --- state, materialize and online reads (bigml_fs/store) ---------------
+
+    @property
+    def state_dir(self) -> Path:
+        """Where bigml_fs keeps what it writes (git-ignored): ``.bigml/`` beside project.yaml."""
+        return self.root / ".bigml"
+
+    def plan(self, views: Iterable[str] | None = None, end: Any = None) -> Any:
+        """What ``materialize`` would add, recompute (and why) or drop, per view."""
+        from bigml_fs.store.plan import plan
+
+        return plan(self, views=list(views) if views else None, end=end)
+
+    def materialize(self, views: Iterable[str] | None = None, start: Any = None, end: Any = None, full_refresh: bool = False, progress: Any = None) -> Any:
+        """Compute feature tables as of ``end``, publish them, register them in Feast, load the online store."""
+        from bigml_fs.store.materialize import materialize
+
+        return materialize(self, views=list(views) if views else None, start=start, end=end, full_refresh=full_refresh, progress=progress)
+
+    def online_features(self, features: Iterable[str], entities: Any, full_feature_names: bool = False) -> Any:
+        """Online values for entity rows (a dict of key -> list, Arrow or pandas), checked against ttl now."""
+        from bigml_fs.store.online_read import online_features
+
+        return online_features(self, list(features), entities, full_feature_names=full_feature_names)
+
+    # --- models (bigml_fs/training, bigml_fs/scoring) -----------------------
+
+    def train(self, model: str, end: Any = None, progress: Any = None) -> Any:
+        """Training set, fit, evaluate and register a new version of ``model``."""
+        from bigml_fs.training.train import train
+
+        return train(self, model, end=end, progress=progress)
+
+    def predict(self, model: str, spine: Any, output: str | Path | None = None, in_warehouse: bool = False, strict: bool = False, timestamp: str | None = None) -> Any:
+        """Point-in-time features at each spine row, then the model's scores (``MODEL`` or ``MODEL@V``)."""
+        from bigml_fs.scoring.predict import predict
+
+        return predict(self, model, spine, output=output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp)
+
+    def predict_online(self, model: str, entities: Any) -> Any:
+        """Online features for entity rows, then the model's scores (what ``POST /predict/{model}`` returns)."""
+        from bigml_fs.scoring.online import predict_online
+
+        return predict_online(self, model, entities)

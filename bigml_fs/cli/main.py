@@ -156,54 +156,8 @@ def training_set(
         console.print(f"Wrote {rows:,} rows to {escape(str(output))}")
 
 
-def _not_yet(command: str) -> None:
-    with user_errors():
-        raise UsageError(f"'{command}' is not available in this version of bigml-fs yet; see README.md for what works today")
+# Commands of the other capabilities live in their own modules, one file each,
+# imported last so they can use `app`, `state` and `load_project` from here.
+from bigml_fs.cli import model_commands, online_commands, store_commands  # noqa: E402
 
-
-@app.command()
-def plan() -> None:
-    """What `materialize` would add, change or drop (not available yet)."""
-    _not_yet("plan")
-
-
-@app.command()
-def materialize() -> None:
-    """Compute feature tables and load the online store (not available yet)."""
-    _not_yet("materialize")
-
-
-@app.command()
-def train(model: Annotated[str, typer.Argument()]) -> None:
-    """Train, evaluate and register a model version (not available yet)."""
-    _not_yet("train")
-
-
-@app.command()
-def predict(model: Annotated[str, typer.Argument()]) -> None:
-    """Batch scoring, in Python or in the engine (not available yet)."""
-    _not_yet("predict")
-
-
-@app.command()
-def online() -> None:
-    """Online feature values (not available yet)."""
-    _not_yet("online")
-
-
-@app.command()
-def serve() -> None:
-    """HTTP API for features and predictions (not available yet)."""
-    _not_yet("serve")
-
-
-@models_app.command("list")
-def models_list() -> None:
-    """Registered model versions (not available yet)."""
-    _not_yet("models list")
-
-
-@models_app.command("show")
-def models_show(name: Annotated[str, typer.Argument()]) -> None:
-    """One model version's metrics and lineage (not available yet)."""
-    _not_yet("models show")
+__all__ = ["app", "load_project", "model_commands", "models_app", "online_commands", "state", "store_commands"]
