@@ -33,3 +33,41 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if __import__("os").environ.get("CI"):
     _hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture
+def postgres_schema():
+    """A fresh PostgreSQL schema on the real server (dropped afterwards); yields (connection info dict, schema)."""
+    from tests.services import POSTGRES, require, unique_name
+
+    require("PostgreSQL", POSTGRES["host"], POSTGRES["port"])
+    import psycopg
+
+    schema = unique_name("bigml_test")
+    conninfo = f"host={POSTGRES['host']} port={POSTGRES['port']} user={POSTGRES['user']} dbname={POSTGRES['database']}"
+    with psycopg.connect(conninfo, autocommit=True) as con:
+        con.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield dict(POSTGRES), schema
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as con:
+            con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def redis_prefix():
+    """A unique key prefix on the real Redis server (its keys deleted afterwards); yields (connection info dict, prefix)."""
+    from tests.services import REDIS, require, unique_name
+
+    require("Redis", REDIS["host"], REDIS["port"])
+    import redis
+
+    prefix = unique_name("bigml_test")
+    client = redis.Redis(host=REDIS["host"], port=REDIS["port"])
+    try:
+        yield dict(REDIS), prefix
+    finally:
+        keys = list(client.scan_iter(match=f"*{prefix}*".encode(), count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
