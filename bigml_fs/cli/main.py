@@ -158,6 +158,6 @@ def training_set(
 
 # Commands of the other capabilities live in their own modules, one file each,
 # imported last so they can use `app`, `state` and `load_project` from here.
-from bigml_fs.cli import model_commands, online_commands, store_commands  # noqa: E402
+from bigml_fs.cli import model_commands, online_commands, serve_commands, store_commands  # noqa: E402
 
-__all__ = ["app", "load_project", "model_commands", "models_app", "online_commands", "state", "store_commands"]
+__all__ = ["app", "load_project", "model_commands", "models_app", "online_commands", "serve_commands", "state", "store_commands"]

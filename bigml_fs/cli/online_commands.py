@@ -16,9 +16,3 @@ def _not_yet(command: str) -> None:
 def online() -> None:
     """Online feature values (not available yet)."""
     _not_yet("online")
-
-
-@app.command()
-def serve() -> None:
-    """HTTP API for features and predictions (not available yet)."""
-    _not_yet("serve")
