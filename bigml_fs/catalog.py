@@ -123,7 +123,10 @@ def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Ta
         except BigmlError as exc:
             kind = "source" if ("source", name) in defs.origins else "sql"
             problems.append(defs.origin(kind, name).problem("name" if kind == "source" else (), f"cannot read its columns: {exc}"))
+    broken_sources = _check_sources(defs, catalog, problems)
     for view in defs.views.values():
+        if view.source in broken_sources and not view.timestamp:
+            continue  # the source's own mistake is reported at its line in project.yaml
         resolved = _resolve_view(defs, view, catalog, engine, problems, dialect, (upstream or {}).get(view.source, ""))
         if resolved:
             catalog.views[view.name] = resolved
@@ -131,6 +134,27 @@ def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Ta
         if _check_model(defs, model, catalog, problems):
             catalog.models[model.name] = model
     return catalog
+
+
+def _check_sources(defs: Definitions, catalog: Catalog, problems: list[Problem]) -> set[str]:
+    """A source's declared time columns must exist and hold times, whether or not a view uses it."""
+    broken: set[str] = set()
+    for source in defs.project.sources:
+        columns = catalog.columns.get(source.name)
+        if columns is None:
+            continue
+        origin = defs.origin("source", source.name)
+        for key in ("timestamp", "created_timestamp"):
+            column = getattr(source, key)
+            if column is None:
+                continue
+            if column not in columns:
+                problems.append(origin.problem(key, f"source '{source.name}' has no column '{column}'{did_you_mean(column, columns)}; its columns: {', '.join(columns)}"))
+                broken.add(source.name)
+            elif not is_time_type(columns[column]):
+                problems.append(origin.problem(key, f"column '{column}' of source '{source.name}' is {columns[column]}, not a timestamp or date; cast it in a sql/ model"))
+                broken.add(source.name)
+    return broken
 
 
 def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, engine: Engine, problems: list[Problem], dialect: str, upstream: str) -> ResolvedView | None:
@@ -190,7 +214,7 @@ def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, en
             text = feature.value_sql if attr == "expr" else feature.where
             if text is None or (attr == "expr" and feature.agg == "count" and feature.expr is None):
                 continue
-            message = _probe_expression(engine, relation, text, dialect)
+            message = _probe_expression(engine, relation, text, dialect, columns, view.source)
             if message:
                 problems.append(origin.problem(("features", i, attr if getattr(feature, attr) is not None else "name"), message))
     for i, check in enumerate(view.checks):
@@ -211,12 +235,17 @@ def _check_static(origin: Origin, view: FeatureViewSpec, problems: list[Problem]
             problems.append(origin.problem(("features", i, "agg"), f"feature '{feature.name}': a static source has no event time, so window aggregates are not possible"))
 
 
-def _probe_expression(engine: Engine, relation: exp.Table, text: str, dialect: str) -> str | None:
+def _probe_expression(engine: Engine, relation: exp.Table, text: str, dialect: str, columns: dict[str, str], source: str) -> str | None:
     try:
         parsed = sqlglot.parse_one(text, read=dialect)
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         return f"invalid SQL expression {text!r}: {first.get('description', exc)}"
+    lowered = {c.lower() for c in columns}
+    for column in parsed.find_all(exp.Column):
+        name = column.name
+        if name and not column.table and name.lower() not in lowered:
+            return f"expression {text!r} names column '{name}' that '{source}' does not have{did_you_mean(name, columns)}; its columns: {', '.join(columns)}"
     try:
         engine.columns(exp.select(parsed).from_(relation).limit(0))
     except BigmlError as exc:

@@ -166,6 +166,7 @@ def test_spine_keys_are_cast_to_the_source_type(project):
         (pa.table({"user_id": pa.array([1], type=pa.int64()), "a": micros_to_ts([T0]), "b": micros_to_ts([T0])}), {}, "several time columns"),
         (pa.table({"user_id": pa.array([1], type=pa.int64()), "event_timestamp": micros_to_ts([T0])}), {"timestamp": "when"}, "no time column 'when'"),
         (pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["x"], "event_timestamp": micros_to_ts([T0])}), {}, "overwrite the spine column 'plan'"),
+        (pa.table({"user_id": pa.array([1, 1, 1], type=pa.int64()), "when": ["2024-01-01T00:00:00Z", "2024-01-02 10:00:00+02:00", "yesterday"]}), {}, "'when'.*'yesterday'"),
     ],
 )
 def test_bad_spines_are_clear_errors(project, table, kwargs, message):

@@ -121,6 +121,10 @@ CASES = [
     ("misspelt estimator", "models", lambda t: sub(t, "estimator: logistic_regression", "estimator: logistic_regresion"), ["models/churn.yaml:6", "models[0].estimator", "did you mean 'logistic_regression'"]),
     ("estimator of another task", "models", lambda t: sub(t, "estimator: logistic_regression", "estimator: kmeans"), ["models/churn.yaml:6", "unknown classification estimator 'kmeans'"]),
     ("misspelt metric", "models", lambda t: t + "    metrics: [roc_auc, precison]\n", ["models/churn.yaml:7", "models[0].metrics[1]", "did you mean 'precision'"]),
+    ("source lacks its timestamp", "project", lambda t: sub(t, "    timestamp: ts\n", "    timestamp: tss\n"), ["project.yaml:9", "sources[0].timestamp", "source 'orders' has no column 'tss'", "did you mean 'ts'"]),
+    ("unused source with a text timestamp", "project", lambda t: sub(t, "    path: data/users.parquet\n", "    path: data/users.parquet\n    timestamp: plan\n"), ["project.yaml:12", "sources[1].timestamp", "not a timestamp"]),
+    ("misspelt column in an expression", "features", lambda t: sub(t, "expr: amount\n", "expr: amout * 2\n"), ["features/spend.yaml:8", "features[0].expr", "names column 'amout'", "did you mean 'amount'"]),
+    ("entity error names the entity", "project", lambda t: sub(t, "join_keys: [user_id]", "join_keys: [user_id]\n    joinkeys: [x]"), ["project.yaml:6", "entity 'user'", "did you mean 'join_keys'"]),
     ("labels source missing", "models", lambda t: sub(t, "source: labels", "source: lables"), ["models/churn.yaml:4", "labels.source", "did you mean 'labels'"]),
 ]
 

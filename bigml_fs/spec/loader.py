@@ -142,12 +142,25 @@ def _problems_from(exc: ValidationError, data: Any, lmap: LineMap, model: type[B
         loc, stripped = _clean_loc(err["loc"], data)
         if stripped and err["type"].endswith("_type") and isinstance(err.get("input"), dict):
             continue  # the other branch of a str | Model union explains it better
-        text = _message(err, loc, model)
+        text = _named(loc, data) + _message(err, loc, model)
         problem = lmap.problem(loc, text)
         if (problem.key, text) not in seen:
             seen.add((problem.key, text))
             out.append(problem)
     return out
+
+
+NAMED_LISTS = {"entities": "entity", "sources": "source", "feature_views": "view", "models": "model"}
+
+
+def _named(loc: PathKey, data: Any) -> str:
+    """``entity 'user': `` when the error sits inside a named entity, source, view or model."""
+    if len(loc) >= 2 and isinstance(data, dict) and loc[0] in NAMED_LISTS and isinstance(loc[1], int):
+        items = data.get(loc[0])
+        item = items[loc[1]] if isinstance(items, list) and 0 <= loc[1] < len(items) else None
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            return f"{NAMED_LISTS[str(loc[0])]} '{item['name']}': "
+    return ""
 
 
 def _clean_loc(loc: tuple, data: Any) -> tuple[PathKey, bool]:
