@@ -1,0 +1,146 @@
+"""The HTTP API: ``GET /health``, ``POST /features`` (= Feast's ``/get-online-features``), ``POST /predict/{model}``.
+
+``create_app(project)`` resolves the project's catalog once and returns a
+FastAPI app; uvicorn runs it (``bigml-fs serve``). Handlers are ``async`` and
+call the store directly: an online read takes well under a millisecond on
+SQLite, so a thread hop per request would cost more than it saves, and one
+connection per process is reused without locking. Scale out with
+``--workers N`` (processes).
+
+Errors: a user's mistake (a ``BigmlError``) is 400 with the message in
+``detail``; an unknown model is 404; an unreachable store is 503; a body
+that does not parse or has wrong types is 422 whose ``loc`` names the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Path, Request
+from fastapi.responses import JSONResponse
+
+from bigml_fs.errors import BigmlError, EngineError
+from bigml_fs.serving.access import AccessMiddleware
+from bigml_fs.serving.backend import Backend, ProjectBackend, UnknownModel
+from bigml_fs.serving.schemas import FeaturesRequest, PredictRequest, entity_count
+
+DESCRIPTION = """Online features and predictions of a bigml_fs project.
+
+`POST /features` (also at `/get-online-features`) takes and returns the same JSON as
+Feast's feature server. With `bigml-fs serve --token-env NAME`, every route but `/health`
+needs `Authorization: Bearer <token>`.
+"""
+
+
+def _jsonable(value: Any) -> Any:
+    """Fallback for values json cannot write (numpy scalars and arrays, datetimes)."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class Json(JSONResponse):
+    """Compact JSON; numpy values and datetimes are converted instead of failing."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable).encode("utf-8")
+
+
+def _status_of(exc: BigmlError) -> int:
+    if isinstance(exc, UnknownModel):
+        return 404
+    if isinstance(exc, EngineError):
+        return 503
+    return 400
+
+
+def create_app(project: Any = None, *, backend: Backend | None = None, token: str | None = None) -> FastAPI:
+    """A FastAPI app over ``project`` (a loaded ``Project``) or a ready ``backend``.
+
+    With ``token``, every route but ``/health`` needs ``Authorization: Bearer <token>``.
+    """
+    if backend is None:
+        if project is None:
+            raise TypeError("create_app needs a project or a backend")
+        backend = ProjectBackend(project)
+    served: Backend = backend
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        close = getattr(served, "close", None)
+        if close is not None:
+            close()
+
+    app = FastAPI(title="bigml-fs", description=DESCRIPTION, version=_version(), lifespan=lifespan, default_response_class=Json)
+    app.state.backend = served
+
+    @app.exception_handler(BigmlError)
+    async def user_error(request: Request, exc: BigmlError) -> Json:
+        return Json({"detail": str(exc), "error": type(exc).__name__}, status_code=_status_of(exc))
+
+    @app.get("/health", summary="Store reachable and last materialize per view (503 when the store is unreachable)")
+    async def health() -> Json:
+        ok, details = served.health()
+        return Json({"status": "ok" if ok else "unavailable", **details}, status_code=200 if ok else 503)
+
+    async def get_online_features(body: FeaturesRequest, request: Request) -> Json:
+        request.state.entities = entity_count(body.entities)
+        problems = served.entity_problems(body.entities)
+        if problems:
+            return Json({"detail": problems}, status_code=422)
+        return Json(served.features(body.features, body.feature_service, body.entities, body.full_feature_names))
+
+    summary = "Online feature values (same JSON in and out as Feast's feature server)"
+    app.post("/features", summary=summary)(get_online_features)
+    app.post("/get-online-features", summary=summary + "; alias of /features")(get_online_features)
+
+    @app.post("/predict/{model}", summary="Online features of the entity rows, then the model's prediction, probabilities and version")
+    async def predict(body: PredictRequest, request: Request, model: str = Path(description="Model name, or NAME@VERSION")) -> Json:
+        request.state.entities = entity_count(body.entities)
+        request.state.model = model
+        problems = served.entity_problems(body.entities)
+        if problems:
+            return Json({"detail": problems}, status_code=422)
+        if body.version is not None:
+            model = f"{model.partition('@')[0]}@{body.version}"
+        return Json(served.predict(model, body.entities))
+
+    if token:
+        _document_bearer(app)
+    app.add_middleware(AccessMiddleware, token=token)
+    return app
+
+
+def _document_bearer(app: FastAPI) -> None:
+    """Show the bearer requirement in the OpenAPI schema (the 'Authorize' button of /docs)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+            for path, operations in schema.get("paths", {}).items():
+                if path != "/health":
+                    for operation in operations.values():
+                        operation["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("bigml-fs")
+    except Exception:  # not installed as a distribution (a source checkout)
+        return "dev"

@@ -1,0 +1,109 @@
+"""What the HTTP app asks of a project: online features, predictions, health.
+
+``ProjectBackend`` does it over a loaded ``Project``; tests may hand the app
+any object with the same three methods (``Backend``). Everything costly —
+the catalog, the online store connection, the key types — is prepared once
+at start-up so a request only reads the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from bigml_fs.errors import BigmlError, UsageError, did_you_mean
+from bigml_fs.serving.entities import entity_problems, key_kinds
+from bigml_fs.serving.feast_json import to_feast_json
+
+log = logging.getLogger(__name__)
+
+
+class UnknownModel(BigmlError):
+    """``/predict/{model}`` names a model the project does not define (HTTP 404)."""
+
+
+class Backend(Protocol):
+    def features(self, features: list[str], feature_service: str | None, entities: dict[str, list[Any]], full_feature_names: bool) -> dict[str, Any]:
+        """Feast feature-server JSON for the entity rows."""
+
+    def predict(self, model: str, entities: dict[str, list[Any]]) -> dict[str, Any]:
+        """Online features and the model's scores, JSON-able."""
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """(store reachable, details to show)."""
+
+    def entity_problems(self, entities: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        """422 details for badly typed entity values ([] when fine)."""
+
+
+class ProjectBackend:
+    """The backend over a real project: its catalog, online store and model registry."""
+
+    def __init__(self, project: Any):
+        self.project = project
+        catalog = project.catalog  # resolve definitions once, at start-up (raises DefinitionError)
+        self._models = dict(catalog.models)
+        self._kinds = key_kinds(catalog)
+        self._store: Any = None
+
+    # --- features -------------------------------------------------------
+
+    def features(self, features: list[str], feature_service: str | None, entities: dict[str, list[Any]], full_feature_names: bool) -> dict[str, Any]:
+        if feature_service is not None:
+            if features:
+                raise UsageError("give either 'features' or 'feature_service', not both")
+            features = self._service_features(feature_service)
+        elif not features:
+            raise UsageError("no features requested: give 'features' (view:feature or view:*) or 'feature_service' (a model name)")
+        return to_feast_json(self.project.online_features(features, entities, full_feature_names=full_feature_names))
+
+    def _service_features(self, name: str) -> list[str]:
+        """A feature service is a model's feature list (the Feast repo's services are named after models)."""
+        if name not in self._models:
+            raise UsageError(f"unknown feature_service '{name}'{did_you_mean(name, self._models)}; a feature service is a model name: {', '.join(sorted(self._models)) or '(none defined)'}")
+        return list(self._models[name].features)
+
+    def entity_problems(self, entities: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        return entity_problems(entities, self._kinds)
+
+    # --- predictions ----------------------------------------------------
+
+    def predict(self, model: str, entities: dict[str, list[Any]]) -> dict[str, Any]:
+        name = model.partition("@")[0]
+        if name not in self._models:
+            known = sorted(self._models)
+            raise UnknownModel(f"unknown model '{name}'{did_you_mean(name, known)}; models: {', '.join(known) or '(none defined)'}")
+        return self.project.predict_online(model, entities)
+
+    # --- health ---------------------------------------------------------
+
+    def store(self) -> Any:
+        if self._store is None:
+            from bigml_fs.store.online import open_store
+
+            self._store = open_store(self.project)
+        return self._store
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        spec = self.project.spec.online_store
+        store: dict[str, Any] = {"type": spec.type, "reachable": True}
+        try:
+            self.store().ping()
+        except BigmlError as exc:
+            store.update(reachable=False, error=str(exc))
+        views: dict[str, Any] = {}
+        try:
+            from bigml_fs.store.state import view_states
+
+            views = {name: {k: state.get(k) for k in ("end", "watermark", "finished_at", "rows", "online_rows") if k in state} for name, state in view_states(self.project).items()}
+        except (OSError, ValueError) as exc:  # an unreadable state file is reported, not fatal
+            log.warning("cannot read materialize state: %s", exc)
+            views = {}
+        never = sorted(set(self.project.catalog.views) - set(views))
+        return store["reachable"], {"store": store, "views": views, "never_materialized": never}
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self.project.close()

@@ -1,0 +1,261 @@
+"""The HTTP app in process, over a fake backend: routes, statuses, auth, errors, logs.
+
+The end-to-end tests against a real materialized project and a real uvicorn
+are in test_serving_e2e.py; these pin the app's own behaviour (what it does
+with a backend's answers and errors) without a store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bigml_fs.errors import BigmlError, EngineError, UsageError
+from bigml_fs.serving.access import ACCESS_LOGGER
+from bigml_fs.serving.app import create_app
+from bigml_fs.serving.backend import UnknownModel
+from bigml_fs.serving.entities import entity_problems
+from bigml_fs.serving.feast_json import columns_to_feast_json, json_value, timestamp_text
+
+TOKEN = "t0p-s3cret-value"
+VALUES = {1: 10.5, 2: None}
+TS = datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=timezone.utc)
+
+
+class FakeBackend:
+    """Serves one feature, spend:amount, keyed by customer_id (an integer)."""
+
+    def __init__(self, reachable: bool = True):
+        self.reachable = reachable
+        self.calls: list[tuple] = []
+
+    def features(self, features, feature_service, entities, full_feature_names) -> dict[str, Any]:
+        self.calls.append(("features", list(features), feature_service, entities, full_feature_names))
+        for ref in features:
+            if ref != "spend:amount":
+                raise UsageError(f"unknown feature '{ref}' (did you mean 'spend:amount'?)")
+        if not self.reachable:
+            raise EngineError("cannot reach the online store at 127.0.0.1:1")
+        keys = entities["customer_id"]
+        name = "spend__amount" if full_feature_names else "amount"
+        found = [k in VALUES for k in keys]
+        return columns_to_feast_json(
+            ["customer_id", name],
+            [keys, [VALUES.get(k) for k in keys]],
+            [["PRESENT"] * len(keys), ["PRESENT" if f else "NOT_FOUND" for f in found]],
+            [[None] * len(keys), [TS if f else None for f in found]],
+        )
+
+    def predict(self, model, entities) -> dict[str, Any]:
+        self.calls.append(("predict", model, entities))
+        if model.partition("@")[0] != "fraud":
+            raise UnknownModel(f"unknown model '{model}' (did you mean 'fraud'?)")
+        return {"model": model, "version": 1, "predictions": [0 for _ in entities["customer_id"]]}
+
+    def health(self):
+        return self.reachable, {"store": {"type": "fake", "reachable": self.reachable}, "views": {"spend": {"end": "2024-05-01T00:00:00+00:00"}}}
+
+    def entity_problems(self, entities):
+        return entity_problems(entities, {"customer_id": ("integer", "BIGINT")})
+
+
+@pytest.fixture
+def backend() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture
+def client(backend: FakeBackend):
+    with TestClient(create_app(backend=backend)) as c:
+        yield c
+
+
+@pytest.fixture
+def secured(backend: FakeBackend):
+    with TestClient(create_app(backend=backend, token=TOKEN)) as c:
+        yield c
+
+
+def body(**extra: Any) -> dict[str, Any]:
+    return {"features": ["spend:amount"], "entities": {"customer_id": [1, 2, 3]}, **extra}
+
+
+@pytest.mark.parametrize("path", ["/features", "/get-online-features"])
+def test_features_answer_feast_json(client: TestClient, backend: FakeBackend, path: str) -> None:
+    r = client.post(path, json=body())
+    assert r.status_code == 200
+    assert r.json() == {
+        "metadata": {"feature_names": ["customer_id", "amount"]},
+        "results": [
+            {"values": [1, 2, 3], "statuses": ["PRESENT"] * 3, "event_timestamps": ["1970-01-01T00:00:00Z"] * 3},
+            {"values": [10.5, None, None], "statuses": ["PRESENT", "PRESENT", "NOT_FOUND"], "event_timestamps": ["2024-05-01T12:00:00.250Z", "2024-05-01T12:00:00.250Z", "1970-01-01T00:00:00Z"]},
+        ],
+    }
+    assert backend.calls == [("features", ["spend:amount"], None, {"customer_id": [1, 2, 3]}, False)]
+
+
+def test_full_feature_names_and_feature_service_are_passed_on(client: TestClient, backend: FakeBackend) -> None:
+    r = client.post("/features", json=body(full_feature_names=True))
+    assert r.json()["metadata"]["feature_names"] == ["customer_id", "spend__amount"]
+    client.post("/features", json={"feature_service": "svc", "entities": {"customer_id": [1]}})
+    assert backend.calls[-1][1:3] == ([], "svc")
+
+
+def test_unknown_feature_is_400_with_the_backend_message(client: TestClient) -> None:
+    r = client.post("/features", json=body(features=["spend:amout"]))
+    assert r.status_code == 400
+    assert "spend:amout" in r.json()["detail"] and "did you mean" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc"),
+    [
+        ({"features": "spend:amount", "entities": {"customer_id": [1]}}, ["body", "features"]),
+        ({"features": ["spend:amount"]}, ["body", "entities"]),
+        ({"features": ["spend:amount"], "entities": {"customer_id": 1}}, ["body", "entities", "customer_id"]),
+        ({"features": ["spend:amount"], "entities": {"customer_id": [[1]]}}, ["body", "entities", "customer_id", 0]),
+        ({"features": ["spend:amount"], "entities": {"customer_id": [1]}, "full_feature_name": True}, ["body", "full_feature_name"]),
+        ({"features": ["spend:amount"], "entities": {"customer_id": [1]}, "full_feature_names": "maybe"}, ["body", "full_feature_names"]),
+    ],
+)
+def test_malformed_body_is_422_naming_the_field(client: TestClient, payload: dict, loc: list) -> None:
+    r = client.post("/features", json=payload)
+    assert r.status_code == 422
+    assert any(e["loc"][: len(loc)] == loc for e in r.json()["detail"]), r.json()
+
+
+def test_invalid_json_is_422(client: TestClient) -> None:
+    r = client.post("/features", content=b'{"features": [', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_entity_of_the_wrong_type_is_422_naming_key_and_type(client: TestClient, backend: FakeBackend) -> None:
+    r = client.post("/features", json=body(entities={"customer_id": [1, "abc"]}))
+    assert r.status_code == 422
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["body", "entities", "customer_id", 1]
+    assert "customer_id" in problem["msg"] and "integer" in problem["msg"] and "BIGINT" in problem["msg"] and "'abc'" in problem["msg"]
+    assert backend.calls == []  # refused before the store is touched
+
+
+def test_entity_lists_of_different_lengths_are_422(client: TestClient) -> None:
+    r = client.post("/features", json=body(entities={"customer_id": [1, 2], "other": ["a"]}))
+    assert r.status_code == 422
+    assert "customer_id: 2" in r.json()["detail"][0]["msg"] and "other: 1" in r.json()["detail"][0]["msg"]
+
+
+def test_unreachable_store_is_503(backend: FakeBackend) -> None:
+    backend.reachable = False
+    with TestClient(create_app(backend=backend)) as c:
+        assert c.post("/features", json=body()).status_code == 503
+        r = c.get("/health")
+    assert r.status_code == 503
+    assert r.json()["status"] == "unavailable" and r.json()["store"]["reachable"] is False
+
+
+def test_health(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "store": {"type": "fake", "reachable": True}, "views": {"spend": {"end": "2024-05-01T00:00:00+00:00"}}}
+
+
+def test_predict_route(client: TestClient, backend: FakeBackend) -> None:
+    r = client.post("/predict/fraud", json={"entities": {"customer_id": [1, 2]}})
+    assert r.status_code == 200 and r.json()["predictions"] == [0, 0]
+    client.post("/predict/fraud", json={"entities": {"customer_id": [1]}, "version": 3})
+    assert backend.calls[-1][1] == "fraud@3"
+    r = client.post("/predict/frod", json={"entities": {"customer_id": [1]}})
+    assert r.status_code == 404 and "did you mean 'fraud'" in r.json()["detail"]
+    assert client.post("/predict/fraud", json={"entities": {"customer_id": ["x"]}}).status_code == 422
+
+
+def test_other_user_errors_are_400(backend: FakeBackend) -> None:
+    def broken(*args: Any) -> dict:
+        raise BigmlError("the model 'fraud' has no registered version; run bigml-fs train fraud")
+
+    backend.predict = broken  # type: ignore[method-assign]
+    with TestClient(create_app(backend=backend)) as c:
+        r = c.post("/predict/fraud", json={"entities": {"customer_id": [1]}})
+    assert r.status_code == 400 and "no registered version" in r.json()["detail"]
+
+
+def test_openapi_docs(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/health", "/features", "/get-online-features", "/predict/{model}"} <= set(paths)
+
+
+# --- auth ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "missing bearer token"),
+        ({"Authorization": f"Basic {TOKEN}"}, "not a bearer token"),
+        ({"Authorization": "Bearer wrong"}, "invalid bearer token"),
+        ({"Authorization": f"Bearer {TOKEN}x"}, "invalid bearer token"),
+        ({"Authorization": "Bearer "}, "not a bearer token"),
+    ],
+)
+def test_auth_refuses_without_the_token(secured: TestClient, backend: FakeBackend, headers: dict, reason: str) -> None:
+    for method, path in [("post", "/features"), ("post", "/get-online-features"), ("post", "/predict/fraud"), ("get", "/openapi.json"), ("get", "/docs")]:
+        r = secured.request(method.upper(), path, json=body() if method == "post" else None, headers=headers)
+        assert r.status_code == 401, path
+        assert reason in r.json()["detail"]
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert TOKEN not in r.text
+    assert backend.calls == []
+
+
+def test_auth_accepts_the_token_and_health_is_open(secured: TestClient) -> None:
+    assert secured.post("/features", json=body(), headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert secured.post("/features", json=body(), headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
+    assert secured.get("/health").status_code == 200
+    schema = secured.get("/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_one_json_log_line_per_request_without_the_token(secured: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        secured.post("/features", json=body(), headers={"Authorization": f"Bearer {TOKEN}"})
+        secured.post("/features", json=body(), headers={"Authorization": "Bearer nope"})
+        secured.post("/features", json=body(features=["x:y"]), headers={"Authorization": f"Bearer {TOKEN}"})
+        secured.post("/predict/fraud", json={"entities": {"customer_id": [1, 2]}}, headers={"Authorization": f"Bearer {TOKEN}"})
+        secured.get("/health")
+    records = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    lines = [json.loads(r.getMessage()) for r in records]
+    assert [(line["route"], line["status"], line["entities"]) for line in lines] == [
+        ("/features", 200, 3),
+        ("/features", 401, None),
+        ("/features", 400, 3),
+        ("/predict/fraud", 200, 2),
+        ("/health", 200, None),
+    ]
+    assert lines[3]["model"] == "fraud"
+    assert all(isinstance(line["ms"], float) and line["ms"] >= 0 for line in lines)
+    assert all(TOKEN not in r.getMessage() and "nope" not in r.getMessage() for r in caplog.records)
+
+
+# --- Feast JSON details ------------------------------------------------------------
+
+
+def test_timestamp_text_matches_feasts_adaptive_precision() -> None:
+    base = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+    assert timestamp_text(base) == "2024-05-01T12:00:00Z"
+    assert timestamp_text(base.replace(microsecond=120000)) == "2024-05-01T12:00:00.120Z"
+    assert timestamp_text(base.replace(microsecond=123456)) == "2024-05-01T12:00:00.123456Z"
+    assert timestamp_text(base.replace(tzinfo=None)) == "2024-05-01T12:00:00Z"
+    assert timestamp_text(int(base.timestamp() * 1_000_000) + 1) == "2024-05-01T12:00:00.000001Z"
+    assert timestamp_text(None) == timestamp_text(0) == "1970-01-01T00:00:00Z"
+    assert timestamp_text(-1_500_000) == "1969-12-31T23:59:58.500Z"
+
+
+def test_non_finite_floats_are_strings_as_in_feast() -> None:
+    assert [json_value(v) for v in (float("nan"), float("inf"), float("-inf"), 1.5, None, "x")] == ["NaN", "Infinity", "-Infinity", 1.5, None, "x"]
