@@ -1,0 +1,200 @@
+"""The Feast repo under ``.bigml/feast/``: feature_store.yaml and the registry.
+
+A user opens it with plain Feast, ``FeatureStore(repo_path=".bigml/feast")``,
+and reads the Parquet tables materialize published (offline, DuckDB offline
+store) and the online store bigml_fs wrote (same layout and key encoding).
+
+Entities: Feast allows one join key per entity, and bigml_fs views may map an
+entity's keys to other columns (``keys: {customer_id: sender_id}``). So each
+key *column* of a view gets a Feast entity whose join key is that column:
+``customer`` for an unmapped single-key entity, ``customer__sender_id`` for a
+mapped one. Feast's entity columns then equal the view's key columns, in the
+Parquet tables, in spines and in the online store's serialized keys.
+
+The registry is rebuilt from scratch into a temporary file and renamed over the
+old one (Feast's own file registry writes in place), so a run killed mid-apply
+leaves the previous registry readable, and views removed from the project
+vanish from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bigml_fs.catalog import ResolvedView
+from bigml_fs.store import feast_types
+from bigml_fs.store.naming import FeastPart
+from bigml_fs.store.state import write_json_atomically
+
+os.environ.setdefault("FEAST_USAGE", "False")
+
+FEAST_DIR = "feast"
+EVENT_TS = "event_timestamp"
+
+
+@dataclass(frozen=True)
+class PartTable:
+    """A Feast view as published: its part, its Parquet path and column SQL types."""
+
+    part: FeastPart
+    path: Path
+    columns: dict[str, str]
+
+
+def feast_dir(project: Any) -> Path:
+    return project.state_dir / FEAST_DIR
+
+
+def _abs(project: Any, path: str) -> str:
+    p = Path(path)
+    return str(p if p.is_absolute() else (project.root / p).resolve())
+
+
+def _env_ref(name: str | None) -> str:
+    """A ``${NAME}`` reference Feast expands when it loads the yaml: the secret itself is never written."""
+    return f"${{{name}}}" if name else ""
+
+
+def online_store_config(project: Any) -> dict[str, Any]:
+    """The ``online_store`` block matching project.yaml (passwords only as env var references)."""
+    spec = project.spec.online_store
+    if spec.type == "sqlite":
+        return {"type": "sqlite", "path": _abs(project, spec.path)}
+    if spec.type == "redis":
+        conn = f"{spec.host}:{spec.port},db={spec.db}"
+        if spec.password_env:
+            conn += f",password={_env_ref(spec.password_env)}"
+        return {"type": "redis", "connection_string": conn}
+    return {
+        "type": "postgres",
+        "host": spec.host,
+        "port": spec.port,
+        "database": spec.database,
+        "db_schema": spec.schema_,
+        "user": spec.user,
+        "password": _env_ref(spec.password_env),
+        "sslmode": "prefer",
+    }
+
+
+def repo_config(project: Any) -> dict[str, Any]:
+    """The content of feature_store.yaml."""
+    return {
+        "project": project.spec.name,
+        "registry": _abs(project, project.spec.registry),
+        "provider": "local",
+        "offline_store": {"type": "duckdb"},
+        "online_store": online_store_config(project),
+        "entity_key_serialization_version": 3,
+    }
+
+
+def entity_name(view: ResolvedView, column: str, join_keys: dict[str, list[str]]) -> str:
+    """The Feast entity of one key column of ``view`` (see the module docstring).
+
+    ``join_keys`` maps each project entity to its join keys.
+    """
+    for ref in view.spec.entity_refs:
+        mapped = {ref.keys.get(k, k): k for k in join_keys.get(ref.name, [])}
+        if column in mapped:
+            if mapped[column] == column and len(mapped) == 1:
+                return ref.name
+            return f"{ref.name}__{column}"
+    return column
+
+
+def describe(project: Any, tables: list[PartTable]) -> dict[str, Any]:
+    """A plain description of every Feast object (also the signature that decides whether to re-apply)."""
+    join_keys = {e.name: list(e.join_keys) for e in project.spec.entities}
+    entities: dict[str, dict[str, Any]] = {}
+    views: list[dict[str, Any]] = []
+    for table in tables:
+        part, view = table.part, table.part.view
+        keys = []
+        for column in view.keys:
+            name = entity_name(view, column, join_keys)
+            value_type = feast_types.feast_type_from_sql(view.columns[column], f"join key '{column}' of view '{view.name}'")
+            entities.setdefault(name, {"name": name, "join_key": column, "value_type": value_type.value_type, "description": _description(project, name)})
+            keys.append({"name": column, "dtype": value_type.feast_dtype, "entity": name})
+        fields = [{"name": f, "dtype": feast_types.feast_type_from_sql(table.columns[f], f"feature '{view.name}:{f}'").feast_dtype} for f in part.feature_names]
+        ttl = part.ttl
+        views.append({
+            "name": part.name,
+            "path": str(table.path),
+            "keys": keys,
+            "fields": fields,
+            "ttl_seconds": ttl.total_seconds() if ttl else 0,
+            "tags": {**view.spec.tags, "bigml_fs.view": view.name, "bigml_fs.kind": part.kind, "bigml_fs.fingerprint": view.fingerprint},
+            "description": view.spec.description,
+        })
+    return {"config": repo_config(project), "entities": sorted(entities.values(), key=lambda e: e["name"]), "views": views}
+
+
+def _description(project: Any, entity: str) -> str:
+    base = entity.split("__")[0]
+    return next((e.description for e in project.spec.entities if e.name == base), "")
+
+
+def signature(description: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_repo(project: Any, description: dict[str, Any]) -> None:
+    """feature_store.yaml (atomically) and the registry (rebuilt in a temp file, then renamed over)."""
+    directory = feast_dir(project)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = description["config"]
+    text = "# Written by bigml-fs materialize; regenerated on every run that changes a view.\n" + yaml.safe_dump(config, sort_keys=False)
+    registry = Path(config["registry"])
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    tmp_registry = registry.with_name(f".{registry.name}.{os.getpid()}.tmp")
+    tmp_registry.unlink(missing_ok=True)
+    try:
+        _apply(project, description, {**yaml.safe_load(os.path.expandvars(text)), "registry": str(tmp_registry)}, directory)
+        os.replace(tmp_registry, registry)
+    finally:
+        tmp_registry.unlink(missing_ok=True)
+    yaml_path = directory / "feature_store.yaml"
+    tmp = yaml_path.with_name(f".feature_store.yaml.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, yaml_path)
+    write_json_atomically(directory / "bigml_fs_objects.json", description)
+
+
+def _apply(project: Any, description: dict[str, Any], config: dict[str, Any], directory: Path) -> None:
+    warnings.filterwarnings("ignore", module="feast")
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource
+    from feast.repo_config import RepoConfig
+    from feast.value_type import ValueType
+
+    store = FeatureStore(config=RepoConfig(**config, repo_path=str(directory)))
+    entities = {e["name"]: Entity(name=e["name"], join_keys=[e["join_key"]], value_type=ValueType[e["value_type"]], description=e["description"]) for e in description["entities"]}
+    objects: list[Any] = list(entities.values())
+    for v in description["views"]:
+        source = FileSource(name=f"{v['name']}__source", path=v["path"], timestamp_field=EVENT_TS)
+        schema = [Field(name=k["name"], dtype=feast_types.BY_VALUE_TYPE[_vt(k["dtype"])].dtype) for k in v["keys"]]
+        schema += [Field(name=f["name"], dtype=feast_types.BY_VALUE_TYPE[_vt(f["dtype"])].dtype) for f in v["fields"]]
+        objects.append(FeatureView(
+            name=v["name"],
+            entities=[entities[k["entity"]] for k in v["keys"]],
+            ttl=timedelta(seconds=v["ttl_seconds"]),
+            schema=schema,
+            source=source,
+            tags=v["tags"],
+            description=v["description"],
+            online=True,
+        ))
+    store.apply(objects)
+
+
+def _vt(feast_dtype: str) -> str:
+    return next(t.value_type for t in feast_types.ALL if t.feast_dtype == feast_dtype)

@@ -1,0 +1,167 @@
+"""What materialize would do per view, and why: add, recompute, update, unchanged, drop.
+
+``decide`` is the one rule both ``plan`` and ``materialize`` use, so the plan
+is what the run does. It compares the view against the state the last
+published run left (``state.py``):
+
+* add: never materialized (full computation);
+* recompute: in full, because of --full-refresh, a changed fingerprint (its
+  definition, its source's schema, or the SQL/vars upstream), a static source
+  (no event time: read in full every run), an --end before the watermark, or
+  late rows (source rows at or before the watermark minus the longest window
+  that were not there last time: an incremental run would miss them);
+* update: incremental, from the watermark minus the view's longest window;
+* unchanged: same --end, same fingerprint and no new rows up to it;
+* drop: materialized before, no longer defined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlglot import exp
+
+from bigml_fs.catalog import ResolvedView
+from bigml_fs.compiler.materialize_query import event_time, longest_window_us
+from bigml_fs.compiler.sqlparts import all_not_null, col
+from bigml_fs.engines.base import Engine
+from bigml_fs.errors import BigmlError, UsageError, did_you_mean
+from bigml_fs.store.naming import feast_parts
+from bigml_fs.store.state import view_states
+
+
+@dataclass
+class ViewPlan:
+    view: str
+    action: str  # add | recompute | update | unchanged | drop
+    reason: str
+    parts: list[str] = field(default_factory=list)
+    since_us: int | None = None  # incremental lower bound (exclusive); None = full
+    counts: dict[str, int] = field(default_factory=dict)  # source row counts for the next run's late-row check
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["since"] = iso(self.since_us) if self.since_us is not None else None
+        del out["since_us"], out["counts"]
+        return out
+
+
+@dataclass
+class Plan:
+    end: datetime
+    views: list[ViewPlan]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"end": self.end.isoformat(), "views": [v.to_dict() for v in self.views]}
+
+
+def parse_time(value: Any, what: str = "--end") -> datetime:
+    """ISO 8601 text or a datetime; naive means UTC; microsecond precision."""
+    if value is None:
+        return datetime.now(timezone.utc)
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).strip()
+        try:
+            dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            raise UsageError(f"{what} {text!r} is not an ISO 8601 time; write e.g. 2024-05-01, 2024-05-01T12:00:00Z or 2024-05-01T12:00:00+02:00") from None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def to_us(dt: datetime) -> int:
+    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def iso(us: int) -> str:
+    return datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc).replace(microsecond=us % 1_000_000).isoformat()
+
+
+def spec_hash(view: ResolvedView) -> str:
+    return hashlib.sha256(json.dumps(view.spec.model_dump(mode="json"), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def schema_hash(view: ResolvedView) -> str:
+    return hashlib.sha256(json.dumps(view.columns, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) -> dict[str, int]:
+    """Source rows (non-null keys and time) with event time <= each bound, in one scan."""
+    if view.timestamp is None or not bounds:
+        return {}
+    required = [col(k) for k in view.keys] + [col(view.timestamp)]
+    sums = [
+        exp.alias_(exp.func("coalesce", exp.Sum(this=exp.Case(ifs=[exp.If(this=exp.LTE(this=event_time(view), expression=exp.Literal.number(b)), true=exp.Literal.number(1))], default=exp.Literal.number(0))), exp.Literal.number(0)), name, quoted=True)
+        for name, b in bounds.items()
+    ]
+    row = engine.to_arrow(exp.select(*sums).from_(view.relation.copy()).where(all_not_null(required))).to_pylist()[0]
+    return {k: int(v) for k, v in row.items()}
+
+
+def decide(engine: Engine, view: ResolvedView, prev: dict[str, Any] | None, end_us: int, full_refresh: bool = False, start_us: int | None = None) -> ViewPlan:
+    """The action for one view (see the module docstring)."""
+    parts = [p.name for p in feast_parts(view)]
+    if prev is None:
+        return ViewPlan(view.name, "add", "new", parts)
+    if full_refresh:
+        return ViewPlan(view.name, "recompute", "--full-refresh", parts)
+    if prev.get("fingerprint") != view.fingerprint or prev.get("parts") != parts:
+        if prev.get("schema_hash") != schema_hash(view):
+            reason = "source schema changed"
+        elif prev.get("spec_hash") != spec_hash(view):
+            reason = "definition changed"
+        else:
+            reason = "upstream SQL or vars changed"
+        return ViewPlan(view.name, "recompute", reason, parts)
+    if view.timestamp is None:
+        return ViewPlan(view.name, "recompute", "static source (no event time): read in full every run", parts)
+    prev_end = int(prev["end_us"])
+    if end_us < prev_end:
+        return ViewPlan(view.name, "recompute", f"--end is before the watermark {iso(prev_end)}", parts)
+    settled = int(prev["settled_before_us"])
+    counts = source_counts(engine, view, {"settled": settled, "at_end": prev_end})
+    if counts["settled"] != int(prev["settled_count"]):
+        diff = counts["settled"] - int(prev["settled_count"])
+        what = f"{diff:,} late row(s)" if diff > 0 else f"{-diff:,} row(s) removed"
+        return ViewPlan(view.name, "recompute", f"late rows behind the watermark: {what} at or before {iso(settled)}", parts)
+    if end_us == prev_end and counts["at_end"] == int(prev["count_at_end"]) and start_us is None:
+        return ViewPlan(view.name, "unchanged", f"already materialized to {iso(prev_end)}", parts)
+    since = prev_end - longest_window_us(view)
+    if start_us is not None:
+        since = min(since, start_us - 1)
+    return ViewPlan(view.name, "update", f"incremental from {iso(since)} (watermark {iso(prev_end)} minus the longest window)", parts, since_us=since)
+
+
+def select_views(catalog_views: dict[str, ResolvedView], names: list[str] | None) -> list[ResolvedView]:
+    if not names:
+        return list(catalog_views.values())
+    unknown = [n for n in names if n not in catalog_views]
+    if unknown:
+        raise UsageError(f"unknown feature view '{unknown[0]}'{did_you_mean(unknown[0], catalog_views)}; views: {', '.join(catalog_views)}")
+    return [catalog_views[n] for n in dict.fromkeys(names)]
+
+
+def plan(project: Any, views: list[str] | None = None, end: Any = None, full_refresh: bool = False, start: Any = None) -> Plan:
+    """Per view, what ``materialize`` with the same arguments would do."""
+    end_dt = parse_time(end)
+    end_us = to_us(end_dt)
+    start_us = to_us(parse_time(start, "--start")) if start is not None else None
+    catalog = project.catalog
+    previous = view_states(project)
+    out: list[ViewPlan] = []
+    for view in select_views(catalog.views, views):
+        try:
+            out.append(decide(project.engine, view, previous.get(view.name), end_us, full_refresh, start_us))
+        except BigmlError as exc:
+            out.append(ViewPlan(view.name, "error", str(exc)))
+    if not views:
+        for name, state in previous.items():
+            if name not in catalog.views:
+                out.append(ViewPlan(name, "drop", "no longer defined", list(state.get("parts", []))))
+    return Plan(end_dt, out)
