@@ -1,0 +1,176 @@
+"""The SQLite online store, in the exact tables Feast's ``SqliteOnlineStore`` reads.
+
+One table per Feast view, ``{project}_{view}``, created with Feast 0.67's DDL:
+``(entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, vector_value
+BLOB, event_ts timestamp, created_ts timestamp, PRIMARY KEY(entity_key,
+feature_name))`` plus the index ``{table}_ek``. One row per entity and feature;
+``value`` is the ValueProto bytes, ``event_ts``/``created_ts`` are integer Unix
+seconds (what Feast's registered sqlite3 datetime adapter stores and its
+converter reads back), ``value_text`` is what Feast's ``extract_text_and_num``
+gives.
+
+Writes: values are encoded column-wise (encoding.py), bound with one
+``executemany`` into a narrow temporary table (binding rows from Python is the
+cost, so each entity is one row holding all its features), then moved into the
+Feast table by ``INSERT ... SELECT`` in primary-key order, all in one
+transaction. The database runs in WAL mode, so readers (``online``, ``serve``,
+plain Feast) keep seeing the previous values of a view until that transaction
+commits, never a mix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bigml_fs.errors import EngineError
+from bigml_fs.store.feast_types import FeastType, feast_type
+from bigml_fs.store.naming import FeastPart
+from bigml_fs.store.online import encoding
+from bigml_fs.store.online.base import CREATED_TS, EVENT_TS, OnlineStore, assemble, part_name_of, request_keys, table_name
+
+MAX_VARS = 30000  # below SQLite's default limit of 32,766 host parameters
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def feast_ddl(table: str) -> list[str]:
+    """Feast 0.67's ``SqliteOnlineStore.update`` statements for one table (without value_num)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {quote(table)} (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT,  vector_value BLOB, event_ts timestamp, created_ts timestamp,  PRIMARY KEY(entity_key, feature_name))",
+        f"CREATE INDEX IF NOT EXISTS {quote(table + '_ek')} ON {quote(table)} (entity_key);",
+    ]
+
+
+def epoch_seconds(column: pa.ChunkedArray | pa.Array | None, n: int) -> list[int | None]:
+    """Integer Unix seconds (truncated, like ``int(datetime.timestamp())``) of a timestamp column."""
+    if column is None:
+        return [None] * n
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    q = pc.divide(pc.abs(micros), 1_000_000)
+    return pc.if_else(pc.less(micros, 0), pc.negate(q), q).to_pylist()
+
+
+def data_types(part: FeastPart, data: pa.Table) -> tuple[dict[str, FeastType], dict[str, FeastType]]:
+    """Feast types of the key columns and of the feature columns of ``data``."""
+    keys = {k: feast_type(data.schema.field(k).type, f"join key '{k}'") for k in part.join_keys}
+    feats = {f: feast_type(data.schema.field(f).type, f"feature '{part.view.name}:{f}'") for f in part.feature_names if f in data.column_names}
+    return keys, feats
+
+
+class SqliteOnlineStore(OnlineStore):
+    """Feast's SQLite layout in one database file."""
+
+    def __init__(self, project: str, path: str | Path):
+        super().__init__(project)
+        self.path = Path(path)
+        self._con: sqlite3.Connection | None = None
+
+    @property
+    def con(self) -> sqlite3.Connection:
+        if self._con is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+                con.execute("PRAGMA journal_mode=WAL")
+            except (sqlite3.Error, OSError) as exc:
+                raise EngineError(f"cannot open the SQLite online store {self.path}: {exc}") from None
+            self._con = con
+        return self._con
+
+    def ping(self) -> None:
+        self.con.execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def table(self, part: FeastPart | str) -> str:
+        return table_name(self.project, part_name_of(part))
+
+    # --- write ------------------------------------------------------------
+
+    def write(self, part: FeastPart, data: pa.Table, replace: bool = False) -> int:
+        key_types, feat_types = data_types(part, data)
+        features = sorted(feat_types)  # primary-key order within an entity
+        n = data.num_rows
+        table = self.table(part)
+        if n:
+            keys = encoding.entity_keys(data.select(list(part.join_keys)), key_types)
+            order = pc.sort_indices(keys).to_numpy()  # primary-key order: the B-tree fills left to right
+            keys_list = keys.take(order).to_pylist()
+            data = data.take(order)
+            columns: list[list] = [keys_list, epoch_seconds(data.column(EVENT_TS), n), epoch_seconds(data.column(CREATED_TS) if CREATED_TS in data.column_names else None, n)]
+            for f in features:
+                columns.append(encoding.values(data.column(f), feat_types[f]).to_pylist())
+                columns.append(encoding.value_texts(data.column(f), feat_types[f]))
+        con = self.con
+        tmp = quote("__bigml_load")
+        feature_cols = [f"v{i}, t{i}" for i in range(len(features))]
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in feast_ddl(table):
+                con.execute(stmt)
+            if replace:
+                con.execute(f"DELETE FROM {quote(table)}")
+            if n:
+                con.execute(f"DROP TABLE IF EXISTS temp.{tmp}")
+                con.execute(f"CREATE TEMP TABLE {tmp} (k BLOB, e INTEGER, c INTEGER{''.join(', ' + c for c in feature_cols)})")
+                marks = ", ".join("?" * (3 + 2 * len(features)))
+                con.executemany(f"INSERT INTO temp.{tmp} VALUES ({marks})", zip(*columns, strict=True))
+                selects = [f"SELECT k, ? AS f, v{i}, t{i}, e, c FROM temp.{tmp}" for i in range(len(features))]
+                upsert = "" if replace else " ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, value_text = excluded.value_text, vector_value = excluded.vector_value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+                con.execute(
+                    f"INSERT INTO {quote(table)} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
+                    f"SELECT * FROM ({' UNION ALL '.join(selects)}) WHERE true ORDER BY 1, 2{upsert}",
+                    features,
+                )
+                con.execute(f"DROP TABLE temp.{tmp}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return n
+
+    def drop(self, part_name: str) -> None:
+        table = self.table(part_name)
+        with self.con:
+            self.con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+            self.con.execute(f"DROP INDEX IF EXISTS {quote(table + '_ek')}")
+
+    # --- read -------------------------------------------------------------
+
+    def read(self, part: FeastPart, keys: pa.Table, features: list[str], types: dict[str, FeastType] | None = None) -> pa.Table:
+        keys_bin = request_keys(part, keys)
+        unique = [k for k in dict.fromkeys(keys_bin) if k is not None]
+        found: dict[bytes, tuple[int | None, dict[str, bytes]]] = {}
+        table = quote(self.table(part))
+        con = self.con
+        exists = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.table(part),)).fetchone()
+        if exists and unique:
+            fmarks = ",".join("?" * len(features))
+            step = MAX_VARS - len(features)
+            con.execute("BEGIN")  # one snapshot for all chunks
+            try:
+                for i in range(0, len(unique), step):
+                    chunk = unique[i : i + step]
+                    rows = con.execute(
+                        f"SELECT entity_key, feature_name, value, event_ts FROM {table} WHERE entity_key IN ({','.join('?' * len(chunk))}) AND feature_name IN ({fmarks})",
+                        [*chunk, *features],
+                    ).fetchall()
+                    for key, name, value, ts in rows:
+                        entry = found.get(key)
+                        if entry is None:
+                            entry = found[key] = (None if ts is None else int(ts) * 1_000_000, {})
+                        entry[1][name] = value
+            finally:
+                con.execute("COMMIT")
+        return assemble(keys_bin, found, features, types)
