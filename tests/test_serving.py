@@ -129,6 +129,12 @@ def test_malformed_body_is_422_naming_the_field(client: TestClient, payload: dic
     assert any(e["loc"][: len(loc)] == loc for e in r.json()["detail"]), r.json()
 
 
+def test_json_body_is_read_whatever_the_content_type(client: TestClient) -> None:
+    """`curl -d '{...}'` sends application/x-www-form-urlencoded; the body is still JSON."""
+    r = client.post("/features", content=json.dumps(body()).encode(), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json()["results"][0]["values"] == [1, 2, 3]
+
+
 def test_invalid_json_is_422(client: TestClient) -> None:
     r = client.post("/features", content=b'{"features": [', headers={"content-type": "application/json"})
     assert r.status_code == 422
@@ -189,6 +195,9 @@ def test_openapi_docs(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/features", "/get-online-features", "/predict/{model}"} <= set(paths)
+    schema = paths["/features"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"entities", "features", "feature_service", "full_feature_names"} <= set(schema["properties"])
+    assert "entities" in paths["/predict/{model}"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
 
 
 # --- auth ---------------------------------------------------------------------

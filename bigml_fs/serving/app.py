@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
 from bigml_fs.errors import BigmlError, EngineError
 from bigml_fs.serving.access import AccessMiddleware
@@ -51,6 +52,25 @@ class Json(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable).encode("utf-8")
+
+
+def _body_spec(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` of a route that parses its body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+async def _parse(request: Request, model: type[BaseModel]) -> Any:
+    """The JSON body as ``model``, whatever the Content-Type (``curl -d`` sends form encoding).
+
+    pydantic parses the bytes directly (faster than json.loads, then validation);
+    a ValidationError becomes a 422 naming the field (see ``invalid_body``).
+    """
+    return model.model_validate_json(await request.body())
+
+
+def _shown(value: Any) -> Any:
+    """A refused input as JSON can carry it (the raw body of unparsable JSON is bytes)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _status_of(exc: BigmlError) -> int:
@@ -86,12 +106,18 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
     async def user_error(request: Request, exc: BigmlError) -> Json:
         return Json({"detail": str(exc), "error": type(exc).__name__}, status_code=_status_of(exc))
 
+    @app.exception_handler(ValidationError)
+    async def invalid_body(request: Request, exc: ValidationError) -> Json:
+        detail = [{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": _shown(e.get("input"))} for e in exc.errors(include_url=False, include_context=False)]
+        return Json({"detail": detail}, status_code=422)
+
     @app.get("/health", summary="Store reachable and last materialize per view (503 when the store is unreachable)")
     async def health() -> Json:
         ok, details = served.health()
         return Json({"status": "ok" if ok else "unavailable", **details}, status_code=200 if ok else 503)
 
-    async def get_online_features(body: FeaturesRequest, request: Request) -> Json:
+    async def get_online_features(request: Request) -> Json:
+        body: FeaturesRequest = await _parse(request, FeaturesRequest)
         request.state.entities = entity_count(body.entities)
         problems = served.entity_problems(body.entities)
         if problems:
@@ -99,11 +125,12 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
         return Json(served.features(body.features, body.feature_service, body.entities, body.full_feature_names))
 
     summary = "Online feature values (same JSON in and out as Feast's feature server)"
-    app.post("/features", summary=summary)(get_online_features)
-    app.post("/get-online-features", summary=summary + "; alias of /features")(get_online_features)
+    app.post("/features", summary=summary, openapi_extra=_body_spec(FeaturesRequest))(get_online_features)
+    app.post("/get-online-features", summary=summary + "; alias of /features", openapi_extra=_body_spec(FeaturesRequest))(get_online_features)
 
-    @app.post("/predict/{model}", summary="Online features of the entity rows, then the model's prediction, probabilities and version")
-    async def predict(body: PredictRequest, request: Request, model: str = Path(description="Model name, or NAME@VERSION")) -> Json:
+    @app.post("/predict/{model}", summary="Online features of the entity rows, then the model's prediction, probabilities and version", openapi_extra=_body_spec(PredictRequest))
+    async def predict(request: Request, model: str = Path(description="Model name, or NAME@VERSION")) -> Json:
+        body: PredictRequest = await _parse(request, PredictRequest)
         request.state.entities = entity_count(body.entities)
         request.state.model = model
         problems = served.entity_problems(body.entities)

@@ -45,6 +45,10 @@ class ProjectBackend:
         self._models = dict(catalog.models)
         self._kinds = key_kinds(catalog)
         self._store: Any = None
+        try:
+            self.store().ping()  # connect now, so the first request does not pay for it
+        except BigmlError as exc:  # an unreachable store is reported by /health, not fatal at start
+            log.warning("online store not reachable at start-up: %s", exc)
 
     # --- features -------------------------------------------------------
 
