@@ -236,10 +236,27 @@ class LabelsSpec(Spec):
     timestamp: str
 
 
+class ReduceSpec(Spec):
+    """Dimension reduction after encoding: ``reduce: {pca: 10}``."""
+
+    pca: int = Field(ge=1)
+
+
 class PreprocessingSpec(Spec):
     impute: Literal["mean", "median", "most_frequent", "constant", "none"] = "median"
     scale: Literal["standard", "minmax", "robust", "none"] = "none"
     encode: Literal["onehot", "ordinal", "none"] = "onehot"
+    reduce: ReduceSpec | None = None
+
+
+class ResampleSpec(Spec):
+    """Rebalance the classes of the training part only (imbalanced-learn); scoring never resamples.
+
+    ``ratio`` is the wanted minority/majority ratio after resampling.
+    """
+
+    method: Literal["under", "over", "smote"]
+    ratio: float = Field(1.0, gt=0, le=1)
 
 
 class SplitSpec(Spec):
@@ -260,9 +277,24 @@ class SearchRange(Spec):
 
 
 class TuningSpec(Spec):
-    method: Literal["grid", "random"] = "random"
+    method: Literal["grid", "random", "bayes"] = "random"
     n_iter: int = Field(20, ge=1)
-    space: dict[str, SearchRange | list[Any]]
+    space: dict[str, SearchRange | list[Any]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _grid_needs_lists(self) -> TuningSpec:
+        if self.method == "grid":
+            ranges = [k for k, v in self.space.items() if isinstance(v, SearchRange)]
+            if ranges:
+                raise ValueError(f"'method: grid' needs a list of values for every parameter; {', '.join(ranges)} is a range (use method: random or bayes, or list the values)")
+        for key, value in self.space.items():
+            if isinstance(value, SearchRange) and value.low > value.high:
+                raise ValueError(f"space '{key}': low ({value.low}) is above high ({value.high})")
+            if isinstance(value, SearchRange) and value.log and value.low <= 0:
+                raise ValueError(f"space '{key}': a log range needs low > 0")
+            if isinstance(value, list) and not value:
+                raise ValueError(f"space '{key}': give at least one value")
+        return self
 
 
 class ModelSpec(Spec):
@@ -277,6 +309,7 @@ class ModelSpec(Spec):
     cv: CvSpec | None = None
     tuning: TuningSpec | None = None
     class_weight: Literal["balanced"] | dict[str, float] | None = None
+    resample: ResampleSpec | None = None
     metrics: list[str] = []
     seed: int = 0
     description: str = ""
@@ -287,6 +320,8 @@ class ModelSpec(Spec):
             raise ValueError(f"a {self.task} model needs 'labels.target' (the column to predict)")
         if self.class_weight is not None and self.task != "classification":
             raise ValueError(f"'class_weight' applies to classification only, not {self.task}; remove it")
+        if self.resample is not None and self.task != "classification":
+            raise ValueError(f"'resample' applies to classification only, not {self.task}; remove it")
         return self
 
 

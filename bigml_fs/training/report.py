@@ -1,0 +1,237 @@
+"""report.html beside a model version: one self-contained page, readable offline.
+
+Plots are drawn with matplotlib (Agg, no display) and inlined as base64 PNG;
+there are no external scripts, fonts or styles.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class ReportData:
+    """What the plots need from the test part (kept out of the manifest)."""
+
+    task: str
+    y_test: Any
+    prediction: np.ndarray | None
+    scores: np.ndarray | None  # predict_proba (n x k) or decision_function
+    classes: list[Any] | None
+    anomaly_score: np.ndarray | None
+    train_times: np.ndarray | None  # UTC microseconds
+    test_times: np.ndarray | None
+
+
+def render(manifest: dict[str, Any], data: ReportData) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    sections = [_summary(manifest), _table("Metrics on the test part", manifest.get("metrics", {}))]
+    if manifest.get("cv"):
+        sections.append(_cv(manifest["cv"]))
+    if manifest.get("tuning"):
+        sections.append(_tuning(manifest["tuning"]))
+    plots: list[tuple[str, str]] = []
+    for title, draw in _plots(manifest, data):
+        try:
+            plots.append((title, draw()))
+        except (ValueError, IndexError, TypeError) as exc:
+            plots.append((title, f"<p>not drawn: {html.escape(str(exc))}</p>"))
+    sections += [f"<h2>{html.escape(t)}</h2>{img}" for t, img in plots]
+    if manifest.get("importances"):
+        sections.append(_table("Permutation importance (test part)", {r["feature"]: f"{r['importance']:.4g} ± {r['std']:.2g}" for r in manifest["importances"]}))
+    sections.append(_table("Features", {f["column"]: f"{f['ref']} ({f['type']})" for f in manifest.get("features", [])}))
+    title = f"{manifest['name']} v{manifest['version']}"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>"
+    )
+
+
+_CSS = "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}img{max-width:100%}"
+
+
+def _summary(m: dict[str, Any]) -> str:
+    w = m.get("window", {})
+    rows = {
+        "task": m.get("task"),
+        "estimator": f"{m.get('estimator')} ({m.get('estimator_class')})",
+        "trained at": m.get("created_at"),
+        "rows (train / test / dropped)": f"{m['rows']['train']} / {m['rows']['test']} / {m['rows']['dropped_null_target']}",
+        "training window": f"{w.get('train_start')} .. {w.get('train_end')}",
+        "test window": f"{w.get('test_start')} .. {w.get('test_end')}",
+        "split": f"{m.get('split', {}).get('by')} (boundary {w.get('boundary')})",
+        "params": ", ".join(f"{k}={v}" for k, v in sorted(m.get("params", {}).items())),
+    }
+    return _table("Summary", rows)
+
+
+def _table(title: str, rows: dict[str, Any]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows.items())
+    return f"<h2>{html.escape(title)}</h2><table>{body}</table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def _cv(cv: dict[str, Any]) -> str:
+    folds = ", ".join(_fmt(s) for s in cv.get("fold_scores", []))
+    return _table("Cross-validation", {"folds": cv.get("folds"), "by": cv.get("by"), "metric": cv.get("metric"), "mean": cv.get("mean"), "per fold": folds})
+
+
+def _tuning(t: dict[str, Any]) -> str:
+    head = f"<h2>Tuning ({html.escape(t['method'])}, {html.escape(t['metric'])})</h2>"
+    rows = "".join(f"<tr><td>{i}</td><td>{html.escape(str(tr['params']))}</td><td>{_fmt(tr['score'])}</td></tr>" for i, tr in enumerate(t["trials"], 1))
+    return f"{head}<table><tr><th>#</th><th>params</th><th>CV score</th></tr>{rows}</table><p>best: {html.escape(str(t['best_params']))}</p>"
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return f"<img alt='plot' src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
+
+
+def _plots(m: dict[str, Any], d: ReportData) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    if d.task == "classification" and d.scores is not None:
+        out += [("ROC curve", lambda: _curve(d, "roc")), ("Precision-recall curve", lambda: _curve(d, "pr"))]
+    if d.task == "classification":
+        out.append(("Confusion matrix", lambda: _confusion(m)))
+        if d.scores is not None and d.scores.ndim == 2 and len(d.classes or []) == 2:
+            out.append(("Calibration", lambda: _calibration(d)))
+    if d.task == "regression":
+        out += [("Predicted vs actual", lambda: _pred_actual(d)), ("Residuals", lambda: _residuals(d))]
+    if d.task == "anomaly" and d.anomaly_score is not None:
+        out.append(("Anomaly score distribution", lambda: _hist(d.anomaly_score, "anomaly_score (negative = anomalous)")))
+    if m.get("importances"):
+        out.append(("Importances", lambda: _importances(m["importances"])))
+    if d.train_times is not None and d.test_times is not None and len(d.train_times):
+        out.append(("Training and test windows", lambda: _windows(d)))
+    return out
+
+
+def _curve(d: ReportData, kind: str) -> str:
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    classes = d.classes or []
+    y = np.asarray(d.y_test)
+    pairs = [(classes[1], d.scores[:, 1] if d.scores.ndim == 2 else d.scores)] if len(classes) == 2 else [(c, d.scores[:, i]) for i, c in enumerate(classes)]
+    for cls, s in pairs:
+        truth = y == cls
+        if kind == "roc":
+            fpr, tpr, _ = roc_curve(truth, s)
+            ax.plot(fpr, tpr, label=str(cls))
+        else:
+            precision, recall, _ = precision_recall_curve(truth, s)
+            ax.plot(recall, precision, label=str(cls))
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], "--", color="grey")
+    ax.set_xlabel("false positive rate" if kind == "roc" else "recall")
+    ax.set_ylabel("true positive rate" if kind == "roc" else "precision")
+    ax.legend(title="positive class")
+    return _png(fig)
+
+
+def _confusion(m: dict[str, Any]) -> str:
+    import matplotlib.pyplot as plt
+
+    cm = m["confusion_matrix"]
+    matrix = np.array(cm["matrix"])
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(matrix, cmap="Blues")
+    labels = [str(c) for c in cm["labels"]]
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    return _png(fig)
+
+
+def _calibration(d: ReportData) -> str:
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+
+    truth = np.asarray(d.y_test) == (d.classes or [0, 1])[1]
+    frac, mean = calibration_curve(truth, d.scores[:, 1], n_bins=10, strategy="quantile")
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(mean, frac, marker="o")
+    ax.plot([0, 1], [0, 1], "--", color="grey")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    return _png(fig)
+
+
+def _pred_actual(d: ReportData) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    y = np.asarray(d.y_test, dtype=float)
+    ax.scatter(y, d.prediction, s=4, alpha=0.4)
+    lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+    ax.plot([lo, hi], [lo, hi], "--", color="grey")
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    return _png(fig)
+
+
+def _residuals(d: ReportData) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(d.prediction, np.asarray(d.y_test, dtype=float) - d.prediction, s=4, alpha=0.4)
+    ax.axhline(0, color="grey", ls="--")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual - predicted")
+    return _png(fig)
+
+
+def _hist(values: np.ndarray, label: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.hist(values, bins=50)
+    ax.set_xlabel(label)
+    return _png(fig)
+
+
+def _importances(rows: list[dict[str, Any]]) -> str:
+    import matplotlib.pyplot as plt
+
+    top = rows[:20][::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(top) + 1))
+    ax.barh([r["feature"] for r in top], [r["importance"] for r in top], xerr=[r["std"] for r in top])
+    ax.set_xlabel("drop in the metric when shuffled")
+    return _png(fig)
+
+
+def _windows(d: ReportData) -> str:
+    import matplotlib.pyplot as plt
+
+    def days(us: np.ndarray) -> list[datetime]:
+        return [datetime.fromtimestamp(int(v) / 1e6, tz=timezone.utc) for v in us]
+
+    fig, ax = plt.subplots(figsize=(7, 2.5))
+    ax.hist([days(d.train_times), days(d.test_times)], bins=40, stacked=True, label=["train", "test"])
+    ax.legend()
+    ax.set_ylabel("rows")
+    fig.autofmt_xdate()
+    return _png(fig)
