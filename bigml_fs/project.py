@@ -152,11 +152,15 @@ class Project:
             view = catalog.views[ref.view]
             columns.update({k: view.columns[k] for k in view.keys})
         columns.update({"event_timestamp": "TIMESTAMP WITH TIME ZONE", "__row": "BIGINT", "__ts": "BIGINT"})
-        plan = compile_training_query(catalog, refs, columns)
-        sql = sqlglot.transpile(plan.query.sql(self.engine.dialect), read=self.engine.dialect, write=dialect, pretty=True)[0]
+        from bigml_fs.compiler.features import ENGINES
+
+        # duckdb, postgres and spark each get the plan their engine runs; another dialect gets this engine's plan, transpiled
+        planned_for = dialect if dialect in ENGINES else self.engine.dialect
+        plan = compile_training_query(catalog, refs, columns, engine=planned_for)
+        sql = sqlglot.transpile(plan.query.sql(planned_for), read=planned_for, write=dialect, pretty=True)[0]
         header = "-- point-in-time query over the spine relation __spine (its columns, __row = spine order, __ts = time in UTC microseconds)\n"
-        if dialect != self.engine.dialect:
-            header += f"-- planned for the {self.engine.dialect} engine and rendered as {dialect}; engine-specific steps (e.g. ASOF JOIN) need that engine's own plan\n"
+        if dialect != planned_for:
+            header += f"-- planned for the {planned_for} engine and rendered as {dialect}; engine-specific steps (e.g. ASOF JOIN) need that engine's own plan\n"
         return header + sql
 
     # --- training sets ------------------------------------------------------

@@ -6,6 +6,13 @@ The spine relation holds the user's columns plus ``__row`` (its order) and
 equi-joined on (keys, t). The result keeps the spine's rows and order, adds
 one column per feature and one ``__amb{i}`` column per latest-value part that
 is non-null where an ambiguous tie decided a value.
+
+``engine`` picks how latest values meet the spine: DuckDB as-of joins the
+deduplicated rows; PostgreSQL (no as-of join) takes ``LEFT JOIN LATERAL (...
+ORDER BY time DESC, created DESC LIMIT 1)`` over an index on (keys, time,
+created); Spark (no as-of join either) carries the last event forward with
+``last(struct, true)`` over the union of events and spine points, events
+first at equal times.
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
-from bigml_fs.compiler.features import HI, LO, latest_query, window_query
-from bigml_fs.compiler.sqlparts import ROW, TS, alias, all_not_null, col, micros
+from bigml_fs.compiler.features import HI, LO, RAW_CREATED, RAW_TS, latest_query, pg_created_order, pg_time_range, raw_rows, window_query
+from bigml_fs.compiler.sqlparts import ROW, TS, alias, all_not_null, col, micros, parse_expr
 from bigml_fs.spec.schema import FeatureSpec
 
 SPINE = "__s"
@@ -51,7 +58,9 @@ def training_query(
     requested: list[tuple[str, str]],
     read_dialect: str,
     full_feature_names: bool = False,
+    engine: str = "duckdb",
 ) -> TrainingQuery:
+    """The training-set query for ``engine``'s plan (duckdb | postgres | spark)."""
     outputs = output_names(requested, full_feature_names)
     user_columns = [c for c in spine_columns if c not in (ROW, TS)]
     by_view: dict[str, list[FeatureSpec]] = {}
@@ -82,9 +91,13 @@ def training_query(
     for i, (view_name, features) in enumerate(p for p in parts if p[1]):
         view, spine_keys = views[view_name], key_columns[view_name]
         if features[0].is_window:
-            query, columns = _join_windows(query, view, features, spine_keys, read_dialect, i)
+            query, columns = _join_windows(query, view, features, spine_keys, read_dialect, i, engine)
+        elif engine == "postgres" and view.timestamp:
+            query, columns = _join_latest_lateral(query, view, features, spine_keys, read_dialect, i)
+        elif engine == "spark" and view.timestamp:
+            query, columns = _join_latest_carried(query, view, features, spine_keys, read_dialect, i)
         else:
-            query, columns = _join_latest(query, view, features, spine_keys, read_dialect, i)
+            query, columns = _join_latest(query, view, features, spine_keys, read_dialect, i, engine)
             ambiguity[f"__amb{i}"] = view_name
         feature_columns.update({(view_name, name): value for name, value in columns.items()})
     for out in outputs:
@@ -97,25 +110,86 @@ def _keys_match(spine_keys: tuple[str, ...], view: ResolvedView, ref: str) -> ex
     return exp.and_(*[exp.EQ(this=col(s, SPINE), expression=col(k, ref)) for s, k in zip(spine_keys, view.keys, strict=True)])
 
 
-def _join_windows(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:
-    """Equi-join the window aggregates computed at each distinct spine (keys, t)."""
-    cte, ref = f"__view{i}", f"__v{i}"
-    keys_select = (
+def _spine_points(view: ResolvedView, spine_keys: tuple[str, ...]) -> exp.Select:
+    """The distinct (keys, t) of the spine with no null key or time, named as the view's keys."""
+    return (
         exp.select(*[alias(col(s), k) for s, k in zip(spine_keys, view.keys, strict=True)], col(TS))
         .from_(exp.table_(SPINE))
         .where(all_not_null([col(s) for s in spine_keys] + [col(TS)]))
         .distinct()
     )
-    query = query.with_(cte, as_=window_query(view, features, keys_select, read_dialect).query)
+
+
+def _join_windows(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int, engine: str = "duckdb") -> tuple[exp.Select, dict[str, exp.Expression]]:
+    """Equi-join the window aggregates computed at each distinct spine (keys, t)."""
+    cte, ref = f"__view{i}", f"__v{i}"
+    query = query.with_(cte, as_=window_query(view, features, _spine_points(view, spine_keys), read_dialect, engine).query)
     on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
     query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
     return query, {f.name: col(f.name, ref) for f in features}
 
 
-def _join_latest(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:
+def _join_latest_lateral(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:
+    """PostgreSQL: the newest row at or before t (within ttl) by one index probe per spine row.
+
+    ``__tie`` is true when another row with the same keys, event and created
+    time has different values: an ambiguous tie that decided this value.
+    """
+    ref, top, other = f"__v{i}", "__r", "__o"
+    values = {f.name: parse_expr(f.value_sql, read_dialect) for f in features}
+    t = col(TS, SPINE)
+    lower = exp.Sub(this=t.copy(), expression=exp.Literal.number(micros(view.ttl))) if view.ttl is not None else None
+    same_row = [exp.EQ(this=col(k, other), expression=col(k, top)) for k in view.keys] + [exp.EQ(this=col(RAW_TS, other), expression=col(RAW_TS, top))]
+    if view.created:
+        same_row.append(exp.Not(this=exp.NullSafeNEQ(this=col(RAW_CREATED, other), expression=col(RAW_CREATED, top))))
+    differs = exp.NullSafeNEQ(this=exp.Tuple(expressions=[col(n, other) for n in values]), expression=exp.Tuple(expressions=[col(n, top) for n in values]))
+    tie = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(raw_rows(view, values).subquery(other)).where(exp.and_(*same_row, differs)))
+    lookup = (
+        exp.select(col(TS, top), *[col(n, top) for n in values], alias(tie, "__tie"))
+        .from_(raw_rows(view, values).subquery(top))
+        .where(exp.and_(*[exp.EQ(this=col(k, top), expression=col(s, SPINE)) for s, k in zip(spine_keys, view.keys, strict=True)], pg_time_range(view, top, lower, t, upper_inclusive=True)))
+        .order_by(*pg_created_order(view, top, desc=True))
+        .limit(1)
+    )
+    lateral = exp.Lateral(this=lookup.subquery(), alias=exp.TableAlias(this=exp.to_identifier(ref)))
+    query.append("joins", exp.Join(this=lateral, side="LEFT", on=exp.true()))
+    query = query.select(alias(exp.Case(ifs=[exp.If(this=col("__tie", ref), true=col(TS, ref))]), f"__amb{i}"), copy=False)
+    return query, {f.name: col(f.name, ref) for f in features}
+
+
+def _join_latest_carried(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:
+    """Spark: ``last(struct, true)`` over events and spine points, events before spine points at equal t."""
+    cte, ref = f"__view{i}", f"__v{i}"
+    deduped = latest_query(view, features, read_dialect, "spark").query
+    fields = [TS, *[f.name for f in features], LO, HI]
+    struct = exp.Anonymous(this="named_struct", expressions=[part for n in fields for part in (exp.Literal.string(n), col(n))])
+    keys = [col(k) for k in view.keys]
+    events = exp.select(*keys, col(TS), alias(exp.Literal.number(0), "__side"), alias(struct, "__m")).from_(deduped.subquery("__dedup"))
+    points = exp.select(*[k.copy() for k in keys], col(TS), alias(exp.Literal.number(1), "__side"), alias(exp.Null(), "__m")).from_(_spine_points(view, spine_keys).subquery("__points"))
+    frame = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
+    order = exp.Order(expressions=[exp.Ordered(this=col(TS)), exp.Ordered(this=col("__side"))])
+    carried = exp.Window(this=exp.Anonymous(this="last", expressions=[col("__m"), exp.true()]), partition_by=[k.copy() for k in keys], order=order, spec=frame)
+    union = exp.union(events, points, distinct=False).subquery("__union")
+    rows = exp.select(*[k.copy() for k in keys], col(TS), col("__side"), alias(carried, "__m")).from_(union)
+    picked = [alias(exp.Dot(this=col("__m"), expression=exp.to_identifier(n, quoted=True)), "__mts" if n == TS else n) for n in fields]
+    result = exp.select(*[k.copy() for k in keys], col(TS), *picked).from_(rows.subquery("__carried")).where(exp.EQ(this=col("__side"), expression=exp.Literal.number(1)))
+    query = query.with_(cte, as_=result)
+    on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
+    query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
+    live: exp.Expression | None = None
+    if view.ttl is not None:
+        live = exp.GTE(this=col("__mts", ref), expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))))
+    columns = {f.name: col(f.name, ref) if live is None else exp.Case(ifs=[exp.If(this=live.copy(), true=col(f.name, ref))]) for f in features}
+    differs = exp.NullSafeNEQ(this=col(LO, ref), expression=col(HI, ref))
+    condition = differs if live is None else exp.and_(differs, live.copy())
+    query = query.select(alias(exp.Case(ifs=[exp.If(this=condition, true=col("__mts", ref))]), f"__amb{i}"), copy=False)
+    return query, columns
+
+
+def _join_latest(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int, engine: str = "duckdb") -> tuple[exp.Select, dict[str, exp.Expression]]:
     """As-of join the deduplicated rows (plain join for a static view); add the ``__amb{i}`` flag."""
     cte, ref = f"__view{i}", f"__v{i}"
-    vq = latest_query(view, features, read_dialect)
+    vq = latest_query(view, features, read_dialect, engine)
     query = query.with_(cte, as_=vq.query)
     on = _keys_match(spine_keys, view, ref)
     live: exp.Expression | None = None

@@ -1,4 +1,4 @@
-"""Engines: where SQL runs. Only DuckDB is built in so far."""
+"""Engines: where SQL runs. DuckDB (embedded, default), PostgreSQL and Apache Spark."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import EngineError
-from bigml_fs.spec.schema import DuckDBEngineSpec, ProjectSpec
+from bigml_fs.spec.schema import DuckDBEngineSpec, PostgresEngineSpec, ProjectSpec, SparkEngineSpec
 
 
 def connect(spec: ProjectSpec, root: Path, in_memory: bool = False) -> Engine:
@@ -17,6 +17,14 @@ def connect(spec: ProjectSpec, root: Path, in_memory: bool = False) -> Engine:
 
         path = ":memory:" if in_memory else root / engine.path
         return DuckDBEngine(path, engine.threads, engine.memory_limit)
+    if isinstance(engine, PostgresEngineSpec):
+        from bigml_fs.engines.postgres_engine import PostgresEngine
+
+        return PostgresEngine(engine.host, engine.port, engine.database, engine.user, engine.password_env, engine.schema_)
+    if isinstance(engine, SparkEngineSpec):
+        from bigml_fs.engines.spark_engine import SparkEngine
+
+        return SparkEngine(engine.master, engine.conf)
     raise EngineError(f"project.yaml: engine type '{engine.type}' is not supported by this version yet; use 'duckdb'")
 
 

@@ -59,5 +59,8 @@ class Engine(ABC):
         """(Re)create a session-scoped view, e.g. a sql/ model for one command."""
         self.execute(f"CREATE OR REPLACE TEMP VIEW {name.sql(self.dialect)} AS {self.render(query)}")
 
+    def ensure_index(self, relation: exp.Table, columns: list[str]) -> None:  # noqa: B027 - optional hook
+        """Index ``columns`` of a relation the engine loaded, if its plans probe them (PostgreSQL)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from bigml_fs.catalog import is_time_type
+from bigml_fs.compiler.features import strategy
 from bigml_fs.compiler.sqlparts import ROW, TS, alias, col, epoch_us
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, DataError, did_you_mean
@@ -41,13 +43,12 @@ def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = 
             raise DataError(f"spine file {path}: cannot read it as CSV: {exc}") from None
         load_spine_table(engine, table)
         return
-    literal = exp.Literal.string(str(path))
-    reader = exp.Anonymous(this="read_parquet", expressions=[literal, exp.EQ(this=exp.column("file_row_number"), expression=exp.true())])
-    query = exp.select(exp.Star(**{"except": [exp.column("file_row_number")]}), alias(exp.column("file_row_number"), ROW)).from_(reader)
+    # read here, not by the engine: a spine is a user input, and Arrow gives every engine the same rows in file order
     try:
-        engine.create_temp_table(RAW, query)
-    except BigmlError as exc:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"spine file {path}: cannot read it as Parquet: {exc}") from None
+    load_spine_table(engine, table)
 
 
 def load_spine_table(engine: Engine, table: pa.Table) -> None:
@@ -79,7 +80,7 @@ def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str
         missing = [k for k in keys if k not in user_columns]
         if missing:
             raise DataError(f"the spine lacks key column(s) {', '.join(missing)} needed by view '{view}'{did_you_mean(missing[0], user_columns)}; spine columns: {', '.join(user_columns)}")
-    ts = epoch_us(col(time_column), user_columns[time_column])
+    ts = epoch_us(col(time_column), user_columns[time_column], strategy(engine.dialect))
     engine.create_temp_table(SPINE, exp.select("*", alias(ts, TS)).from_(RAW))
     return {**columns, TS: "BIGINT"}
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from bigml_fs.catalog import Catalog, FeatureRef, ResolvedView
+from bigml_fs.compiler.features import strategy
 from bigml_fs.compiler.sqlparts import ROW, col
 from bigml_fs.compiler.training_query import TrainingQuery, output_names, training_query
 from bigml_fs.engines.base import Engine
@@ -28,10 +29,10 @@ log = logging.getLogger("bigml_fs")
 RESULT = "__training_set"
 
 
-def compile_training_query(catalog: Catalog, refs: list[FeatureRef], spine_columns: dict[str, str], full_feature_names: bool = False) -> TrainingQuery:
-    """The training-set AST; feature expressions are read in the project's sql_dialect."""
+def compile_training_query(catalog: Catalog, refs: list[FeatureRef], spine_columns: dict[str, str], full_feature_names: bool = False, engine: str = "duckdb") -> TrainingQuery:
+    """The training-set AST with ``engine``'s plan (a SQLGlot dialect); feature expressions are read in the project's sql_dialect."""
     requested = [(r.view, r.feature) for r in refs]
-    return training_query(exp.table_(spine_io.SPINE), spine_columns, catalog.views, requested, catalog.sql_dialect, full_feature_names)
+    return training_query(exp.table_(spine_io.SPINE), spine_columns, catalog.views, requested, catalog.sql_dialect, full_feature_names, strategy(engine))
 
 
 def build_training_set(
@@ -58,7 +59,8 @@ def build_training_set(
             raise DataError(f"feature '{out.view}:{out.feature}' would overwrite the spine column '{out.name}'; rename the spine column or pass --full-feature-names")
     _warn_skipped_rows(engine, views.values())
 
-    plan = compile_training_query(catalog, refs, spine_columns, full_feature_names)
+    _prepare_lookups(engine, views.values())
+    plan = compile_training_query(catalog, refs, spine_columns, full_feature_names, engine.dialect)
     engine.create_temp_table(RESULT, plan.query)
     _raise_on_ambiguity(engine, plan, catalog)
     final = exp.select(*[col(c) for c in user_columns], *[col(o.name) for o in plan.outputs]).from_(RESULT).order_by(col(ROW))
@@ -106,3 +108,10 @@ def _warn_skipped_rows(engine: Engine, views: Iterable[ResolvedView]) -> None:
         skipped = engine.to_arrow(query).column(0)[0].as_py()
         if skipped:
             log.warning("view '%s': skipped %d source row(s) with a null key or event time", view.name, skipped)
+
+
+def _prepare_lookups(engine: Engine, views: Iterable[ResolvedView]) -> None:
+    """Let the engine index (keys, event time, created) where its plan probes them (PostgreSQL's LATERAL)."""
+    for view in views:
+        if view.timestamp:
+            engine.ensure_index(view.relation, [*view.keys, view.timestamp, *([view.created] if view.created else [])])
