@@ -42,21 +42,20 @@ def simple_imputer(step: Any, features: list[Feature]) -> list[Feature]:
     if not _is_nan(step.missing_values):
         raise UnsupportedStepError(f"SimpleImputer(missing_values={step.missing_values!r}) is not supported; only NaN/None (SQL NULL) missing values")
     stats = step.statistics_
-    numeric = stats.dtype.kind in "fiub"
     out: list[Feature] = []
     for f, stat in zip(features, stats, strict=True):
-        if numeric:
-            if np.isnan(stat):
-                if getattr(step, "keep_empty_features", False):
-                    out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(0.0)])))
-                continue  # scikit-learn drops a feature that was empty in training
-            out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(float(stat))])))
-        elif isinstance(stat, (str, np.str_)):
+        if isinstance(stat, (str, np.str_)):
             out.append(Feature(exp.Coalesce(this=f.expr.copy(), expressions=[exp.Literal.string(str(stat))]), numeric=False))
         elif _is_nan(stat):
-            out.append(Feature(f.expr.copy(), numeric=False))
+            if stats.dtype.kind == "O":  # text column whose statistic is missing: values pass through
+                out.append(Feature(f.expr.copy(), numeric=False))
+            elif getattr(step, "keep_empty_features", False):
+                out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(0.0)])))
+            # else: scikit-learn drops a feature that was empty in training
+        elif isinstance(stat, (int, float, np.integer, np.floating)) and not isinstance(stat, (bool, np.bool_)):
+            out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(float(stat))])))
         else:
-            raise UnsupportedStepError(f"SimpleImputer fill value {stat!r} on a text column is not supported; fill text with text")
+            raise UnsupportedStepError(f"SimpleImputer fill value {stat!r} is not supported in scoring SQL; fill numbers with numbers and text with text")
     indicator = getattr(step, "indicator_", None)
     if indicator is not None:
         for i in indicator.features_:
