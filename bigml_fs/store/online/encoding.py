@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -42,125 +41,77 @@ def _tag(field: str, wire: int) -> int:
     return (_FIELD[field] << 3) | wire
 
 
-@dataclass
-class _Segment:
-    """One piece of every row: ``lengths[i]`` bytes of ``data`` for row i, rows laid out in order."""
+# A segment is a large_binary array without nulls (one piece per row) or a scalar (the
+# same bytes in every row); Arrow's binary_join_element_wise concatenates them row-wise.
+_Segment = pa.Array | pa.Scalar
+_EMPTY = pa.scalar(b"", pa.large_binary())
 
-    data: np.ndarray  # uint8, the rows' bytes back to back
-    lengths: np.ndarray  # int64 per row
+
+def _present_mask(present: np.ndarray | None) -> pa.Array | None:
+    return None if present is None else pa.array(present, pa.bool_())
 
 
 def _const(value: bytes, n: int, present: np.ndarray | None = None) -> _Segment:
     """The same bytes in every row (or only where ``present``)."""
-    lengths = np.full(n, len(value), dtype=np.int64)
-    if present is not None:
-        lengths[~present] = 0
-    rows = int(lengths.astype(bool).sum()) if present is not None else n
-    data = np.tile(np.frombuffer(value, dtype=np.uint8), rows) if value else np.empty(0, np.uint8)
-    return _Segment(data, lengths)
+    scalar = pa.scalar(value, pa.large_binary())
+    mask = _present_mask(present)
+    return scalar if mask is None else pc.if_else(mask, scalar, _EMPTY)
+
+
+def _from_lengths(data: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_binary(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data))])
 
 
 def _fixed(values: np.ndarray, present: np.ndarray | None = None) -> _Segment:
     """Fixed-width little-endian numbers (``values`` already of the wanted dtype)."""
     width = values.dtype.itemsize
-    values = values.astype(values.dtype.newbyteorder("<"), copy=False)
-    if present is not None:
-        values = values[present]
-    data = np.ascontiguousarray(values).view(np.uint8).reshape(-1)
-    n = len(present) if present is not None else len(values)
-    lengths = np.full(n, width, dtype=np.int64)
-    if present is not None:
-        lengths[~present] = 0
-    return _Segment(data, lengths)
+    values = np.ascontiguousarray(values.astype(values.dtype.newbyteorder("<"), copy=False))
+    array = pa.Array.from_buffers(pa.binary(width), len(values), [None, pa.py_buffer(values.view(np.uint8))]).cast(pa.large_binary())
+    mask = _present_mask(present)
+    return array if mask is None else pc.if_else(mask, array, _EMPTY)
 
 
 def _varint(values: np.ndarray, present: np.ndarray | None = None) -> _Segment:
     """Protobuf varints of int64 values (negative numbers as 10-byte two's complement)."""
-    u = values.astype(np.int64, copy=False).view(np.uint64)
-    if present is not None:
-        u = u[present]
+    u = np.asarray(values, dtype=np.int64).view(np.uint64)
     nbytes = np.ones(len(u), dtype=np.int64)
     for k in range(1, 10):  # one more byte per 7 bits above the first 7
         nbytes += u >= np.uint64(1 << (7 * k))
-    width = int(nbytes.max()) if len(u) else 1
+    if present is not None:
+        nbytes[~present] = 0
+    width = max(int(nbytes.max()), 1) if len(u) else 1
     shifts = np.arange(width, dtype=np.uint64) * np.uint64(7)
     groups = ((u[:, None] >> shifts[None, :]) & np.uint64(0x7F)).astype(np.uint8)
     cont = np.arange(width)[None, :] < (nbytes[:, None] - 1)
     groups |= cont.astype(np.uint8) << 7
     mask = np.arange(width)[None, :] < nbytes[:, None]
-    data = groups[mask]
-    n = len(present) if present is not None else len(u)
-    lengths = np.zeros(n, dtype=np.int64)
-    if present is not None:
-        lengths[present] = nbytes
-    else:
-        lengths[:] = nbytes
-    return _Segment(data, lengths)
+    return _from_lengths(groups[mask], nbytes)
 
 
-def _binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(data bytes, start offsets, lengths) of a string/binary array; nulls have length 0."""
+def _variable(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The raw bytes of a string/binary column (nulls as empty)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
     if not pa.types.is_large_binary(array.type):
         array = array.cast(pa.large_binary())
-    offsets_buf, data_buf = array.buffers()[1], array.buffers()[2]
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
-    lengths = np.diff(offsets)
-    if array.null_count:
-        lengths = np.where(np.asarray(array.is_valid()), lengths, 0)
-    return data, offsets[:-1], lengths
+    return array.fill_null(_EMPTY) if array.null_count else array
 
 
-def _variable(array: pa.Array) -> _Segment:
-    """The raw bytes of a string/binary column."""
-    data, starts, lengths = _binary_parts(array)
-    total = int(lengths.sum())
-    if total == 0:
-        return _Segment(np.empty(0, np.uint8), lengths)
-    # gather each row's slice: index = start[row] + position within the row
-    row_of_byte = np.repeat(np.arange(len(lengths)), lengths)
-    first = np.cumsum(lengths) - lengths
-    idx = starts[row_of_byte] + (np.arange(total) - first[row_of_byte])
-    return _Segment(data[idx], lengths)
-
-
-def _uniform_width(seg: _Segment, n: int) -> int | None:
-    """The segment's width when it is the same for every row, else None."""
-    if n == 0:
-        return 0
-    w = int(seg.lengths[0])
-    return w if len(seg.data) == w * n and (seg.lengths == w).all() else None
+def _lengths(array: pa.Array) -> np.ndarray:
+    """Byte length of each row of a large_binary array."""
+    return np.asarray(pc.binary_length(array).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _concat(segments: Sequence[_Segment], n: int) -> pa.LargeBinaryArray:
-    """Row i = segment0 row i + segment1 row i + ...; one LargeBinary array."""
-    widths = [_uniform_width(seg, n) for seg in segments]
-    if all(w is not None for w in widths):  # every row has the same layout: fill a 2-D matrix
-        total = sum(widths)
-        matrix = np.empty((n, total), dtype=np.uint8)
-        col = 0
-        for seg, w in zip(segments, widths, strict=True):
-            matrix[:, col : col + w] = seg.data.reshape(n, w)
-            col += w
-        offsets = np.arange(n + 1, dtype=np.int64) * total
-        return pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(matrix)])
-    lengths = np.zeros(n, dtype=np.int64)
-    for seg in segments:
-        lengths += seg.lengths
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    out = np.empty(int(offsets[-1]), dtype=np.uint8)
-    pos = offsets[:-1].copy()  # where the next segment of each row goes
-    for seg in segments:
-        if len(seg.data):
-            has = seg.lengths > 0
-            rows_len = seg.lengths[has]
-            dest_start = pos[has]
-            first = np.cumsum(rows_len) - rows_len
-            shift = np.repeat(dest_start - first, rows_len)
-            out[np.arange(len(seg.data)) + shift] = seg.data
-        pos += seg.lengths
-    return pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out)])
+    """Row i = segment0 row i + segment1 row i + ...; one large_binary array."""
+    if not any(isinstance(s, pa.Array) for s in segments):
+        segments = [pa.repeat(segments[0], n), *segments[1:]]
+    out = pc.binary_join_element_wise(*segments, _EMPTY)
+    if isinstance(out, pa.ChunkedArray):
+        out = out.combine_chunks()
+    return out
 
 
 # --- entity keys ------------------------------------------------------------
@@ -174,8 +125,7 @@ def _key_value_segments(array: pa.Array, ftype: FeastType) -> list[_Segment]:
         values = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64 if width == 8 else np.int32)
         return [_const(struct.pack("<II", code, width), n), _fixed(values)]
     var = _variable(array)
-    lens = np.asarray(var.lengths, dtype="<u4")
-    return [_const(struct.pack("<I", code), n), _fixed(lens), var]
+    return [_const(struct.pack("<I", code), n), _fixed(_lengths(var).astype("<u4")), var]
 
 
 def entity_keys(keys: pa.Table, types: dict[str, FeastType]) -> pa.LargeBinaryArray:
@@ -224,7 +174,7 @@ def values(array: pa.Array | pa.ChunkedArray, ftype: FeastType) -> pa.LargeBinar
         segs = [_const(bytes([_tag(field, _WIRE_VARINT)]), n, present), _fixed(nums, present)]
     else:  # string, bytes
         var = _variable(array)
-        segs = [_const(bytes([_tag(field, _WIRE_LEN)]), n, present), _varint(var.lengths, present), var]
+        segs = [_const(bytes([_tag(field, _WIRE_LEN)]), n, present), _varint(_lengths(var), present), var]
     return _concat(segs, n)
 
 
@@ -313,3 +263,19 @@ def infer_type(raw: Sequence[bytes | None]) -> FeastType | None:
                 if number == field:
                     return ft.BY_PROTO_FIELD[name]
     return None
+
+
+def sort_order(keys: pa.LargeBinaryArray) -> np.ndarray:
+    """Indices that sort serialized keys bytewise (SQLite's BLOB order, PostgreSQL's bytea order)."""
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset : keys.offset + len(keys) + 1]
+    lengths = np.diff(offsets)
+    if len(keys) and (lengths == lengths[0]).all() and lengths[0] > 0 and not keys.null_count:
+        width = int(lengths[0])
+        data = np.frombuffer(keys.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(-1, width)
+        varying = data[:, (data != data[0]).any(axis=0)]  # constant columns (the key names) do not order
+        if varying.shape[1] == 0:
+            return np.arange(len(keys))
+        pad = (-varying.shape[1]) % 8  # big-endian 8-byte words compare like memcmp
+        words = np.ascontiguousarray(np.pad(varying, ((0, 0), (0, pad)))).view(">u8")
+        return np.lexsort(words.T[::-1])
+    return pc.sort_indices(keys).to_numpy()
