@@ -74,8 +74,12 @@ def run_sql(pipeline: Any, table: pa.Table, task: str, features: list[str] = FEA
 
 
 def expected(pipeline: Any, X: pd.DataFrame, task: str) -> dict[str, np.ndarray]:
+    from sklearn.pipeline import Pipeline
+
     from bigml_fs.training.outputs import score
 
+    if not hasattr(pipeline, "steps"):  # a bare estimator: score it as a one-step pipeline
+        pipeline = Pipeline([("estimator", pipeline)])
     return score(pipeline, X, task)
 
 
