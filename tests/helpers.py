@@ -12,8 +12,14 @@ import yaml
 from bigml_fs import Project
 
 
+# tests/test_engines.py sets an engine block here to run the same cases on PostgreSQL and Spark
+ENGINE: dict | None = None
+
+
 def write_project(root: Path, project: dict, features: str = "", models: str = "", sql: dict[str, str] | None = None, tables: dict[str, pa.Table] | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
+    if ENGINE is not None and "engine" not in project:
+        project = {**project, "engine": ENGINE}
     (root / "project.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
     if features:
         (root / "features").mkdir(exist_ok=True)

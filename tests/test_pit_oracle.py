@@ -91,23 +91,32 @@ def _close(a, b) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
+SPINES = st.lists(st.tuples(st.one_of(st.none(), st.integers(1, 4)) | st.integers(1, 4), st.integers(-2, 30), st.sampled_from([0, 0, 1, -1])), min_size=1, max_size=15)
+TTLS = st.sampled_from([None, 1, 3, 10])
+WINDOWS = st.sampled_from([1, 2, 5, 12])
+
+
+def oracle_examples(test):
+    """The hand-picked edge cases every run (and every engine, see test_engines.py) checks."""
+    test = example(  # ties on event time broken by created (null lowest), events exactly at t and t - w
+        raw=[(1, 5, 0, 3, "a"), (1, 5, 900, 4, "b"), (1, 5, None, 1, "c"), (1, 2, 5, 2, "a"), (1, 2, 5, 2, "a"), (2, 3, None, None, None), (None, 4, 1, 1, "b")],
+        spine_raw=[(1, 5, 0), (1, 7, 0), (1, 7, 1), (1, 10, 0), (2, 3, 0), (3, 5, 0), (None, 5, 0), (1, 5, 0), (1, 1, 0)],
+        ttl=3,
+        window=2,
+    )(test)
+    test = example(raw=[(1, 1, None, 1, "a"), (1, 1, None, 2, "a")], spine_raw=[(1, 2, 0)], ttl=None, window=1)(test)  # ambiguous tie
+    return example(raw=[(1, 0, 0, None, None), (1, 0, 0, None, "a")], spine_raw=[(1, 2, 0)], ttl=1, window=1)(test)  # tie differs only in a column the view does not use
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(
-    raw=events_strategy,
-    spine_raw=st.lists(st.tuples(st.one_of(st.none(), st.integers(1, 4)) | st.integers(1, 4), st.integers(-2, 30), st.sampled_from([0, 0, 1, -1])), min_size=1, max_size=15),
-    ttl=st.sampled_from([None, 1, 3, 10]),
-    window=st.sampled_from([1, 2, 5, 12]),
-)
-@example(  # ties on event time broken by created (null lowest), events exactly at t and t - w
-    raw=[(1, 5, 0, 3, "a"), (1, 5, 900, 4, "b"), (1, 5, None, 1, "c"), (1, 2, 5, 2, "a"), (1, 2, 5, 2, "a"), (2, 3, None, None, None), (None, 4, 1, 1, "b")],
-    spine_raw=[(1, 5, 0), (1, 7, 0), (1, 7, 1), (1, 10, 0), (2, 3, 0), (3, 5, 0), (None, 5, 0), (1, 5, 0), (1, 1, 0)],
-    ttl=3,
-    window=2,
-)
-@example(raw=[(1, 1, None, 1, "a"), (1, 1, None, 2, "a")], spine_raw=[(1, 2, 0)], ttl=None, window=1)  # ambiguous tie
-@example(raw=[(1, 0, 0, None, None), (1, 0, 0, None, "a")], spine_raw=[(1, 2, 0)], ttl=1, window=1)  # tie differs only in a column the view does not use
+@given(raw=events_strategy, spine_raw=SPINES, ttl=TTLS, window=WINDOWS)
+@oracle_examples
 def test_training_set_matches_oracle(tmp_path_factory, raw, spine_raw, ttl, window):
-    root = tmp_path_factory.mktemp("prop")
+    check_against_oracle(tmp_path_factory.mktemp("prop"), raw, spine_raw, ttl, window)
+
+
+def check_against_oracle(root: Path, raw, spine_raw, ttl, window) -> None:
+    """One random case: the training set equals the brute-force oracle (or both find an ambiguous tie)."""
     events = _events(raw)
     _project(root, events, ttl, window)
     # spine times: whole seconds, sometimes a microsecond off, to hit the edges t and t - w exactly

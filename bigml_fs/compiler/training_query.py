@@ -92,12 +92,13 @@ def training_query(
         view, spine_keys = views[view_name], key_columns[view_name]
         if features[0].is_window:
             query, columns = _join_windows(query, view, features, spine_keys, read_dialect, i, engine)
-        elif engine == "postgres" and view.timestamp:
-            query, columns = _join_latest_lateral(query, view, features, spine_keys, read_dialect, i)
-        elif engine == "spark" and view.timestamp:
-            query, columns = _join_latest_carried(query, view, features, spine_keys, read_dialect, i)
         else:
-            query, columns = _join_latest(query, view, features, spine_keys, read_dialect, i, engine)
+            if engine == "postgres" and view.timestamp:
+                query, columns = _join_latest_lateral(query, view, features, spine_keys, read_dialect, i)
+            elif engine == "spark" and view.timestamp:
+                query, columns = _join_latest_carried(query, view, features, spine_keys, read_dialect, i)
+            else:
+                query, columns = _join_latest(query, view, features, spine_keys, read_dialect, i, engine)
             ambiguity[f"__amb{i}"] = view_name
         feature_columns.update({(view_name, name): value for name, value in columns.items()})
     for out in outputs:

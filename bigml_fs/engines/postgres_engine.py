@@ -142,15 +142,15 @@ class PostgresEngine(Engine):
         exists = self._fetch_one("SELECT to_regclass(%s)", [table.sql("postgres")])
         if current == signature and exists is not None:
             return table
-        reader = _read_batches(files)
-        first = next(reader, None)
-        if first is None:
-            raise EngineError(f"source '{name}': {path} holds no schema to load")
+        try:
+            schema = _schema_of(files[0])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise EngineError(f"source '{name}': cannot read {files[0]}: {exc}") from None
         try:
             with self.con.transaction(), self.con.cursor() as cur:  # readers never see a half-loaded table
                 cur.execute(f"DROP TABLE IF EXISTS {table.sql('postgres')} CASCADE")
-                cur.execute(f"CREATE TABLE {table.sql('postgres')} ({_ddl(first.schema, name)})")
-                self._copy(cur, table.sql("postgres"), [first], reader)
+                cur.execute(f"CREATE TABLE {table.sql('postgres')} ({_ddl(schema, name)})")
+                self._copy(cur, table.sql("postgres"), [], _read_batches(files))
                 cur.execute(
                     f"INSERT INTO {self._q(self.schema)}.{LOADED} (name, signature) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET signature = EXCLUDED.signature, loaded_at = now()",
                     [table.name, signature],
@@ -223,9 +223,11 @@ class PostgresEngine(Engine):
         target = node.to.sql("postgres")
         slug = "bigml_try_" + hashlib.sha1(target.encode()).hexdigest()[:10]
         if slug not in self._try_casts:
+            # PostgreSQL also reads words ('yesterday', 'epoch', 'infinity') as times: accept ISO 8601 dates only
+            guard = "IF v !~ '^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN RETURN NULL; END IF; " if target.upper().startswith(("TIMESTAMP", "DATE")) else ""
             self.execute(
                 f"CREATE OR REPLACE FUNCTION pg_temp.{slug}(v text) RETURNS {target} LANGUAGE plpgsql IMMUTABLE AS "
-                f"$$ BEGIN RETURN v::{target}; EXCEPTION WHEN others THEN RETURN NULL; END $$"
+                f"$$ BEGIN {guard}RETURN v::{target}; EXCEPTION WHEN others THEN RETURN NULL; END $$"
             )
             self._try_casts.add(slug)
         return exp.Anonymous(this=f"pg_temp.{slug}", expressions=[exp.cast(node.this, exp.DataType.Type.TEXT)])
@@ -235,9 +237,17 @@ class PostgresEngine(Engine):
         return exp.to_identifier(name, quoted=True).sql("postgres")
 
 
+def _is_csv(file: str) -> bool:
+    return file.lower().endswith((".csv", ".csv.gz", ".tsv"))
+
+
+def _schema_of(file: str) -> pa.Schema:
+    return pacsv.open_csv(file).schema if _is_csv(file) else pq.ParquetFile(file).schema_arrow
+
+
 def _read_batches(files: list[str]) -> Iterator[pa.RecordBatch]:
     for file in files:
-        if file.lower().endswith((".csv", ".csv.gz", ".tsv")):
+        if _is_csv(file):
             yield from pacsv.open_csv(file)
         else:
             yield from pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS)

@@ -1,0 +1,169 @@
+"""The same training-set cases on PostgreSQL and Spark as on DuckDB.
+
+The hand-made cases of test_training_set.py and the oracle property test of
+test_pit_oracle.py run here unchanged with an engine block written into each
+test project (tests/helpers.ENGINE); the example project's training sets are
+compared value by value with DuckDB's. PostgreSQL runs every case on the real
+server (its own schema per test); Spark runs a subset on one shared JVM
+(each engine opens its own session on it) to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+
+from bigml_fs import Project
+from bigml_fs.errors import BigmlError, EngineError
+from tests import helpers
+from tests.test_pit_oracle import SPINES, TTLS, WINDOWS, check_against_oracle, events_strategy, oracle_examples
+from tests.test_training_set import (  # noqa: F401 - collected here again, on each engine
+    project,
+    test_ambiguous_ties_name_view_keys_and_time,
+    test_bad_spines_are_clear_errors,
+    test_csv_keys_keep_their_text_until_cast,
+    test_csv_spine_with_per_row_offsets_and_string_keys,
+    test_a_null_spine_time_gives_null_features,
+    test_mapped_entity_keys_use_the_mapped_spine_columns,
+    test_multi_key_entities_match_on_every_key,
+    test_naive_date_and_nanosecond_spine_times,
+    test_latest_value_rules,
+    test_output_file_matches_the_arrow_result,
+    test_shared_feature_names_become_view__feature,
+    test_spine_keys_are_cast_to_the_source_type,
+    test_spine_order_columns_and_duplicates_are_kept,
+    test_sql_and_expressions_are_transpiled_from_the_project_dialect,
+    test_static_view_with_duplicate_keys_is_an_error,
+    test_windows_exclude_t_and_include_t_minus_w,
+)
+
+# Spark starts slowly and runs each small query in about a second: these cases cover its plan's rules
+SPARK_CASES = {
+    "test_latest_value_rules",
+    "test_windows_exclude_t_and_include_t_minus_w",
+    "test_spine_order_columns_and_duplicates_are_kept",
+    "test_mapped_entity_keys_use_the_mapped_spine_columns",
+    "test_csv_spine_with_per_row_offsets_and_string_keys",
+    "test_naive_date_and_nanosecond_spine_times",
+    "test_ambiguous_ties_name_view_keys_and_time",
+    "test_static_view_with_duplicate_keys_is_an_error",
+    "test_output_file_matches_the_arrow_result",
+    "test_engine_matches_oracle_spark",
+    "test_example_project_equals_duckdb",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine_name" not in metafunc.fixturenames:
+        return
+    name = metafunc.function.__name__
+    params = []
+    if not name.endswith("_spark"):
+        params.append(pytest.param("postgres", id="postgres"))
+    if name in SPARK_CASES or name.endswith("_spark"):
+        params.append(pytest.param("spark", id="spark", marks=pytest.mark.spark))
+    metafunc.parametrize("engine_name", params)
+
+
+@pytest.fixture(scope="session")
+def spark_jvm():
+    """Start Spark once per test run; every SparkEngine then opens a session on the same JVM."""
+    from bigml_fs.engines.spark_engine import SparkEngine
+
+    engine = SparkEngine("local[2]")
+    yield
+    engine.close()
+
+
+@pytest.fixture
+def engine_block(request: pytest.FixtureRequest, engine_name: str) -> dict:
+    if engine_name == "postgres":
+        info, schema = request.getfixturevalue("postgres_schema")
+        return {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+    request.getfixturevalue("spark_jvm")
+    return {"type": "spark", "master": "local[2]"}
+
+
+@pytest.fixture(autouse=True)
+def _on_engine(engine_block: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(helpers, "ENGINE", engine_block)
+
+
+def _oracle_test(max_examples: int):
+    @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(raw=events_strategy, spine_raw=SPINES, ttl=TTLS, window=WINDOWS)
+    @oracle_examples
+    def run(tmp_path_factory, engine_block, raw, spine_raw, ttl, window):
+        check_against_oracle(tmp_path_factory.mktemp("prop"), raw, spine_raw, ttl, window)
+
+    return run
+
+
+test_engine_matches_oracle = _oracle_test(40)
+test_engine_matches_oracle_spark = _oracle_test(6)
+
+
+def _example_on(engine_block: dict, source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    spec = yaml.safe_load((target / "project.yaml").read_text())
+    spec["engine"] = engine_block
+    (target / "project.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return target
+
+
+def _assert_same(expected: pa.Table, actual: pa.Table) -> None:
+    assert actual.column_names == expected.column_names
+    assert actual.num_rows == expected.num_rows
+    for name in expected.column_names:
+        for i, (a, b) in enumerate(zip(expected.column(name).to_pylist(), actual.column(name).to_pylist(), strict=True)):
+            if isinstance(a, float) and isinstance(b, float):
+                assert abs(a - b) <= 1e-9 * max(abs(a), abs(b)) + 1e-12 or (math.isnan(a) and math.isnan(b)), (name, i, a, b)
+            else:
+                assert a == b, (name, i, a, b)
+
+
+def test_example_project_equals_duckdb(example_project: Path, engine_block: dict, tmp_path: Path):
+    models = ["fraud_detector", "amount_regressor"]
+    with Project.load(example_project, in_memory=True) as duck:
+        expected = {m: duck.training_set(model=m) for m in models}
+    with Project.load(_example_on(engine_block, example_project, tmp_path / "p")) as other:
+        for model in models:
+            _assert_same(expected[model], other.training_set(model=model))
+        assert "LATERAL" in other.compile("customer_spend", dialect="postgres")
+        assert "IGNORE NULLS" in other.compile("customer_spend", dialect="spark") or "LAST(" in other.compile("customer_spend", dialect="spark")
+
+
+def test_postgres_reloads_a_source_only_when_its_file_changes(tmp_path: Path, engine_block: dict):
+    table = pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["free"]})
+    project = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "users", "path": "data/users.parquet"}]}
+    root = helpers.write_project(tmp_path / "p", project, "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n", tables={"users": table})
+    spine = pa.table({"user_id": pa.array([1], type=pa.int64()), "event_timestamp": helpers.micros_to_ts([0])})
+    with helpers.load(root) as p:
+        assert p.training_set(features=["u:plan"], spine=spine).column("plan").to_pylist() == ["free"]
+        loaded_at = p.engine.to_arrow(f'SELECT loaded_at FROM "{engine_block["schema"]}".bigml_loaded_sources').column(0).to_pylist()
+    with helpers.load(root) as p:  # same file: not loaded again
+        p.validate()
+        assert p.engine.to_arrow(f'SELECT loaded_at FROM "{engine_block["schema"]}".bigml_loaded_sources').column(0).to_pylist() == loaded_at
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["pro"]}), root / "data" / "users.parquet")
+    with helpers.load(root) as p:
+        assert p.training_set(features=["u:plan"], spine=spine).column("plan").to_pylist() == ["pro"]
+
+
+def test_postgres_errors_name_host_and_port_never_the_password(tmp_path: Path, engine_block: dict, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BIGML_TEST_PGPASSWORD", "s3cret-value")
+    block = {**engine_block, "port": 1, "password_env": "BIGML_TEST_PGPASSWORD"}
+    root = helpers.write_project(tmp_path / "p", {"name": "t", "engine": block, "entities": [], "sources": []})
+    with pytest.raises(EngineError) as info, Project.load(root) as p:
+        p.validate()
+    assert "127.0.0.1:1" in str(info.value) and "s3cret" not in str(info.value)
+    monkeypatch.delenv("BIGML_TEST_PGPASSWORD")
+    with pytest.raises(BigmlError, match="BIGML_TEST_PGPASSWORD"), Project.load(root) as p:
+        p.validate()
