@@ -65,9 +65,9 @@ def _from_lengths(data: np.ndarray, lengths: np.ndarray) -> pa.Array:
 
 
 def _fixed(values: np.ndarray, present: np.ndarray | None = None) -> _Segment:
-    """Fixed-width little-endian numbers (``values`` already of the wanted dtype)."""
+    """Fixed-width numbers, in the byte order of ``values``' dtype (give '<i8', '>i4', ...)."""
     width = values.dtype.itemsize
-    values = np.ascontiguousarray(values.astype(values.dtype.newbyteorder("<"), copy=False))
+    values = np.ascontiguousarray(values)
     array = pa.Array.from_buffers(pa.binary(width), len(values), [None, pa.py_buffer(values.view(np.uint8))]).cast(pa.large_binary())
     mask = _present_mask(present)
     return array if mask is None else pc.if_else(mask, array, _EMPTY)
@@ -122,7 +122,7 @@ def _key_value_segments(array: pa.Array, ftype: FeastType) -> list[_Segment]:
     code = _KEY_VALUE_TYPE[ftype.name]
     if ftype.name in ("int64", "int32"):
         width = 8 if ftype.name == "int64" else 4
-        values = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64 if width == 8 else np.int32)
+        values = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype="<i8" if width == 8 else "<i4")
         return [_const(struct.pack("<II", code, width), n), _fixed(values)]
     var = _variable(array)
     return [_const(struct.pack("<I", code), n), _fixed(_lengths(var).astype("<u4")), var]
