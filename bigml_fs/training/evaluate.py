@@ -23,12 +23,14 @@ LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mse", "mae", "median_ae", "mape
 DEFAULT_OBJECTIVE = {"classification": "roc_auc", "regression": "rmse", "clustering": "silhouette", "anomaly": "average_precision"}
 
 
-def objective(task: str, wanted: list[str], binary: bool) -> str:
+def objective(task: str, wanted: list[str], binary: bool, has_target: bool = True) -> str:
     """The metric tuning optimises: the first one the model lists, else a sensible default."""
     if wanted:
         return wanted[0]
     if task == "classification" and not binary:
         return "f1_macro"
+    if task == "anomaly" and not has_target:
+        return "anomaly_rate"
     return DEFAULT_OBJECTIVE[task]
 
 
@@ -54,6 +56,16 @@ def evaluate(pipeline: Any, X: pd.DataFrame, y: np.ndarray | None, task: str, se
     return anomaly_metrics(out[PREDICTION], out[ANOMALY_SCORE], y)
 
 
+SCORE_BASED = {"roc_auc", "average_precision", "log_loss", "brier"}
+
+
+def metric_value(pipeline: Any, X: pd.DataFrame, y: np.ndarray | None, task: str, metric: str, seed: int = 0) -> float | None:
+    """One metric, predicting only what it needs (used many times by CV and permutation importance)."""
+    if task == "classification" and metric in SCORE_BASED:
+        return classification_metrics(y, None, decision_scores(pipeline, X), list(pipeline.classes_)).get(metric)
+    return evaluate(pipeline, X, y, task, seed).get(metric)
+
+
 def _safe(fn: Callable[[], Any]) -> float | None:
     try:
         with warnings.catch_warnings():
@@ -64,34 +76,43 @@ def _safe(fn: Callable[[], Any]) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-def classification_metrics(y: Any, pred: np.ndarray, scores: np.ndarray | None, classes: list[Any]) -> dict[str, Any]:
+def classification_metrics(y: Any, pred: np.ndarray | None, scores: np.ndarray | None, classes: list[Any]) -> dict[str, Any]:
+    """All classification metrics; with ``pred`` None only the score-based ones."""
     binary = len(classes) == 2
     proba = scores if scores is not None and scores.ndim == 2 else None
+    if pred is None:
+        return _score_metrics(y, scores, proba, classes, binary)
     m: dict[str, Any] = {
         "accuracy": _safe(lambda: skm.accuracy_score(y, pred)),
         "balanced_accuracy": _safe(lambda: skm.balanced_accuracy_score(y, pred)),
     }
     if binary:
         pos = classes[1]
-        positive = scores[:, 1] if proba is not None else scores
         m["f1"] = _safe(lambda: skm.f1_score(y, pred, pos_label=pos, zero_division=0))
         m["precision"] = _safe(lambda: skm.precision_score(y, pred, pos_label=pos, zero_division=0))
         m["recall"] = _safe(lambda: skm.recall_score(y, pred, pos_label=pos, zero_division=0))
-        if positive is not None:
-            truth = np.asarray(y) == pos
-            m["roc_auc"] = _safe(lambda: skm.roc_auc_score(truth, positive))
-            m["average_precision"] = _safe(lambda: skm.average_precision_score(truth, positive))
-        if proba is not None:
-            m["brier"] = _safe(lambda: skm.brier_score_loss(np.asarray(y) == pos, proba[:, 1]))
-    else:
-        if proba is not None:
-            m["roc_auc"] = _safe(lambda: skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes))
+    m.update(_score_metrics(y, scores, proba, classes, binary))
     for avg in ("macro", "weighted"):
         m[f"f1_{avg}"] = _safe(lambda avg=avg: skm.f1_score(y, pred, average=avg, zero_division=0))
         m[f"precision_{avg}"] = _safe(lambda avg=avg: skm.precision_score(y, pred, average=avg, zero_division=0))
         m[f"recall_{avg}"] = _safe(lambda avg=avg: skm.recall_score(y, pred, average=avg, zero_division=0))
     if not binary:
         m["f1"], m["precision"], m["recall"] = m["f1_macro"], m["precision_macro"], m["recall_macro"]
+    return m
+
+
+def _score_metrics(y: Any, scores: np.ndarray | None, proba: np.ndarray | None, classes: list[Any], binary: bool) -> dict[str, Any]:
+    m: dict[str, Any] = {}
+    if binary and scores is not None:
+        pos = classes[1]
+        positive = scores[:, 1] if proba is not None else scores
+        truth = np.asarray(y) == pos
+        m["roc_auc"] = _safe(lambda: skm.roc_auc_score(truth, positive))
+        m["average_precision"] = _safe(lambda: skm.average_precision_score(truth, positive))
+        if proba is not None:
+            m["brier"] = _safe(lambda: skm.brier_score_loss(truth, proba[:, 1]))
+    elif proba is not None:
+        m["roc_auc"] = _safe(lambda: skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes))
     if proba is not None:
         m["log_loss"] = _safe(lambda: skm.log_loss(y, proba, labels=classes))
     return m
@@ -155,7 +176,7 @@ def permutation_importances(pipeline: Any, X: pd.DataFrame, y: Any | None, task:
         X, y = X.iloc[rows].reset_index(drop=True), np.asarray(y)[rows]
 
     def scorer(est: Any, Xs: pd.DataFrame, ys: Any) -> float:
-        value = evaluate(est, Xs, ys, task, seed).get(metric)
+        value = metric_value(est, Xs, ys, task, metric, seed)
         if value is None:
             return 0.0
         return -value if metric in LOWER_IS_BETTER else value

@@ -10,6 +10,7 @@ The in-warehouse compiler produces the same columns.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,17 @@ import pandas as pd
 PREDICTION = "prediction"
 ANOMALY_SCORE = "anomaly_score"
 PROBABILITY_PREFIX = "probability__"
+
+
+def thread_limit() -> Any:
+    """Cap the native thread pools (OpenMP/BLAS) while fitting and scoring.
+
+    One thread by default: on a busy or small machine OpenMP's spinning
+    threads make tree models 10-100x slower. ``BIGML_THREADS=N`` raises it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(os.environ.get("BIGML_THREADS", "1")))
 
 
 def estimator_of(pipeline: Any) -> Any:
@@ -44,6 +56,11 @@ def output_columns(task: str, classes: list[Any] | None, proba: bool, target_typ
 
 def score(pipeline: Any, X: pd.DataFrame, task: str) -> dict[str, np.ndarray]:
     """Score rows with the fitted pipeline; columns as in ``output_columns``."""
+    with thread_limit():
+        return _score(pipeline, X, task)
+
+
+def _score(pipeline: Any, X: pd.DataFrame, task: str) -> dict[str, np.ndarray]:
     estimator = estimator_of(pipeline)
     out: dict[str, np.ndarray] = {}
     if task == "classification":

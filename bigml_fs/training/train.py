@@ -31,7 +31,7 @@ from bigml_fs.training import registry, report
 from bigml_fs.training import spine as spine_io
 from bigml_fs.training.estimators import estimator_path
 from bigml_fs.training.evaluate import confusion, evaluate, objective, permutation_importances
-from bigml_fs.training.outputs import ANOMALY_SCORE, PREDICTION, decision_scores, has_proba, output_columns, score
+from bigml_fs.training.outputs import ANOMALY_SCORE, PREDICTION, decision_scores, has_proba, output_columns, score, thread_limit
 from bigml_fs.training.pipeline import build_pipeline, column_kind, frame
 from bigml_fs.training.split import Split, random_folds, split_by_time, split_random, time_folds
 from bigml_fs.training.training_set import build_training_set
@@ -92,6 +92,12 @@ def parse_time(value: Any) -> datetime:
 
 
 def train(project: Project, model: str, end: Any = None, progress: Progress | None = None) -> TrainResult:
+    """Train, evaluate and register a new version of ``model`` (see the module docstring)."""
+    with thread_limit():
+        return _train(project, model, end, progress)
+
+
+def _train(project: Project, model: str, end: Any, progress: Progress | None) -> TrainResult:
     step = progress or (lambda _text: None)
     catalog = project.catalog
     if model not in catalog.models:
@@ -120,7 +126,7 @@ def train(project: Project, model: str, end: Any = None, progress: Progress | No
     X_train, X_test = X.iloc[parts.train].reset_index(drop=True), X.iloc[parts.test].reset_index(drop=True)
     y_train = None if y is None else y[parts.train]
     y_test = None if y is None else y[parts.test]
-    metric = objective(spec.task, list(spec.metrics), classes is not None and len(classes) == 2)
+    metric = objective(spec.task, list(spec.metrics), classes is not None and len(classes) == 2, y is not None)
     check_space(spec, features, classes)
 
     started = time.perf_counter()

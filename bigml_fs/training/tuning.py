@@ -20,7 +20,7 @@ import pandas as pd
 
 from bigml_fs.errors import BigmlError
 from bigml_fs.spec.schema import ModelSpec, SearchRange
-from bigml_fs.training.evaluate import LOWER_IS_BETTER, better, evaluate
+from bigml_fs.training.evaluate import LOWER_IS_BETTER, better, metric_value
 from bigml_fs.training.pipeline import build_pipeline
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -68,7 +68,7 @@ def cv_score(model: ModelSpec, features: list[dict[str, str]], X: pd.DataFrame, 
     for train, test in folds:
         pipeline = build_pipeline(model, features, params, classes)
         fit(pipeline, X.iloc[train], None if y is None else y[train], model.task, model.name)
-        scores.append(evaluate(pipeline, X.iloc[test], None if y is None else y[test], model.task, model.seed).get(metric))
+        scores.append(metric_value(pipeline, X.iloc[test], None if y is None else y[test], model.task, metric, model.seed))
     valid = [s for s in scores if s is not None]
     mean = float(np.mean(valid)) if valid else None
     return Trial(dict(params), mean, scores)
