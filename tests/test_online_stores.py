@@ -143,13 +143,22 @@ def store_case(request, tmp_path):
     project.close()
 
 
-def feast_view(part):
-    """The Feast FeatureView of a part, typed like materialize types it."""
-    from feast import Entity, FeatureView, Field, FileSource
+def feast_entities(part):
+    """One Feast Entity per join key of a part, typed like materialize types it."""
+    from feast import Entity
 
     from bigml_fs.store import feast_types as ft
 
-    entities = [Entity(name=k, join_keys=[k], value_type=ft.feast_type_from_sql(part.view.columns[k]).value_type_enum) for k in part.join_keys]
+    return [Entity(name=k, join_keys=[k], value_type=ft.feast_type_from_sql(part.view.columns[k]).value_type_enum) for k in part.join_keys]
+
+
+def feast_view(part):
+    """The Feast FeatureView of a part, typed like materialize types it."""
+    from feast import FeatureView, Field, FileSource
+
+    from bigml_fs.store import feast_types as ft
+
+    entities = feast_entities(part)
     schema = [Field(name=k, dtype=ft.feast_type_from_sql(part.view.columns[k]).dtype) for k in part.join_keys]
     schema += [Field(name=f, dtype=ft.feast_type(FEATURES.get(f, pa.int64())).dtype) for f in part.feature_names]
     ttl = part.ttl or timedelta(0)

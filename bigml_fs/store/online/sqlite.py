@@ -21,6 +21,7 @@ commits, never a mix.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -72,6 +73,7 @@ class SqliteOnlineStore(OnlineStore):
         super().__init__(project)
         self.path = Path(path)
         self._con: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one connection, shared by the threads of a server
 
     @property
     def con(self) -> sqlite3.Connection:
@@ -159,7 +161,13 @@ class SqliteOnlineStore(OnlineStore):
         found: dict[bytes, tuple[int | None, dict[str, bytes]]] = {}
         table = quote(self.table(part))
         con = self.con
-        exists = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.table(part),)).fetchone()
+        with self._lock:
+            self._read_rows(con, table, self.table(part), unique, features, found)
+        return assemble(keys_bin, found, features, types)
+
+    @staticmethod
+    def _read_rows(con: sqlite3.Connection, table: str, name: str, unique: list[bytes], features: list[str], found: dict) -> None:
+        exists = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
         if exists and unique:
             fmarks = ",".join("?" * len(features))
             step = MAX_VARS - len(features)
@@ -171,11 +179,10 @@ class SqliteOnlineStore(OnlineStore):
                         f"SELECT entity_key, feature_name, value, event_ts FROM {table} WHERE entity_key IN ({','.join('?' * len(chunk))}) AND feature_name IN ({fmarks})",
                         [*chunk, *features],
                     ).fetchall()
-                    for key, name, value, ts in rows:
+                    for key, feature, value, ts in rows:
                         entry = found.get(key)
                         if entry is None:
                             entry = found[key] = (None if ts is None else int(ts) * 1_000_000, {})
-                        entry[1][name] = value
+                        entry[1][feature] = value
             finally:
                 con.execute("COMMIT")
-        return assemble(keys_bin, found, features, types)
