@@ -331,3 +331,49 @@ def _micros(value: datetime) -> int:
         value = value.replace(tzinfo=timezone.utc)
     delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+# --- entity rows from the command line ------------------------------------------------
+
+
+def entities_from_pairs(pairs: list[str]) -> dict[str, list[str]]:
+    """``--entity k=v`` options: repeated keys are rows, different keys are zipped; a key given once repeats."""
+    columns: dict[str, list[str]] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--entity {item!r}: write --entity JOIN_KEY=VALUE, e.g. --entity customer_id=42")
+        columns.setdefault(key.strip(), []).append(value)
+    rows = max((len(v) for v in columns.values()), default=0)
+    for key, values in columns.items():
+        if len(values) == 1 and rows > 1:
+            columns[key] = values * rows
+        elif len(values) != rows:
+            counts = ", ".join(f"{k} x{len(v)}" for k, v in columns.items())
+            raise UsageError(f"--entity: every join key needs the same number of values (or just one): {counts}")
+    return columns
+
+
+def entities_from_file(path: Path) -> pa.Table:
+    """Entity rows from a CSV, Parquet or JSON file (JSON: {key: [values]} or [{key: value}, ...])."""
+    import json
+
+    if not path.exists():
+        raise UsageError(f"--entities {path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pq.read_table(path)
+        if suffix == ".csv":
+            from pyarrow import csv
+
+            return csv.read_csv(path)
+        if suffix == ".json":
+            payload = json.loads(path.read_text())
+            if isinstance(payload, dict) and "entities" in payload:  # a Feast /get-online-features request body
+                payload = payload["entities"]
+            columns = entity_table(payload)
+            return pa.table({k: pa.array(list(v)) for k, v in columns.items()})
+    except (OSError, ValueError, pa.ArrowInvalid) as exc:
+        raise DataError(f"--entities {path}: cannot read it: {str(exc).splitlines()[0]}") from None
+    raise UsageError(f"--entities {path}: give a .csv, .parquet or .json file")
