@@ -11,7 +11,6 @@ import yaml
 
 from bigml_fs import Project
 
-
 # tests/test_engines.py sets an engine block here to run the same cases on PostgreSQL and Spark
 ENGINE: dict | None = None
 
