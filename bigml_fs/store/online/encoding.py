@@ -259,7 +259,7 @@ def decode_column(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
     n = len(raw)
     if n <= SMALL:
         return _decode_slow(raw, ftype)
-    array = pa.array(raw, pa.binary())
+    array = pa.array([b or None for b in raw], pa.binary())  # b"" (a null value) as null
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + n + 1].astype(np.int64)
     buf = array.buffers()[2]
     data = np.frombuffer(buf, dtype=np.uint8) if buf is not None and n else np.zeros(1, np.uint8)
@@ -295,9 +295,14 @@ def decode_column(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
         return pa.array(values.astype(np.int32) if ftype is ft.INT32 else values, ftype.arrow, mask=mask)
     # strings and bytes: tag, varint length, payload; short payloads (< 128 bytes) have a 2-byte header
     if (lengths[present] - 2 < 128).all():
-        sliced = pc.binary_slice(array, 2)
-        sliced = (sliced.cast(pa.string()) if ftype is ft.STRING else sliced).cast(ftype.arrow)
-        return sliced if mask is None else pc.if_else(pa.array(present), sliced, pa.scalar(None, ftype.arrow))
+        keep = np.ones(len(data), dtype=bool)  # drop each value's 2 header bytes, keep the payloads
+        keep[starts[present]] = False
+        keep[starts[present] + 1] = False
+        payload = data[: int(offsets[-1])][keep[: int(offsets[-1])]]
+        sliced = _from_lengths(payload, np.where(present, lengths - 2, 0)).cast(pa.large_string() if ftype is ft.STRING else pa.large_binary())
+        if mask is not None:
+            sliced = pc.if_else(pa.array(present), sliced, pa.scalar(None, sliced.type))
+        return sliced.cast(ftype.arrow)
     return _decode_slow(raw, ftype)
 
 
