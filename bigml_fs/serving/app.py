@@ -15,6 +15,7 @@ that does not parse or has wrong types is 422 whose ``loc`` names the field.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -74,7 +75,9 @@ def _shown(value: Any) -> Any:
 
 
 def _status_of(exc: BigmlError) -> int:
-    if isinstance(exc, UnknownModel):
+    """404 for a model, version or training that does not exist; 503 for an unreachable store; else 400."""
+    registry = sys.modules.get("bigml_fs.training.registry")  # loaded whenever it raised; no import here
+    if isinstance(exc, UnknownModel) or (registry is not None and isinstance(exc, registry.UnknownModelError)):
         return 404
     if isinstance(exc, EngineError):
         return 503
