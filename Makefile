@@ -19,9 +19,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bigml-fs generate-data --rows 50000
 	$(BIN)/bigml-fs validate
-	$(BIN)/bigml-fs compile customer_spend | head -40
-	$(BIN)/bigml-fs training-set fraud_detector -o .bigml/fraud_detector_training.parquet
-	$(BIN)/python -c "import pyarrow.parquet as pq; t = pq.read_table('.bigml/fraud_detector_training.parquet'); print(t.slice(t.num_rows // 2, 3).to_pandas().T.to_string())"
+	$(BIN)/bigml-fs plan --end 2024-03-31
+	$(BIN)/bigml-fs materialize --end 2024-03-31
+	$(BIN)/bigml-fs online -f customer_spend:txn_count_1h,customer_spend:amount_sum_7d,customer_spend:last_amount,customer_profile:segment \
+	    -e customer_id=1 -e customer_id=2 -e customer_id=3
+	$(BIN)/python -m bigml_fs.example.demo_server
+	$(BIN)/bigml-fs train fraud_detector
+	$(BIN)/bigml-fs models show fraud_detector
+	$(BIN)/python -m bigml_fs.example.demo_spine .bigml/demo_spine.parquet
+	$(BIN)/bigml-fs predict fraud_detector --spine .bigml/demo_spine.parquet -o .bigml/demo_scores.parquet
+	$(BIN)/bigml-fs predict fraud_detector --spine .bigml/demo_spine.parquet -o .bigml/demo_scores_sql.parquet --in-warehouse
+	$(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('.bigml/demo_scores_sql.parquet').to_pandas().to_string())"
 
 lint: $(STAMP)
 	$(BIN)/ruff check bigml_fs tests benchmarks
