@@ -136,7 +136,7 @@ def describe(project: Any, tables: list[PartTable]) -> dict[str, Any]:
             "tags": {**view.spec.tags, "bigml_fs.view": view.name, "bigml_fs.kind": part.kind, "bigml_fs.fingerprint": view.fingerprint},
             "description": view.spec.description,
         })
-    return {"config": repo_config(project), "entities": sorted(entities.values(), key=lambda e: e["name"]), "views": views}
+    return {"config": repo_config(project), "entities": sorted(entities.values(), key=lambda e: e["name"]), "views": sorted(views, key=lambda v: v["name"])}
 
 
 def _description(project: Any, entity: str) -> str:
