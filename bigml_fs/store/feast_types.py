@@ -10,6 +10,7 @@ feast costs seconds that the online read path must not pay.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -107,11 +108,19 @@ _SQL_PATTERNS: list[tuple[str, FeastType]] = [
 
 def feast_type_from_sql(sql_type: str, what: str = "column") -> FeastType:
     """The Feast type of an engine column type (the strings in ``ResolvedView.columns``)."""
+    known = _from_sql_cached(sql_type)
+    if known is not None:
+        return known
+    raise DataError(f"{what} has SQL type {sql_type}, which bigml_fs cannot store in Feast; cast it to a number, string, boolean or timestamp")
+
+
+@functools.lru_cache(maxsize=512)
+def _from_sql_cached(sql_type: str) -> FeastType | None:
     text = re.sub(r"\s+", " ", sql_type.strip().upper())
     for pattern, ftype in _SQL_PATTERNS:
         if re.match(pattern, text):
             return ftype
-    raise DataError(f"{what} has SQL type {sql_type}, which bigml_fs cannot store in Feast; cast it to a number, string, boolean or timestamp")
+    return None
 
 
 def to_canonical(array: pa.Array | pa.ChunkedArray, ftype: FeastType) -> pa.Array:

@@ -21,7 +21,7 @@ import math
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from bigml_fs.store.naming import FeastPart, part_of
 
 PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
+_TEXTS: dict[int | None, str] = {}  # timestamp texts already formatted (materialize times repeat a lot)
 TS = pa.timestamp("us", tz="UTC")
 
 
@@ -83,7 +84,6 @@ class OnlineResponse:
     statuses: list[list[str]]
     event_micros: list[list[int | None]]  # UTC microseconds; None where there is no event time
     key_count: int = 0  # how many leading columns are join keys
-    _text_cache: dict[int | None, str] = field(default_factory=dict, repr=False)
 
     @property
     def values(self) -> list[list[Any]]:
@@ -98,7 +98,9 @@ class OnlineResponse:
 
     def to_dict(self) -> dict[str, Any]:
         """Feast's feature-server ``/get-online-features`` JSON."""
-        cache = self._text_cache
+        cache = _TEXTS
+        if len(cache) > 100_000:
+            cache.clear()
         results = []
         for array, statuses, times in zip(self.arrays, self.statuses, self.event_micros, strict=True):
             texts = []
@@ -191,10 +193,21 @@ def _key_type_sql(view: ResolvedView, key: str) -> ft.FeastType:
 _schema_cache: dict[tuple[str, float], pa.Schema] = {}
 
 
+_types_cache: dict[tuple[str, str, int], dict[str, ft.FeastType]] = {}
+
+
 def feature_types(project: Any, part: FeastPart) -> dict[str, ft.FeastType]:
     """The Feast type of each feature of ``part``: from the published table, else from the definition."""
-    out: dict[str, ft.FeastType] = {}
     schema = _published_schema(project, part.name)
+    key = (part.view.fingerprint, part.name, id(schema))
+    cached = _types_cache.get(key)
+    if cached is None:
+        cached = _types_cache[key] = _feature_types(part, schema)
+    return cached
+
+
+def _feature_types(part: FeastPart, schema: pa.Schema | None) -> dict[str, ft.FeastType]:
+    out: dict[str, ft.FeastType] = {}
     for feature in part.features:
         if schema is not None and feature.name in schema.names:
             try:

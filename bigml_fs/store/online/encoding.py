@@ -307,10 +307,30 @@ def decode_column(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
 
 
 def _decode_slow(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
-    items = [decode_value(b) for b in raw]
+    decode = _FAST.get(ftype.name, decode_value)
+    items = [decode(b) if b else None for b in raw]
     if ftype is ft.TIMESTAMP:
         return pa.array([None if v is None else v * 1_000_000 for v in items], pa.int64()).cast(ftype.arrow)
     return pa.array(items, ftype.arrow)
+
+
+def _fast_double(b: bytes) -> object:
+    return _UNPACK_D(b, 1)[0] if b[0] == 0x29 and len(b) == 9 else decode_value(b)
+
+
+def _fast_float(b: bytes) -> object:
+    return _UNPACK_F(b, 1)[0] if b[0] == 0x35 and len(b) == 5 else decode_value(b)
+
+
+def _fast_small_int(b: bytes) -> object:
+    return b[1] if len(b) == 2 and b[0] in (0x18, 0x20, 0x40) else decode_value(b)
+
+
+def _fast_string(b: bytes) -> object:
+    return b[2:].decode("utf8") if b[0] == 0x12 and b[1] < 0x80 else decode_value(b)
+
+
+_FAST = {"float64": _fast_double, "float32": _fast_float, "int64": _fast_small_int, "int32": _fast_small_int, "timestamp": _fast_small_int, "string": _fast_string}
 
 
 def infer_type(raw: Sequence[bytes | None]) -> FeastType | None:
