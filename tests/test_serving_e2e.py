@@ -319,3 +319,14 @@ def test_serve_refuses_a_missing_token_variable(project_dir: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "bigml_fs", "--project", str(project_dir), "serve", "--token-env", "BIGML_E2E_UNSET_VARIABLE"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "BIGML_E2E_UNSET_VARIABLE" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_materialize_runs_while_serving_and_the_server_sees_it(client: httpx.Client, server: tuple[str, Path], project_dir: Path) -> None:
+    """serve holds no lock on the warehouse: materialize can run beside it, and the next request reads the new state."""
+    later = datetime(2024, 3, 31, 12, tzinfo=timezone.utc)
+    with Project.load(project_dir) as project:
+        project.materialize(views=["merchant_profile"], end=later)
+    views = httpx.get(f"{server[0]}/health").json()["views"]
+    assert datetime.fromisoformat(views["merchant_profile"]["end"].replace("Z", "+00:00")) == later
+    assert datetime.fromisoformat(views["customer_profile"]["end"].replace("Z", "+00:00")) == END_DT
+    assert client.post("/features", json={"features": ["merchant_profile:risk_tier"], "entities": {"merchant_id": [1]}}).status_code == 200

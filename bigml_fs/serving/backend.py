@@ -45,10 +45,21 @@ class ProjectBackend:
         self._models = dict(catalog.models)
         self._kinds = key_kinds(catalog)
         self._store: Any = None
+        self._warm_up(catalog)
+
+    def _warm_up(self, catalog: Any) -> None:
+        """Connect and run one read (a null key: nothing found) so the first request pays no lazy imports."""
         try:
-            self.store().ping()  # connect now, so the first request does not pay for it
+            self.store().ping()
         except BigmlError as exc:  # an unreachable store is reported by /health, not fatal at start
             log.warning("online store not reachable at start-up: %s", exc)
+            return
+        view = next(iter(catalog.views.values()), None)
+        try:
+            if view is not None:
+                self.project.online_features([f"{view.name}:{view.spec.features[0].name}"], {key: [None] for key in view.keys})
+        except Exception as exc:  # a warm-up only: requests report their own errors
+            log.warning("warm-up read failed: %s", exc)
 
     # --- features -------------------------------------------------------
 
