@@ -18,7 +18,6 @@ from bigml_fs.spec.schema import ModelSpec
 DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("classification", "lasso"): {"l1_ratio": 1.0, "solver": "saga", "max_iter": 2000},
     ("classification", "logistic_regression"): {"max_iter": 1000},
-    ("classification", "svm"): {"probability": True},  # scores need predict_proba
     ("anomaly", "local_outlier_factor"): {"novelty": True},  # so it can score new rows
 }
 

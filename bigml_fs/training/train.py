@@ -223,10 +223,13 @@ class _Prepared:
 def _training_table(project: Project, spec: ModelSpec, refs: list[FeatureRef], end: datetime | None) -> pa.Table:
     """The model's point-in-time training set; with ``end``, only labels at or before it."""
     catalog = project.catalog
-    relation: exp.Expression = catalog.relations[spec.labels.source].copy()
+    # only the columns the spine needs, so a label column never collides with a feature name
+    needed = list(dict.fromkeys([*(k for r in refs for k in catalog.views[r.view].keys), spec.labels.timestamp, *([spec.labels.target] if spec.labels.target else [])]))
+    query = exp.select(*[exp.column(c, quoted=True) for c in needed]).from_(catalog.relations[spec.labels.source].copy())
     if end is not None:
         cutoff = exp.cast(exp.Literal.string(end.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
-        relation = exp.select("*").from_(relation).where(exp.LTE(this=exp.column(spec.labels.timestamp), expression=cutoff)).subquery("__labels")
+        query = query.where(exp.LTE(this=exp.column(spec.labels.timestamp, quoted=True), expression=cutoff))
+    relation: exp.Expression = query.subquery("__labels")
     spine_io.load_spine_relation(project.engine, relation, spec.labels.timestamp)
     table = build_training_set(project.engine, catalog, refs, spec.labels.timestamp)
     assert isinstance(table, pa.Table)
