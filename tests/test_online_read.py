@@ -128,13 +128,13 @@ def test_one_round_trip_per_feast_view(loaded):
     project, data = loaded
     store = open_store(project)
     calls: list[tuple[str, int]] = []
-    read = store.read
+    fetch = store.fetch
 
-    def spy(part, keys, features, types=None):
-        calls.append((part.name, keys.num_rows))
-        return read(part, keys, features, types)
+    def spy(part, keys_bin, features):
+        calls.append((part.name, len(keys_bin)))
+        return fetch(part, keys_bin, features)
 
-    store.read = spy
+    store.fetch = spy
     n = 1000
     rng = np.random.default_rng(0)
     rows = rng.integers(0, 50, n).tolist()

@@ -35,6 +35,7 @@ from bigml_fs.compiler.training_query import output_names
 from bigml_fs.errors import DataError, UsageError, did_you_mean
 from bigml_fs.store import feast_types as ft
 from bigml_fs.store.naming import FeastPart, part_of
+from bigml_fs.store.online import encoding
 
 PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
@@ -61,40 +62,54 @@ def _json_float(value: float) -> float | str:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
-def _json_values(array: pa.Array) -> list:
-    """Values as Feast's JSON carries them: timestamps as int seconds, bytes as base64, non-finite floats as text."""
-    t = array.type
-    if pa.types.is_timestamp(t):
-        micros = array.cast(pa.int64()).to_pylist()
-        return [None if m is None else (m // 1_000_000 if m >= 0 else -((-m) // 1_000_000)) for m in micros]
-    values = array.to_pylist()
-    if pa.types.is_floating(t):
+def _json_column(values: list, ftype: ft.FeastType | None) -> list:
+    """Values as Feast's JSON carries them: bytes as base64, non-finite floats as text (timestamps are already Unix seconds)."""
+    if ftype is ft.FLOAT64 or ftype is ft.FLOAT32:
         return [v if v is None or math.isfinite(v) else _json_float(v) for v in values]
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+    if ftype is ft.BYTES:
         return [None if v is None else base64.b64encode(v).decode("ascii") for v in values]
     return values
 
 
+def _arrow_column(values: list, ftype: ft.FeastType | None) -> pa.Array:
+    if ftype is None:
+        return pa.array(values) if any(v is not None for v in values) else pa.nulls(len(values))
+    if ftype is ft.TIMESTAMP:  # Unix seconds, as Feast stores UNIX_TIMESTAMP values
+        return pa.array([None if v is None else v * 1_000_000 for v in values], pa.int64()).cast(TS)
+    return pa.array(values, ftype.arrow)
+
+
 @dataclass
 class OnlineResponse:
-    """Online values: one column per join key, then per feature (like Feast's OnlineResponse)."""
+    """Online values: one column per join key, then per feature (like Feast's OnlineResponse).
+
+    Columns are kept as Python lists (what the JSON needs); Arrow is built on demand.
+    Timestamp-valued features hold Unix seconds here, as in Feast's JSON.
+    """
 
     feature_names: list[str]
-    arrays: list[pa.Array]
+    columns: list[list[Any]]
+    types: list[ft.FeastType | None]
     statuses: list[list[str]]
     event_micros: list[list[int | None]]  # UTC microseconds; None where there is no event time
     key_count: int = 0  # how many leading columns are join keys
 
     @property
+    def arrays(self) -> list[pa.Array]:
+        return [_arrow_column(c, t) for c, t in zip(self.columns, self.types, strict=True)]
+
+    @property
     def values(self) -> list[list[Any]]:
-        return [a.to_pylist() for a in self.arrays]
+        """Per column, Python values (timestamps as datetimes)."""
+        return [c if t is not ft.TIMESTAMP else _arrow_column(c, t).to_pylist() for c, t in zip(self.columns, self.types, strict=True)]
 
     @property
     def event_timestamps(self) -> list[list[datetime | None]]:
         return [pa.array(t, pa.int64()).cast(TS).to_pylist() for t in self.event_micros]
 
     def column(self, name: str) -> pa.Array:
-        return self.arrays[self.feature_names.index(name)]
+        i = self.feature_names.index(name)
+        return _arrow_column(self.columns[i], self.types[i])
 
     def to_dict(self) -> dict[str, Any]:
         """Feast's feature-server ``/get-online-features`` JSON."""
@@ -102,14 +117,14 @@ class OnlineResponse:
         if len(cache) > 100_000:
             cache.clear()
         results = []
-        for array, statuses, times in zip(self.arrays, self.statuses, self.event_micros, strict=True):
+        for values, ftype, statuses, times in zip(self.columns, self.types, self.statuses, self.event_micros, strict=True):
             texts = []
             for t in times:
                 text = cache.get(t)
                 if text is None:
                     text = cache[t] = timestamp_text(t)
                 texts.append(text)
-            results.append({"values": _json_values(array), "statuses": statuses, "event_timestamps": texts})
+            results.append({"values": _json_column(values, ftype), "statuses": statuses, "event_timestamps": texts})
         return {"metadata": {"feature_names": list(self.feature_names)}, "results": results}
 
     to_feast_json = to_dict
@@ -275,68 +290,167 @@ def project_store(project: Any) -> Any:
 # --- the read -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Part:
+    part: FeastPart
+    names: tuple[str, ...]
+    key_types: tuple[tuple[str, ft.FeastType], ...]  # the view's join keys, in view order
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a request for a list of features needs, resolved once per project and feature list."""
+
+    needed: tuple[str, ...]
+    key_types: dict[str, ft.FeastType]
+    parts: tuple[_Part, ...]
+    outputs: tuple[tuple[str, str, str], ...]  # (view, feature, output name)
+    views: tuple[str, ...]
+
+
+_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _plan(project: Any, features: list[str], full_feature_names: bool) -> _Plan:
+    catalog = project.catalog
+    cached = _plans.get(project)
+    if cached is None or cached[0] is not catalog:  # a re-resolved catalog gets new plans
+        cached = _plans[project] = (catalog, {})
+    per_project = cached[1]
+    key = (tuple(features), full_feature_names)
+    plan = per_project.get(key)
+    if plan is not None:
+        return plan
+    refs: list[FeatureRef] = catalog.expand(list(features))
+    views = {r.view: catalog.views[r.view] for r in refs}
+    needed = tuple(dict.fromkeys(k for v in views.values() for k in v.keys))
+    by_part: dict[str, tuple[FeastPart, list[str]]] = {}
+    for ref in refs:
+        part = part_of(views[ref.view], ref.feature)
+        by_part.setdefault(part.name, (part, []))[1].append(ref.feature)
+    parts = tuple(_Part(p, tuple(names), tuple((k, _key_type_sql(p.view, k)) for k in p.view.keys)) for p, names in by_part.values())
+    key_types: dict[str, ft.FeastType] = {}
+    for part in parts:
+        for k, t in part.key_types:
+            key_types.setdefault(k, t)
+    outputs = tuple((o.view, o.feature, o.name) for o in output_names([(r.view, r.feature) for r in refs], full_feature_names))
+    for view, feature, name in outputs:
+        if name in needed:
+            raise UsageError(f"feature '{view}:{feature}' is named like the join key '{name}'; request it with full feature names")
+    plan = per_project[key] = _Plan(needed, key_types, parts, outputs, tuple(views))
+    if len(per_project) > 256:
+        per_project.clear()
+    return plan
+
+
+SMALL_REQUEST = 64  # up to this many entity rows, keys are checked and serialized in plain Python
+
+
 def online_features(project: Any, features: list[str], entities: Any, full_feature_names: bool = False, now: datetime | None = None, store: Any = None) -> OnlineResponse:
     """Online values of ``features`` for each entity row, ttl checked against ``now`` (default: the current time)."""
-    catalog = project.catalog
-    refs: list[FeatureRef] = catalog.expand(list(features))
+    plan = _plan(project, list(features), full_feature_names)
     rows = entity_table(entities)
-    views = {r.view: catalog.views[r.view] for r in refs}
-    needed = list(dict.fromkeys(k for v in views.values() for k in v.keys))
-    missing = [k for k in needed if k not in rows]
+    missing = [k for k in plan.needed if k not in rows]
     if missing:
         given = ", ".join(rows) or "none"
         hints = "".join(did_you_mean(k, rows) for k in missing)
-        raise DataError(f"entities lack the join key(s) {', '.join(missing)} needed by {', '.join(views)}{hints}; given: {given}")
-    lengths = {k: len(rows[k]) for k in needed}
+        raise DataError(f"entities lack the join key(s) {', '.join(missing)} needed by {', '.join(plan.views)}{hints}; given: {given}")
+    lengths = {k: len(rows[k]) for k in plan.needed}
     if len(set(lengths.values())) > 1:
         raise DataError(f"entity key columns have different lengths: {', '.join(f'{k}={n}' for k, n in lengths.items())}")
     n = next(iter(lengths.values())) if lengths else 0
     now_us = _micros(now or datetime.now(timezone.utc))
     store = store or project_store(project)
 
-    # group the requested features by Feast view, keeping request order within each
-    by_part: dict[str, tuple[FeastPart, list[str]]] = {}
-    for ref in refs:
-        part = part_of(views[ref.view], ref.feature)
-        by_part.setdefault(part.name, (part, []))[1].append(ref.feature)
+    key_values: dict[str, list] = {}  # each join key's values in its type (the first view's type)
+    typed: dict[tuple[str, str], list] = {}
+    for part in plan.parts:
+        for k, t in part.key_types:
+            if (k, t.name) not in typed:
+                typed[(k, t.name)] = _typed_key(k, rows[k], t)
+                key_values.setdefault(k, typed[(k, t.name)])
 
-    key_arrays: dict[str, pa.Array] = {}
-    results: dict[tuple[str, str], tuple[pa.Array, list[str], list[int | None]]] = {}
-    for part, names in by_part.values():
-        view = part.view
-        keys = pa.table({k: cast_key(k, rows[k], _key_type_sql(view, k)) for k in view.keys})
-        for k in view.keys:
-            key_arrays.setdefault(k, keys.column(k).combine_chunks())
-        got = store.read(part, keys, names, feature_types(project, part))
-        found = got.column("__found").to_pylist()
-        times = got.column("event_timestamp").cast(pa.int64()).to_pylist()
-        expired = [False] * n
+    results: dict[tuple[str, str], tuple[list, ft.FeastType | None, list[str], list[int | None]]] = {}
+    for p in plan.parts:
+        part = p.part
+        keys_bin = _serialize(p.key_types, [typed[(k, t.name)] for k, t in p.key_types], n)
+        found = store.fetch(part, keys_bin, list(p.names))
+        hits = [found.get(k) if k is not None else None for k in keys_bin]
+        times = [h[0] if h is not None else None for h in hits]
+        statuses = [PRESENT if h is not None else NOT_FOUND for h in hits]
+        expired: list[int] = []
         if part.kind == "latest" and part.ttl is not None:
             limit = now_us - int(part.ttl.total_seconds() * 1_000_000)
-            expired = [f and t is not None and t < limit for f, t in zip(found, times, strict=True)]
-        statuses = [OUTSIDE_MAX_AGE if e else (PRESENT if f else NOT_FOUND) for f, e in zip(found, expired, strict=True)]
-        row_times = [t if f else None for f, t in zip(found, times, strict=True)]
-        mask = pa.array(expired, pa.bool_()) if any(expired) else None
-        for name in names:
-            column = got.column(name).combine_chunks()
-            if mask is not None:
-                column = pc.if_else(mask, pa.nulls(n, column.type), column)
-            results[(view.name, name)] = (column, statuses, row_times)
+            expired = [i for i, t in enumerate(times) if t is not None and t < limit]
+            for i in expired:
+                statuses[i] = OUTSIDE_MAX_AGE
+        types = feature_types(project, part)
+        for name in p.names:
+            raw = [h[1].get(name) if h is not None else None for h in hits]
+            ftype = types.get(name) or encoding.infer_type(raw)
+            values = _decode(raw, ftype)
+            for i in expired:
+                values[i] = None
+            results[(part.view.name, name)] = (values, ftype, statuses, times)
 
-    names_out = output_names([(r.view, r.feature) for r in refs], full_feature_names)
-    response_names = list(needed)
-    arrays: list[pa.Array] = [key_arrays[k] for k in needed]
-    statuses_out: list[list[str]] = [[PRESENT] * n for _ in needed]
-    times_out: list[list[int | None]] = [[None] * n for _ in needed]
-    for out in names_out:
-        if out.name in response_names:
-            raise UsageError(f"feature '{out.view}:{out.feature}' is named like the join key '{out.name}'; request it with full feature names")
-        column, statuses, row_times = results[(out.view, out.feature)]
-        response_names.append(out.name)
-        arrays.append(column)
+    names = list(plan.needed)
+    columns: list[list] = [key_values[k] for k in plan.needed]
+    types_out: list[ft.FeastType | None] = [plan.key_types[k] for k in plan.needed]
+    statuses_out: list[list[str]] = [[PRESENT] * n for _ in plan.needed]
+    times_out: list[list[int | None]] = [[None] * n for _ in plan.needed]
+    for view, feature, name in plan.outputs:
+        values, ftype, statuses, times = results[(view, feature)]
+        names.append(name)
+        columns.append(values)
+        types_out.append(ftype)
         statuses_out.append(statuses)
-        times_out.append(row_times)
-    return OnlineResponse(response_names, arrays, statuses_out, times_out, key_count=len(needed))
+        times_out.append(times)
+    return OnlineResponse(names, columns, types_out, statuses_out, times_out, key_count=len(plan.needed))
+
+
+def _decode(raw: list[bytes | None], ftype: ft.FeastType | None) -> list:
+    """Python values of stored ValueProto bytes (timestamps as Unix seconds)."""
+    if ftype is None:
+        return [None] * len(raw)
+    if len(raw) <= encoding.SMALL:
+        decode = encoding.FAST_DECODERS.get(ftype.name, encoding.decode_value)
+        return [decode(b) if b else None for b in raw]
+    values = encoding.decode_column(raw, ftype)
+    if ftype is ft.TIMESTAMP:
+        values = pc.divide(values.cast(pa.int64()), 1_000_000)
+    return values.to_pylist()
+
+
+_INT_KINDS = ("int32", "int64")
+
+
+def _typed_key(name: str, values: Any, ftype: ft.FeastType) -> list:
+    """A join key's request values as Python values of its type (None stays None)."""
+    if isinstance(values, list) and len(values) <= SMALL_REQUEST:
+        bound = 1 << (63 if ftype is ft.INT64 else 31)
+        if ftype.name in _INT_KINDS and all(v is None or (type(v) is int and -bound <= v < bound) for v in values):
+            return values
+        if ftype is ft.STRING and all(v is None or type(v) is str for v in values):
+            return values
+    return cast_key(name, values, ftype).to_pylist()
+
+
+def _serialize(key_types: tuple[tuple[str, ft.FeastType], ...], columns: list[list], n: int) -> list[bytes | None]:
+    """Serialized entity keys (v3) of the request rows; None where a key is null."""
+    if n <= SMALL_REQUEST:
+        return [_serialize_row(key_types, [c[i] for c in columns]) for i in range(n)]
+    table = pa.table({k: pa.array(c, t.arrow) for (k, t), c in zip(key_types, columns, strict=True)})
+    out: list[bytes | None] = encoding.entity_keys(table, dict(key_types)).to_pylist()
+    nulls = [i for c in columns for i, v in enumerate(c) if v is None]
+    for i in nulls:
+        out[i] = None
+    return out
+
+
+def _serialize_row(key_types: tuple[tuple[str, ft.FeastType], ...], values: list) -> bytes | None:
+    if any(v is None for v in values):
+        return None
+    return encoding.entity_key_bytes(dict(zip([k for k, _ in key_types], zip([t for _, t in key_types], values, strict=True), strict=True)))
 
 
 def _micros(value: datetime) -> int:

@@ -20,6 +20,7 @@ from bigml_fs.store.feast_types import FeastType
 from bigml_fs.store.naming import FeastPart
 
 EVENT_TS = "event_timestamp"
+Found = tuple  # (event time in UTC microseconds or None, {feature: ValueProto bytes})
 CREATED_TS = "created_timestamp"
 
 
@@ -40,13 +41,22 @@ class OnlineStore(ABC):
         same transaction (values that expired or vanished are not left behind).
         """
 
-    @abstractmethod
     def read(self, part: FeastPart, keys: pa.Table, features: list[str], types: dict[str, FeastType] | None = None) -> pa.Table:
         """Rows for ``keys`` (join key columns, any order, duplicates allowed), in their order.
 
         Returns one row per key row: the feature columns (typed by ``types``, else by
         what is stored), ``event_timestamp`` (timestamp[us, UTC]) and a boolean
         ``__found``. All keys go to the store in one round trip.
+        """
+        keys_bin = request_keys(part, keys)
+        return assemble(keys_bin, self.fetch(part, keys_bin, features), features, types)
+
+    @abstractmethod
+    def fetch(self, part: FeastPart, keys_bin: list[bytes | None], features: list[str]) -> dict[bytes, Found]:
+        """The stored rows of serialized entity keys (None: skip), in one round trip.
+
+        Maps each key that has values of this view to (event time in UTC
+        microseconds, {feature: ValueProto bytes}); absent keys are left out.
         """
 
     @abstractmethod

@@ -147,6 +147,26 @@ def entity_keys(keys: pa.Table, types: dict[str, FeastType]) -> pa.LargeBinaryAr
     return _concat(segments, n)
 
 
+_KEY_PACK = {"int64": struct.Struct("<IIq").pack, "int32": struct.Struct("<IIi").pack}
+
+
+def entity_key_bytes(values: dict[str, tuple[FeastType, object]]) -> bytes:
+    """One serialized entity key (v3) from {join key: (type, Python value)}; the small-request path."""
+    names = sorted(values)
+    out = [struct.pack("<I", len(names))]
+    for name in names:
+        raw = name.encode("utf8")
+        out.append(struct.pack("<II", _STRING_VALUE_TYPE, len(raw)) + raw)
+    for name in names:
+        ftype, value = values[name]
+        if ftype.name in _KEY_PACK:
+            out.append(_KEY_PACK[ftype.name](_KEY_VALUE_TYPE[ftype.name], 8 if ftype.name == "int64" else 4, value))
+        else:
+            raw = value.encode("utf8") if isinstance(value, str) else bytes(value)
+            out.append(struct.pack("<II", _KEY_VALUE_TYPE[ftype.name], len(raw)) + raw)
+    return b"".join(out)
+
+
 # --- feature values ---------------------------------------------------------
 
 
@@ -307,7 +327,7 @@ def decode_column(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
 
 
 def _decode_slow(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
-    decode = _FAST.get(ftype.name, decode_value)
+    decode = FAST_DECODERS.get(ftype.name, decode_value)
     items = [decode(b) if b else None for b in raw]
     if ftype is ft.TIMESTAMP:
         return pa.array([None if v is None else v * 1_000_000 for v in items], pa.int64()).cast(ftype.arrow)
@@ -330,7 +350,7 @@ def _fast_string(b: bytes) -> object:
     return b[2:].decode("utf8") if b[0] == 0x12 and b[1] < 0x80 else decode_value(b)
 
 
-_FAST = {"float64": _fast_double, "float32": _fast_float, "int64": _fast_small_int, "int32": _fast_small_int, "timestamp": _fast_small_int, "string": _fast_string}
+FAST_DECODERS = {"float64": _fast_double, "float32": _fast_float, "int64": _fast_small_int, "int32": _fast_small_int, "timestamp": _fast_small_int, "string": _fast_string}
 
 
 def infer_type(raw: Sequence[bytes | None]) -> FeastType | None:

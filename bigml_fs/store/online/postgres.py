@@ -23,10 +23,10 @@ import numpy as np
 import pyarrow as pa
 
 from bigml_fs.errors import EngineError
-from bigml_fs.store.feast_types import STRING, FeastType
+from bigml_fs.store.feast_types import STRING
 from bigml_fs.store.naming import FeastPart
 from bigml_fs.store.online import encoding
-from bigml_fs.store.online.base import CREATED_TS, EVENT_TS, OnlineStore, assemble, part_name_of, request_keys, table_name
+from bigml_fs.store.online.base import CREATED_TS, EVENT_TS, Found, OnlineStore, part_name_of, table_name
 from bigml_fs.store.online.sqlite import data_types
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: COPY BINARY's timestamptz origin
@@ -184,13 +184,12 @@ class PostgresOnlineStore(OnlineStore):
 
     # --- read -------------------------------------------------------------
 
-    def read(self, part: FeastPart, keys: pa.Table, features: list[str], types: dict[str, FeastType] | None = None) -> pa.Table:
+    def fetch(self, part: FeastPart, keys_bin: list[bytes | None], features: list[str]) -> dict[bytes, Found]:
         import psycopg
         from psycopg import sql
 
-        keys_bin = request_keys(part, keys)
         unique = [k for k in dict.fromkeys(keys_bin) if k is not None]
-        found: dict[bytes, tuple[int | None, dict[str, bytes]]] = {}
+        found: dict[bytes, Found] = {}
         if unique:
             query = sql.SQL(
                 "SELECT entity_key, feature_name, value, (extract(epoch FROM event_ts) * 1000000)::bigint "
@@ -209,4 +208,4 @@ class PostgresOnlineStore(OnlineStore):
                 if entry is None:
                     entry = found[key] = (ts, {})
                 entry[1][name] = bytes(value) if value is not None else None
-        return assemble(keys_bin, found, features, types)
+        return found

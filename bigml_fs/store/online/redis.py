@@ -27,10 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bigml_fs.errors import EngineError
-from bigml_fs.store.feast_types import FeastType
 from bigml_fs.store.naming import FeastPart
 from bigml_fs.store.online import encoding
-from bigml_fs.store.online.base import EVENT_TS, OnlineStore, assemble, part_name_of, request_keys
+from bigml_fs.store.online.base import EVENT_TS, Found, OnlineStore, part_name_of
 from bigml_fs.store.online.sqlite import data_types
 
 CHUNK_BYTES = 4 << 20  # bytes of commands per socket write
@@ -236,10 +235,9 @@ class RedisOnlineStore(OnlineStore):
 
     # --- read -------------------------------------------------------------
 
-    def read(self, part: FeastPart, keys: pa.Table, features: list[str], types: dict[str, FeastType] | None = None) -> pa.Table:
+    def fetch(self, part: FeastPart, keys_bin: list[bytes | None], features: list[str]) -> dict[bytes, Found]:
         import redis
 
-        keys_bin = request_keys(part, keys)
         suffix = self.project.encode()
         unique = [k for k in dict.fromkeys(keys_bin) if k is not None]
         fields = [field_hash(part.name, f) for f in features] + [ts_field(part.name)]
@@ -250,13 +248,13 @@ class RedisOnlineStore(OnlineStore):
                 replies = pipe.execute()
         except redis.RedisError as exc:
             raise self._fail(exc) from None
-        found: dict[bytes, tuple[int | None, dict[str, bytes]]] = {}
+        found: dict[bytes, Found] = {}
         for k, values in zip(unique, replies, strict=True):
             ts = values[-1]
             if ts is None:  # this view never wrote the key (or it was removed)
                 continue
             found[k] = (_timestamp_micros(ts), {f: v for f, v in zip(features, values[:-1], strict=True) if v is not None})
-        return assemble(keys_bin, found, features, types)
+        return found
 
 
 def _timestamp_micros(raw: bytes) -> int:

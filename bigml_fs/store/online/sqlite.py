@@ -31,7 +31,7 @@ from bigml_fs.errors import EngineError
 from bigml_fs.store.feast_types import FeastType, feast_type
 from bigml_fs.store.naming import FeastPart
 from bigml_fs.store.online import encoding
-from bigml_fs.store.online.base import CREATED_TS, EVENT_TS, OnlineStore, assemble, part_name_of, request_keys, table_name
+from bigml_fs.store.online.base import CREATED_TS, EVENT_TS, Found, OnlineStore, part_name_of, table_name
 
 MAX_VARS = 30000  # below SQLite's default limit of 32,766 host parameters
 
@@ -155,15 +155,14 @@ class SqliteOnlineStore(OnlineStore):
 
     # --- read -------------------------------------------------------------
 
-    def read(self, part: FeastPart, keys: pa.Table, features: list[str], types: dict[str, FeastType] | None = None) -> pa.Table:
-        keys_bin = request_keys(part, keys)
+    def fetch(self, part: FeastPart, keys_bin: list[bytes | None], features: list[str]) -> dict[bytes, Found]:
         unique = [k for k in dict.fromkeys(keys_bin) if k is not None]
-        found: dict[bytes, tuple[int | None, dict[str, bytes]]] = {}
+        found: dict[bytes, Found] = {}
         table = quote(self.table(part))
         con = self.con
         with self._lock:
             self._read_rows(con, table, self.table(part), unique, features, found)
-        return assemble(keys_bin, found, features, types)
+        return found
 
     @staticmethod
     def _read_rows(con: sqlite3.Connection, table: str, name: str, unique: list[bytes], features: list[str], found: dict) -> None:
