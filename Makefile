@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check bigml_fs tests benchmarks
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -m "not spark" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pit.py
