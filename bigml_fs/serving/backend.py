@@ -60,6 +60,24 @@ class ProjectBackend:
                 self.project.online_features([f"{view.name}:{view.spec.features[0].name}"], {key: [None] for key in view.keys})
         except Exception as exc:  # a warm-up only: requests report their own errors
             log.warning("warm-up read failed: %s", exc)
+        for name, spec in self._models.items():
+            self._load_model(catalog, name, spec)
+
+    def _load_model(self, catalog: Any, name: str, spec: Any) -> None:
+        """Score one empty row now, so the served version is loaded before the first request.
+
+        Loading a version (skops, scikit-learn imports) takes seconds, and a request
+        blocks the server while it runs. Models never trained are skipped quietly;
+        a new version trained later is loaded by its first request.
+        """
+        try:
+            keys = dict.fromkeys(key for ref in catalog.expand(list(spec.features)) for key in catalog.views[ref.view].keys)
+            self.project.predict_online(name, {key: [None] for key in keys})
+            log.info("model %s loaded", name)
+        except BigmlError as exc:
+            log.debug("model %s not loaded at start-up: %s", name, exc)
+        except Exception as exc:  # a warm-up only: its request will report the error
+            log.warning("model %s could not be loaded at start-up: %s", name, exc)
 
     # --- features -------------------------------------------------------
 
