@@ -33,8 +33,14 @@ RN = "__rn"
 
 
 def to_timestamp(micros_expr: exp.Expression) -> exp.Expression:
-    """UTC microseconds -> a time-zoned timestamp (written to Parquet as timestamp[us, UTC])."""
-    return exp.cast(exp.UnixToTime(this=micros_expr, scale=exp.UnixToTime.MICROS), exp.DataType.Type.TIMESTAMPTZ)
+    """UTC microseconds -> a time-zoned timestamp (written to Parquet as timestamp[us, UTC]).
+
+    Epoch plus an interval of microseconds: exact in every dialect (PostgreSQL's
+    ``to_timestamp(double)`` would round at the microsecond, and change points
+    sit exactly 1 µs after an event).
+    """
+    epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00+00"), exp.DataType.Type.TIMESTAMPTZ)
+    return exp.TimestampAdd(this=epoch, expression=micros_expr, unit=exp.var("MICROSECOND"))
 
 
 def event_time(view: ResolvedView) -> exp.Expression:
