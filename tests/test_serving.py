@@ -268,3 +268,32 @@ def test_timestamp_text_matches_feasts_adaptive_precision() -> None:
 
 def test_non_finite_floats_are_strings_as_in_feast() -> None:
     assert [json_value(v) for v in (float("nan"), float("inf"), float("-inf"), 1.5, None, "x")] == ["NaN", "Infinity", "-Infinity", 1.5, None, "x"]
+
+
+# --- the real backend's start-up ------------------------------------------------------
+
+
+def test_backend_connects_reads_and_loads_every_model_at_start_up(example_project, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from bigml_fs.project import Project
+    from bigml_fs.serving.backend import ProjectBackend
+
+    root = tmp_path / "project"
+    shutil.copytree(example_project, root, ignore=shutil.ignore_patterns(".bigml"))  # the store file is created here, not in the shared copy
+    project = Project.load(root, in_memory=True)
+    reads: list[tuple] = []
+    scored: list[tuple] = []
+    monkeypatch.setattr(project, "online_features", lambda features, entities, full_feature_names=False: reads.append((features, entities)))
+    monkeypatch.setattr(project, "predict_online", lambda model, entities: scored.append((model, entities)))
+    backend = ProjectBackend(project)
+    try:
+        assert len(reads) == 1 and all(values == [None] for values in reads[0][1].values())  # one read of a null key
+        assert sorted(m for m, _ in scored) == sorted(project.catalog.models)
+        fraud = dict(scored)["fraud_detector"]
+        assert set(fraud) == {"customer_id", "merchant_id", "card_id", "country"} and all(v == [None] for v in fraud.values())
+        ok, details = backend.health()
+        assert ok and details["store"] == {"type": "sqlite", "reachable": True}
+        assert details["views"] == {} and details["never_materialized"] == sorted(project.catalog.views)
+    finally:
+        backend.close()
