@@ -282,3 +282,58 @@ def test_end_limits_the_training_window(trained, tmp_path):
     window = result.manifest["window"]
     assert window["test_end"] <= "2024-02-15T00:00:00+00:00"
     assert result.manifest["rows"]["total"] < 3000
+
+
+LEAK_SQL = """
+SELECT t.customer_id, l.is_fraud, l.labeled_at
+FROM {{ source('fraud_labels') }} AS l
+JOIN {{ source('transactions') }} AS t USING (txn_id)
+"""
+LEAK_VIEW = """
+feature_views:
+  - name: customer_fraud
+    entities: [customer]
+    source: customer_labels
+    timestamp: labeled_at
+    features:
+      - {name: last_label, expr: is_fraud}
+      - {name: last_label_at, expr: labeled_at}
+      - {name: frauds_30d, agg: sum, expr: is_fraud, window: 30d}
+"""
+LEAK_MODEL = """
+models:
+  - name: fraud_history
+    task: classification
+    labels: {source: labeled_payments, target: is_fraud, timestamp: ts}
+    features: [customer_fraud:last_label, customer_fraud:frauds_30d, customer_spend:txn_count_1h]
+    estimator: logistic_regression
+    split: {by: time, test_fraction: 0.25}
+"""
+
+
+def test_labels_known_later_never_leak_into_training_rows(example_project, tmp_path):
+    """A view over the label source, stamped when each label became known, only gives labels known by the prediction time."""
+    root = copy_example(example_project, tmp_path / "leak", fast=False)
+    (root / "sql" / "customer_labels.sql").write_text(LEAK_SQL)
+    (root / "features" / "labels.yaml").write_text(LEAK_VIEW)
+    (root / "models" / "leak.yaml").write_text(LEAK_MODEL)
+    labels = pq.read_table(root / "data" / "fraud_labels.parquet").join(pq.read_table(root / "data" / "transactions.parquet").select(["txn_id", "customer_id"]), "txn_id").to_pandas()
+    with Project.load(root, in_memory=True) as project:
+        table = project.training_set(features=["customer_fraud:last_label_at", "customer_fraud:last_label", "customer_fraud:frauds_30d"], spine=project.training_set(model="fraud_history").select(["customer_id", "ts"]))
+        result = project.train("fraud_history")
+    rows = table.to_pandas()
+    assert (rows["last_label_at"].isna() | (rows["last_label_at"] <= rows["ts"])).all()  # never a label from after the row's time
+    by_customer = {c: g.sort_values("labeled_at") for c, g in labels.groupby("customer_id")}
+    for row in rows.sample(300, random_state=0).itertuples():
+        known = by_customer[row.customer_id]
+        known = known[known.labeled_at <= row.ts]
+        expected_last = None if known.empty else int(known.iloc[-1].is_fraud)
+        window = known[known.labeled_at >= row.ts - np.timedelta64(30, "D")]
+        window = window[window.labeled_at < row.ts]
+        assert (None if np.isnan(row.last_label) else int(row.last_label)) == expected_last
+        assert (0 if np.isnan(row.frauds_30d) else row.frauds_30d) == window.is_fraud.sum()
+    # the row's own label (known days later) is not among them: some rows had a label pending at prediction time
+    pending = labels.merge(rows[["customer_id", "ts"]].drop_duplicates(), on="customer_id")
+    assert ((pending.labeled_at > pending.ts) & (pending.labeled_at - pending.ts < np.timedelta64(30, "D"))).any()
+    window = result.manifest["window"]
+    assert window["train_end"] < window["test_start"] == window["boundary"]
