@@ -129,8 +129,9 @@ def materialize(project: Any, views: list[str] | None = None, start: Any = None,
         selected = select_views(catalog.views, views)
         state.clean_runs(project)  # unpublished leftovers of a killed run
         run = state.new_run_dir(project)
-        online = open_online_store(project)
+        online = None
         try:
+            online = open_online_store(project)  # unreachable: an error naming host and port, nothing written
             reports: list[ViewReport] = []
             new_views: dict[str, dict] = {}
             progress("begin", total=len(selected))

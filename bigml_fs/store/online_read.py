@@ -343,7 +343,7 @@ def _plan(project: Any, features: list[str], full_feature_names: bool) -> _Plan:
     return plan
 
 
-SMALL_REQUEST = 64  # up to this many entity rows, keys are checked and serialized in plain Python
+SMALL_REQUEST = 256  # up to this many entity rows, keys are checked and serialized in plain Python
 
 
 def online_features(project: Any, features: list[str], entities: Any, full_feature_names: bool = False, now: datetime | None = None, store: Any = None) -> OnlineResponse:
@@ -438,19 +438,17 @@ def _typed_key(name: str, values: Any, ftype: ft.FeastType) -> list:
 def _serialize(key_types: tuple[tuple[str, ft.FeastType], ...], columns: list[list], n: int) -> list[bytes | None]:
     """Serialized entity keys (v3) of the request rows; None where a key is null."""
     if n <= SMALL_REQUEST:
-        return [_serialize_row(key_types, [c[i] for c in columns]) for i in range(n)]
+        serialize = encoding.key_serializer(dict(key_types))
+        if len(columns) == 1:
+            return [None if v is None else serialize((v,)) for v in columns[0]]
+        rows = list(zip(*columns, strict=True))
+        return [None if None in row else serialize(row) for row in rows]
     table = pa.table({k: pa.array(c, t.arrow) for (k, t), c in zip(key_types, columns, strict=True)})
     out: list[bytes | None] = encoding.entity_keys(table, dict(key_types)).to_pylist()
     nulls = [i for c in columns for i, v in enumerate(c) if v is None]
     for i in nulls:
         out[i] = None
     return out
-
-
-def _serialize_row(key_types: tuple[tuple[str, ft.FeastType], ...], values: list) -> bytes | None:
-    if any(v is None for v in values):
-        return None
-    return encoding.entity_key_bytes(dict(zip([k for k, _ in key_types], zip([t for _, t in key_types], values, strict=True), strict=True)))
 
 
 def _micros(value: datetime) -> int:

@@ -147,24 +147,46 @@ def entity_keys(keys: pa.Table, types: dict[str, FeastType]) -> pa.LargeBinaryAr
     return _concat(segments, n)
 
 
-_KEY_PACK = {"int64": struct.Struct("<IIq").pack, "int32": struct.Struct("<IIi").pack}
+def key_serializer(key_types: dict[str, FeastType]):
+    """A function serializing one entity key (v3) from its values in ``key_types`` order; the small-request path.
 
-
-def entity_key_bytes(values: dict[str, tuple[FeastType, object]]) -> bytes:
-    """One serialized entity key (v3) from {join key: (type, Python value)}; the small-request path."""
-    names = sorted(values)
-    out = [struct.pack("<I", len(names))]
-    for name in names:
-        raw = name.encode("utf8")
-        out.append(struct.pack("<II", _STRING_VALUE_TYPE, len(raw)) + raw)
-    for name in names:
-        ftype, value = values[name]
-        if ftype.name in _KEY_PACK:
-            out.append(_KEY_PACK[ftype.name](_KEY_VALUE_TYPE[ftype.name], 8 if ftype.name == "int64" else 4, value))
+    The header (key count and sorted key names) is built once; each row is one
+    ``struct.pack`` per key.
+    """
+    names = list(key_types)
+    order = sorted(range(len(names)), key=lambda i: names[i])
+    header = struct.pack("<I", len(names))
+    for i in order:
+        raw = names[i].encode("utf8")
+        header += struct.pack("<II", _STRING_VALUE_TYPE, len(raw)) + raw
+    packers = []
+    for i in order:
+        ftype = key_types[names[i]]
+        code = _KEY_VALUE_TYPE[ftype.name]
+        if ftype.name == "int64":
+            packers.append((i, struct.Struct("<IIq").pack, code, 8))
+        elif ftype.name == "int32":
+            packers.append((i, struct.Struct("<IIi").pack, code, 4))
         else:
-            raw = value.encode("utf8") if isinstance(value, str) else bytes(value)
-            out.append(struct.pack("<II", _KEY_VALUE_TYPE[ftype.name], len(raw)) + raw)
-    return b"".join(out)
+            packers.append((i, None, code, 0))
+
+    def pack_var(code: int, value: object) -> bytes:
+        raw = value.encode("utf8") if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+        return struct.pack("<II", code, len(raw)) + raw
+
+    if len(packers) == 1:
+        _, pack, code, width = packers[0]
+        if pack is not None:
+            return lambda values: header + pack(code, width, values[0])
+        return lambda values: header + pack_var(code, values[0])
+
+    def serialize(values: list) -> bytes:
+        parts = [header]
+        for i, pack, code, width in packers:
+            parts.append(pack(code, width, values[i]) if pack is not None else pack_var(code, values[i]))
+        return b"".join(parts)
+
+    return serialize
 
 
 # --- feature values ---------------------------------------------------------
@@ -172,7 +194,7 @@ def entity_key_bytes(values: dict[str, tuple[FeastType, object]]) -> bytes:
 
 def values(array: pa.Array | pa.ChunkedArray, ftype: FeastType) -> pa.LargeBinaryArray:
     """``ValueProto`` bytes of each value, as Feast's materialize writes them (null: ``b""``)."""
-    array = ft.to_canonical(array, ftype)
+    array = _nan_as_null(ft.to_canonical(array, ftype), ftype)
     n = len(array)
     present = np.asarray(array.is_valid()) if array.null_count else None
     field = ftype.proto_field
@@ -204,9 +226,16 @@ def _trunc_div(values: np.ndarray, by: int) -> np.ndarray:
     return np.where(values < 0, -q, q)
 
 
+def _nan_as_null(array: pa.Array, ftype: FeastType) -> pa.Array:
+    """Feast's encoder writes NaN as a null value (``pd.isnull``); so do we."""
+    if ftype.name in ("float32", "float64") and len(array) and pc.any(pc.is_nan(array)).as_py():
+        return pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
+    return array
+
+
 def value_texts(array: pa.Array | pa.ChunkedArray, ftype: FeastType) -> list[str | None]:
     """The ``value_text`` column Feast's SQL stores write (``extract_text_and_num``)."""
-    array = ft.to_canonical(array, ftype)
+    array = _nan_as_null(ft.to_canonical(array, ftype), ftype)
     if ftype is ft.STRING:
         return array.to_pylist()
     if ftype.name in ("int32", "int64"):

@@ -166,22 +166,28 @@ class SqliteOnlineStore(OnlineStore):
 
     @staticmethod
     def _read_rows(con: sqlite3.Connection, table: str, name: str, unique: list[bytes], features: list[str], found: dict) -> None:
-        exists = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-        if exists and unique:
-            fmarks = ",".join("?" * len(features))
-            step = MAX_VARS - len(features)
-            con.execute("BEGIN")  # one snapshot for all chunks
-            try:
-                for i in range(0, len(unique), step):
-                    chunk = unique[i : i + step]
-                    rows = con.execute(
-                        f"SELECT entity_key, feature_name, value, event_ts FROM {table} WHERE entity_key IN ({','.join('?' * len(chunk))}) AND feature_name IN ({fmarks})",
-                        [*chunk, *features],
-                    ).fetchall()
-                    for key, feature, value, ts in rows:
-                        entry = found.get(key)
-                        if entry is None:
-                            entry = found[key] = (None if ts is None else int(ts) * 1_000_000, {})
-                        entry[1][feature] = value
-            finally:
+        if not unique:
+            return
+        fmarks = ",".join("?" * len(features))
+        step = MAX_VARS - len(features)
+        chunked = len(unique) > step
+        try:
+            if chunked:
+                con.execute("BEGIN")  # one snapshot for all chunks
+            for i in range(0, len(unique), step):
+                chunk = unique[i : i + step]
+                rows = con.execute(
+                    f"SELECT entity_key, feature_name, value, event_ts FROM {table} WHERE entity_key IN ({','.join('?' * len(chunk))}) AND feature_name IN ({fmarks})",
+                    [*chunk, *features],
+                ).fetchall()
+                for key, feature, value, ts in rows:
+                    entry = found.get(key)
+                    if entry is None:
+                        entry = found[key] = (None if ts is None else int(ts) * 1_000_000, {})
+                    entry[1][feature] = value
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise EngineError(f"cannot read the SQLite online store table {name}: {exc}") from None
+        finally:
+            if chunked:
                 con.execute("COMMIT")
