@@ -135,11 +135,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def compare_values(ours: dict[str, Any], theirs: dict[str, Any]) -> int:
-    """Columns whose values differ between the two answers (by feature name)."""
+def compare_values(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[int, int]:
+    """(values compared, values differing) between the two answers, by feature name.
+
+    A value bigml-fs reads as OUTSIDE_MAX_AGE (past its ttl; Feast ignores ttl
+    online, issue #6821) is not compared.
+    """
     a = dict(zip(ours["metadata"]["feature_names"], ours["results"], strict=True))
     b = dict(zip(theirs["metadata"]["feature_names"], theirs["results"], strict=True))
-    return sum(1 for name in b if a.get(name, {}).get("values") != b[name]["values"])
+    compared = differing = 0
+    for name, column in b.items():
+        mine = a[name]
+        for value, status, want in zip(mine["values"], mine["statuses"], column["values"], strict=True):
+            if status != "OUTSIDE_MAX_AGE":
+                compared += 1
+                differing += value != want
+    return compared, differing
 
 
 def run(project: Path, n_requests: int, warmup: int, seed: int) -> dict[tuple[str, int], list[float]]:
@@ -151,7 +162,7 @@ def run(project: Path, n_requests: int, warmup: int, seed: int) -> dict[tuple[st
     with server_process(commands["bigml-fs"], f"http://127.0.0.1:{ports['bigml-fs']}/health"), server_process(commands["feast"], f"http://127.0.0.1:{ports['feast']}/health"):
         conns = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for name, port in ports.items()}
         requests = Requests(project, rng)
-        mismatches = 0
+        compared = differing = 0
         for i in range(warmup + n_requests):
             for n in (1, 100):
                 payloads = dict(zip(("bigml-fs", "feast"), requests.make(n), strict=True))
@@ -165,11 +176,12 @@ def run(project: Path, n_requests: int, warmup: int, seed: int) -> dict[tuple[st
                     answers[name] = data
                     if i >= warmup:
                         latencies[(name, n)].append(ms)
-                if i % 100 == 0:
-                    mismatches += compare_values(json.loads(answers["bigml-fs"]), json.loads(answers["feast"]))
+                if i % 20 == 0:
+                    c, d = compare_values(json.loads(answers["bigml-fs"]), json.loads(answers["feast"]))
+                    compared, differing = compared + c, differing + d
         for conn in conns.values():
             conn.close()
-    print(f"value columns differing from Feast in sampled answers: {mismatches} (ttl-expired values read null in bigml-fs by design)")
+    print(f"values compared with Feast's in sampled answers: {compared:,}, differing: {differing} (values past their ttl, OUTSIDE_MAX_AGE in bigml-fs, not compared)")
     return latencies
 
 

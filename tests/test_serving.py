@@ -297,3 +297,14 @@ def test_backend_connects_reads_and_loads_every_model_at_start_up(example_projec
         assert details["views"] == {} and details["never_materialized"] == sorted(project.catalog.views)
     finally:
         backend.close()
+
+
+def test_response_json_handles_numpy_datetimes_and_big_integers() -> None:
+    import numpy as np
+
+    from bigml_fs.serving.app import _dumps
+
+    content = {"a": np.int64(3), "b": np.float64(0.25), "c": np.array([1, 2]), "d": datetime(2024, 5, 1, tzinfo=timezone.utc), "e": 2**70, "f": "é"}
+    decoded = json.loads(_dumps(content))
+    assert decoded["a"] == 3 and decoded["b"] == 0.25 and decoded["c"] == [1, 2] and decoded["e"] == 2**70 and decoded["f"] == "é"
+    assert decoded["d"].startswith("2024-05-01T00:00:00")

@@ -48,11 +48,26 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+try:  # optional: about 10x faster than json for a 100-entity answer
+    import orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    orjson = None
+
+
+def _dumps(content: Any) -> bytes:
+    if orjson is not None:
+        try:
+            return orjson.dumps(content, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # e.g. an integer beyond 64 bits: json writes it
+            pass
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable).encode("utf-8")
+
+
 class Json(JSONResponse):
-    """Compact JSON; numpy values and datetimes are converted instead of failing."""
+    """Compact JSON (orjson when installed); numpy values and datetimes are converted instead of failing."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable).encode("utf-8")
+        return _dumps(content)
 
 
 def _body_spec(model: type[BaseModel]) -> dict[str, Any]:
