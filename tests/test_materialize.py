@@ -351,3 +351,16 @@ def test_sigkill_of_the_cli_at_random_times(tmp_path):
     result = subprocess.run([str(BIN), "-p", str(root), "materialize", "--end", end, "--json"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     _full_refresh_equals(root, end)
+
+
+def test_unreachable_online_store_names_it_and_keeps_the_state(base_project, tmp_path):
+    root = _copy(base_project, tmp_path)
+    before, states_before = snapshot(root), state.view_states(Project.load(root))
+    runs = sorted(p.name for p in (root / ".bigml" / "offline" / "runs").iterdir())
+    (root / "project.yaml").write_text((root / "project.yaml").read_text() + "online_store: {type: redis, host: 127.0.0.1, port: 1, password_env: BIGML_TEST_SECRET}\n")
+    env = {**os.environ, "BIGML_TEST_SECRET": "s3cret-value"}
+    result = subprocess.run([str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"], capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "127.0.0.1:1" in result.stderr and "Traceback" not in result.stderr
+    assert "s3cret-value" not in result.stderr + result.stdout
+    assert snapshot(root) == before and state.view_states(Project.load(root)) == states_before
+    assert sorted(p.name for p in (root / ".bigml" / "offline" / "runs").iterdir()) == runs  # the failed run left nothing
