@@ -83,6 +83,8 @@ class SqliteOnlineStore(OnlineStore):
                 con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
                 con.execute("PRAGMA journal_mode=WAL")  # readers keep the last committed snapshot during a write
                 con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: atomic and never corrupt; no fsync per commit
+                con.execute("PRAGMA temp_store=MEMORY")  # the load table of a write
+                con.execute("PRAGMA cache_size=-131072")  # 128 MB of page cache for bulk writes
             except (sqlite3.Error, OSError) as exc:
                 raise EngineError(f"cannot open the SQLite online store {self.path}: {exc}") from None
             self._con = con
@@ -118,12 +120,16 @@ class SqliteOnlineStore(OnlineStore):
         con = self.con
         tmp = quote("__bigml_load")
         feature_cols = [f"v{i}, t{i}" for i in range(len(features))]
+        # replace: fill a fresh table and swap it in (cheaper than deleting every old row)
+        target = table + "__bigml_new" if replace else table
         con.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in feast_ddl(table):
-                con.execute(stmt)
             if replace:
-                con.execute(f"DELETE FROM {quote(table)}")
+                con.execute(f"DROP TABLE IF EXISTS {quote(target)}")
+                con.execute(feast_ddl(target)[0])
+            else:
+                for stmt in feast_ddl(table):
+                    con.execute(stmt)
             if n:
                 con.execute(f"DROP TABLE IF EXISTS temp.{tmp}")
                 con.execute(f"CREATE TEMP TABLE {tmp} (k BLOB, e INTEGER, c INTEGER{''.join(', ' + c for c in feature_cols)})")
@@ -136,11 +142,15 @@ class SqliteOnlineStore(OnlineStore):
                 text = "CASE f.column2 " + " ".join(f"WHEN {i} THEN t{i}" for i in range(len(features))) + " END"
                 upsert = "" if replace else " ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, value_text = excluded.value_text, vector_value = excluded.vector_value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
                 con.execute(
-                    f"INSERT INTO {quote(table)} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
+                    f"INSERT INTO {quote(target)} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
                     f"SELECT k, f.column1, {value}, {text}, e, c FROM temp.{tmp} CROSS JOIN (VALUES {names}) AS f WHERE true{upsert}",
                     features,
                 )
                 con.execute(f"DROP TABLE temp.{tmp}")
+            if replace:
+                con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+                con.execute(f"ALTER TABLE {quote(target)} RENAME TO {quote(table)}")
+                con.execute(feast_ddl(table)[1])  # the key index, named as Feast names it
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
