@@ -135,14 +135,14 @@ def models_list(as_json: JSON = False) -> None:
         console.print("No trained models yet; run `bigml-fs train MODEL`.")
         return
     table = Table(title="model versions")
-    for column in ("model", "version", "in use", "trained at", "estimator", "rows (train/test)", "objective"):
-        table.add_column(column)
+    for column in ("model", "version", "in use", "trained (UTC)", "train/test rows", "test metric"):
+        table.add_column(column, overflow="fold")
     for r in rows:
         objective = r["objective"]
         table.add_row(
             r["model"], f"v{r['version']}", ("promoted" if r["promoted"] else "latest") if r["in_use"] else "",
-            str(r["created_at"])[:19], str(r["estimator"]), f"{r['rows']['train']}/{r['rows']['test']}",
-            f"{objective} = {_fmt((r['metrics'] or {}).get(objective))}",
+            str(r["created_at"])[:16].replace("T", " "), f"{r['rows']['train']}/{r['rows']['test']}",
+            f"{objective} {_fmt((r['metrics'] or {}).get(objective))}",
         )
     console.print(table)
 
