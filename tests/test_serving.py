@@ -308,3 +308,27 @@ def test_response_json_handles_numpy_datetimes_and_big_integers() -> None:
     decoded = json.loads(_dumps(content))
     assert decoded["a"] == 3 and decoded["b"] == 0.25 and decoded["c"] == [1, 2] and decoded["e"] == 2**70 and decoded["f"] == "é"
     assert decoded["d"].startswith("2024-05-01T00:00:00")
+
+
+def test_unreachable_redis_gives_503_naming_host_and_port_never_the_password(example_project, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import yaml
+
+    from benchmarks.bench_serving import free_port
+    from bigml_fs.project import Project
+
+    root = tmp_path / "project"
+    shutil.copytree(example_project, root, ignore=shutil.ignore_patterns(".bigml"))
+    port = free_port()  # nobody listens there
+    spec = yaml.safe_load((root / "project.yaml").read_text())
+    spec["online_store"] = {"type": "redis", "host": "127.0.0.1", "port": port, "password_env": "BIGML_TEST_REDIS_PASSWORD"}
+    (root / "project.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    monkeypatch.setenv("BIGML_TEST_REDIS_PASSWORD", "pa55-w0rd-secret")
+    with TestClient(create_app(Project.load(root, in_memory=True))) as c:
+        health = c.get("/health")
+        features = c.post("/features", json={"features": ["customer_profile:segment"], "entities": {"customer_id": [1]}})
+    assert health.status_code == 503 and health.json()["store"]["reachable"] is False
+    assert f"127.0.0.1:{port}" in health.json()["store"]["error"]
+    assert features.status_code == 503 and f"127.0.0.1:{port}" in features.json()["detail"]
+    assert "pa55-w0rd-secret" not in health.text + features.text
