@@ -364,3 +364,37 @@ def test_unreachable_online_store_names_it_and_keeps_the_state(base_project, tmp
     assert "s3cret-value" not in result.stderr + result.stdout
     assert snapshot(root) == before and state.view_states(Project.load(root)) == states_before
     assert sorted(p.name for p in (root / ".bigml" / "offline" / "runs").iterdir()) == runs  # the failed run left nothing
+
+
+def test_readers_during_a_run_see_old_or_new_values(base_project, tmp_path):
+    """Online reads (SQLite) and offline reads while a `bigml-fs materialize` runs: each is all old or all new."""
+    from bigml_fs.store.naming import feast_parts
+    from bigml_fs.store.online import open_store
+
+    root = _copy(base_project, tmp_path)
+    project = Project.load(root)
+    keys = pa.table({"driver_id": pa.array(range(1, 41), type=pa.int64())})
+    parts = [p for v in project.catalog.views.values() for p in feast_parts(v) if p.kind != "static"]
+    project.close()  # the warehouse file is the run's
+
+    def read_all() -> tuple:
+        store = open_store(project)
+        try:
+            online = tuple(tuple(tuple(sorted(r.items())) for r in store.read(p, keys, p.feature_names).to_pylist()) for p in parts)
+        finally:
+            store.close()
+        offline = tuple((root / ".bigml" / "offline" / "current" / f"{p.name}.parquet").read_bytes() for p in parts)
+        return online, offline
+
+    old = read_all()
+    proc = subprocess.Popen([str(BIN), "-q", "-p", str(root), "materialize", "--end", "2024-03-09T00:00:00Z"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = []
+    while proc.poll() is None:
+        seen.append(read_all())
+    assert proc.wait() == 0, proc.stderr.read()
+    new = read_all()
+    assert len(seen) > 3
+    for online, offline in seen:
+        for i, part in enumerate(parts):
+            assert online[i] in (old[0][i], new[0][i]), f"{part.name}: a read mixed old and new online values"
+            assert offline[i] in (old[1][i], new[1][i]), f"{part.name}: a read saw a partial offline table"
