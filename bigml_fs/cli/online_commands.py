@@ -54,7 +54,15 @@ def online(
             if state in STATUS_STYLE:
                 cells.append(f"[{STATUS_STYLE[state]}]{state}[/]")
             else:
-                value = values[col][row]
-                cells.append("[dim]null[/]" if value is None else escape(str(value)))
+                cells.append(_cell(values[col][row]))
         table.add_row(*cells)
     console.print(table)
+
+
+def _cell(value: object) -> str:
+    """A value for the table (floats to 10 significant digits; --json keeps them exact)."""
+    if value is None:
+        return "[dim]null[/]"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return escape(str(value))
