@@ -307,12 +307,15 @@ def test_sqlite_table_is_feasts_own_ddl(tmp_path):
     project.close()
 
 
-def test_sqlite_readers_see_old_or_new_never_a_mix(tmp_path):
-    """While a big write runs, a concurrent reader sees all-old or all-new values of the view."""
+def test_readers_see_old_or_new_never_a_mix(store_case):
+    """While big writes run, a concurrent reader sees all-old or all-new values of the view (SQLite, PostgreSQL).
+
+    Redis has no multi-key transactions (DESIGN.md allows a mix there until the
+    write ends); it must still end with the last version everywhere.
+    """
     from bigml_fs.store.online import open_store
 
-    root = make_project(tmp_path / "p")
-    project = load(root)
+    kind, project, writer, _config, _feast = store_case
     part = _stats_part(project)
     n = 20_000
     keys = pa.table({"customer_id": pa.array(range(n), pa.int64()), "shop_code": pa.array(["s"] * n)})
@@ -321,27 +324,28 @@ def test_sqlite_readers_see_old_or_new_never_a_mix(tmp_path):
     def version(v: int) -> pa.Table:
         return keys.append_column("event_timestamp", ts).append_column("f_i64", pa.array([v] * n, pa.int64()))
 
-    writer = open_store(project)
     writer.write(part, version(1))
     sample = keys.take(list(range(0, n, 997)))
-    seen: set[tuple] = set()
+    seen: list[tuple] = []
     stop = threading.Event()
+    schema = getattr(writer, "schema", None)
 
     def read_loop():
-        reader = open_store(project)
+        reader = open_store(project, schema=schema)
         while not stop.is_set():
-            seen.add(tuple(reader.read(part, sample, ["f_i64"]).column("f_i64").to_pylist()))
+            seen.append(tuple(reader.read(part, sample, ["f_i64"]).column("f_i64").to_pylist()))
         reader.close()
 
     thread = threading.Thread(target=read_loop)
     thread.start()
-    for v in (2, 3, 4):
+    for v in (2, 3, 4, 5):
         writer.write(part, version(v), replace=v % 2 == 0)
     stop.set()
     thread.join()
-    writer.close()
-    assert seen and all(len(set(s)) == 1 for s in seen), [s for s in seen if len(set(s)) > 1][:1]
-    project.close()
+    assert len(seen) > 3 and len({s[0] for s in seen}) >= 2  # the reader ran during the writes
+    if kind != "redis":
+        assert all(len(set(s)) == 1 for s in seen), [s for s in seen if len(set(s)) > 1][:1]
+    assert writer.read(part, sample, ["f_i64"]).column("f_i64").to_pylist() == [5] * sample.num_rows
 
 
 def test_unreachable_servers_name_host_and_port_not_password(tmp_path, monkeypatch):
