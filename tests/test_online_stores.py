@@ -365,3 +365,32 @@ def test_unreachable_servers_name_host_and_port_not_password(tmp_path, monkeypat
         assert "hunter2" not in str(info.value)
         store.close()
         project.close()
+
+
+def test_sqlite_times_right_through_feast_off_utc(tmp_path, monkeypatch):
+    """Feast's sqlite3 adapter stores naive-UTC-as-local seconds; off UTC we store the same, so Feast reads the right times."""
+    import time
+
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore as Feast
+
+    from bigml_fs.store.online import open_store
+
+    root = make_project(tmp_path / "p")
+    project = load(root)
+    part = _stats_part(project)
+    data = random_data(np.random.default_rng(2), 40)
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        store = open_store(project)
+        store.write(part, data)
+        config = _feast_config(tmp_path, "onl", {"type": "sqlite", "path": str(root / ".bigml" / "online.db")})
+        rows = feast_read(Feast(), config, part, data.select(["customer_id", "shop_code"]), ["f_i64"])
+        want = [e.replace(microsecond=0) for e in data.column("event_timestamp").to_pylist()]
+        assert [ts for ts, _ in rows] == want
+        assert store.read(part, data.select(["customer_id", "shop_code"]), ["f_i64"]).column("event_timestamp").to_pylist() == want
+        store.close()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    project.close()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -48,15 +50,37 @@ def feast_ddl(table: str) -> list[str]:
     ]
 
 
+def local_is_utc() -> bool:
+    """Whether this process's local time zone is UTC (then Feast's timestamp round trip is plain Unix time)."""
+    return time.timezone == 0 and (not time.daylight or time.altzone == 0)
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
 def epoch_seconds(column: pa.ChunkedArray | pa.Array | None, n: int) -> list[int | None]:
-    """Integer Unix seconds (truncated, like ``int(datetime.timestamp())``) of a timestamp column."""
+    """What Feast's sqlite3 datetime adapter stores for each time: ``int(naive_utc.timestamp())``.
+
+    That reads the naive UTC time as *local* time, so off UTC the stored integer
+    is shifted by the local offset (and Feast's reader shifts it back); we store
+    exactly the same integers, so Feast reads our times right on any machine.
+    """
     if column is None:
         return [None] * n
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    if not local_is_utc():
+        return [None if m is None else int((_EPOCH + timedelta(microseconds=m)).timestamp()) for m in micros.to_pylist()]
     q = pc.divide(pc.abs(micros), 1_000_000)
     return pc.if_else(pc.less(micros, 0), pc.negate(q), q).to_pylist()
+
+
+def stored_micros(value: int) -> int:
+    """UTC microseconds of a stored ``event_ts`` (Feast's converter: ``datetime.fromtimestamp``, read as UTC)."""
+    if local_is_utc():
+        return value * 1_000_000
+    return (datetime.fromtimestamp(value) - _EPOCH) // timedelta(microseconds=1)
 
 
 def data_types(part: FeastPart, data: pa.Table) -> tuple[dict[str, FeastType], dict[str, FeastType]]:
@@ -193,7 +217,7 @@ class SqliteOnlineStore(OnlineStore):
                 for key, feature, value, ts in rows:
                     entry = found.get(key)
                     if entry is None:
-                        entry = found[key] = (None if ts is None else int(ts) * 1_000_000, {})
+                        entry = found[key] = (None if ts is None else stored_micros(int(ts)), {})
                     entry[1][feature] = value
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
