@@ -49,6 +49,17 @@ class Engine(ABC):
     def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
         """Write a query's result to a Parquet file inside the engine; return the row count."""
 
+    def load_parquet(self, name: str, path: Path, row_column: str) -> exp.Table:
+        """Load a Parquet file (e.g. a spine) as a temporary relation, its row number in ``row_column``.
+
+        Read with Arrow here (``ParquetFile.read``, which needs neither pandas
+        nor pyarrow.dataset); an engine that reads Parquet itself overrides it.
+        """
+        import pyarrow.parquet as pq
+
+        table = pq.ParquetFile(path).read()
+        return self.load_arrow(name, table.append_column(row_column, pa.array(range(table.num_rows), type=pa.int64())))
+
     def create_temp_table(self, name: str, query: exp.Expression | str) -> exp.Table:
         """(Re)create a session-scoped table from a query; return its name."""
         table = exp.table_(name, quoted=True)

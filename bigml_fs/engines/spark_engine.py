@@ -52,6 +52,11 @@ class SparkEngine(Engine):
         except ImportError:
             raise EngineError("engine 'spark' needs PySpark: pip install 'bigml-fs[spark]'") from None
         remote = master.startswith("sc://")
+        if remote:
+            try:
+                import grpc  # noqa: F401 - Spark Connect's client transport
+            except ImportError:
+                raise EngineError(f"engine 'spark' with master {master} uses Spark Connect, whose client needs: pip install 'pyspark[connect]'") from None
         if not remote and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
             raise EngineError("engine 'spark' needs Java (a JDK 17 or newer) to start Spark, and none was found; install one and set JAVA_HOME, or use Spark Connect (master: sc://host:15002)")
         settings = {**({} if remote else LOCAL_DEFAULTS), **SESSION_CONF, **(conf or {})}

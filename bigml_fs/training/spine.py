@@ -43,12 +43,16 @@ def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = 
             raise DataError(f"spine file {path}: cannot read it as CSV: {exc}") from None
         load_spine_table(engine, table)
         return
-    # read here, not by the engine: a spine is a user input, and Arrow gives every engine the same rows in file order
     try:
-        table = pq.read_table(path)
+        names = pq.ParquetFile(path).schema_arrow.names
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"spine file {path}: cannot read it as Parquet: {exc}") from None
-    load_spine_table(engine, table)
+    if ROW in names:
+        raise DataError(f"the spine has a column named {ROW}, which bigml-fs reserves; rename it")
+    try:
+        engine.load_parquet(RAW, path, ROW)
+    except BigmlError as exc:
+        raise DataError(f"spine file {path}: cannot read it as Parquet: {exc}") from None
 
 
 def load_spine_table(engine: Engine, table: pa.Table) -> None:
