@@ -32,9 +32,9 @@ def plan(
     if as_json:
         emit_json({"ok": True, **result.to_dict()})
         return
-    table = Table(title=f"materialize plan as of {result.end.isoformat()}")
+    table = Table(title=f"materialize plan as of {_short(result.end.isoformat())}")
     for column in ("view", "action", "Feast views", "reason"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for v in result.views:
         style = ACTION_STYLE.get(v.action, "")
         table.add_row(v.view, f"[{style}]{v.action}[/]" if style else v.action, ", ".join(v.parts), escape(v.reason))
@@ -102,15 +102,20 @@ def _run(project: Any, views: list[str] | None, start: str | None, end: str | No
 
 
 def _summary(report: Any) -> None:
-    table = Table(title=f"materialized as of {report.end.isoformat()} in {report.seconds:.2f}s")
-    for column, justify in (("view", "left"), ("action", "left"), ("rows", "right"), ("online rows", "right"), ("seconds", "right"), ("watermark", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table = Table(title=f"materialized as of {_short(report.end.isoformat())} in {report.seconds:.2f}s")
+    for column, justify in (("view", "left"), ("action", "left"), ("rows", "right"), ("online", "right"), ("s", "right"), ("watermark", "left")):
+        table.add_column(column, justify=justify, no_wrap=column != "watermark", overflow="fold")  # type: ignore[arg-type]
     for v in report.views:
         style = "bold red" if v.error else ACTION_STYLE.get(v.action, "")
         action = "failed" if v.error else v.action
-        table.add_row(v.view, f"[{style}]{action}[/]" if style else action, f"{v.total_rows:,}", f"{v.online_rows:,}", f"{v.seconds:.2f}", v.watermark or "-")
+        table.add_row(v.view, f"[{style}]{action}[/]" if style else action, f"{v.total_rows:,}", f"{v.online_rows:,}", f"{v.seconds:.2f}", _short(v.watermark) if v.watermark else "-")
     console.print(table)
     if report.dropped:
         console.print(f"Dropped: {', '.join(report.dropped)}")
     if report.registry_updated:
         console.print("Feast repo updated: .bigml/feast (FeatureStore(repo_path='.bigml/feast'))")
+
+
+def _short(iso_time: str) -> str:
+    """2024-03-31T00:00:00+00:00 -> 2024-03-31T00:00:00Z (all times here are UTC)."""
+    return iso_time.replace("+00:00", "Z")
