@@ -88,3 +88,11 @@ def test_online_cli_table_and_errors(project_dir, tmp_path):
     assert result.exit_code == 1 and "customer_id" in result.output
     result = _online(project_dir, "-f", "customer_profile:segment")
     assert result.exit_code == 2
+
+
+def test_online_before_any_materialize_warns(example_project, tmp_path):
+    root = tmp_path / "fresh"
+    shutil.copytree(example_project, root, ignore=shutil.ignore_patterns(".bigml"))
+    result = _online(root, "-f", "customer_profile:segment", "--entity", "customer_id=1")
+    assert result.exit_code == 0
+    assert "NOT_FOUND" in result.output and "nothing is materialized" in result.output

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from bigml_fs.cli.main import app, load_project
-from bigml_fs.cli.output import console, emit_json, escape, status, user_errors
+from bigml_fs.cli.output import console, emit_json, err_console, escape, status, user_errors
 from bigml_fs.errors import UsageError
 
 STATUS_STYLE = {"NOT_FOUND": "dim", "OUTSIDE_MAX_AGE": "yellow"}
@@ -29,6 +29,7 @@ def online(
     bigml-fs online -f merchant_profile:category --entities merchants.csv --json
     """
     from bigml_fs.store.online_read import entities_from_file, entities_from_pairs
+    from bigml_fs.store.state import view_states
 
     with user_errors(as_json):
         if not features:
@@ -40,6 +41,9 @@ def online(
         rows = entities_from_file(entities) if entities is not None else entities_from_pairs(entity)
         with load_project() as project, status("Reading online features"):
             response = project.online_features(features, rows, full_feature_names=full_feature_names)
+            materialized = bool(view_states(project))
+    if not materialized:
+        err_console.print("[yellow]warning:[/] nothing is materialized in this project yet, so every value is NOT_FOUND; run `bigml-fs materialize` first")
     if as_json:
         emit_json(response.to_dict())
         return
