@@ -316,6 +316,19 @@ def test_concurrent_clients_get_no_errors(server: tuple[str, Path]) -> None:
     assert counts == [250] * 8
 
 
+@pytest.mark.slow
+def test_several_worker_processes(project_dir: Path) -> None:
+    """--workers 2: each worker process builds the app itself (token read from the same variable)."""
+    port = free_port()
+    command = bigml_serve_command(project_dir, port, "--workers", "2", "--token-env", TOKEN_ENV, "--quiet")
+    with server_process(command, f"http://127.0.0.1:{port}/health", env={TOKEN_ENV: TOKEN}):
+        body = {"features": ["customer_profile:segment"], "entities": {"customer_id": [1, 2]}}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            answers = [c.post("/features", json=body, headers=AUTH) for _ in range(6)]
+            assert c.post("/features", json=body).status_code == 401
+    assert all(a.status_code == 200 and a.json()["results"][0]["values"] == [1, 2] for a in answers)
+
+
 def test_serve_refuses_a_missing_token_variable(project_dir: Path) -> None:
     import subprocess
     import sys
