@@ -161,6 +161,15 @@ def test_full_feature_names(client: httpx.Client) -> None:
     assert r.json()["metadata"]["feature_names"] == ["customer_id", "customer_profile__segment"]
 
 
+def test_feature_service_is_a_models_feature_list(client: httpx.Client, catalog) -> None:
+    entities = {"customer_id": [1, 2, 3]}
+    by_service = client.post("/features", json={"feature_service": "serve_check", "entities": entities})
+    by_list = client.post("/features", json={"features": list(catalog.models["serve_check"].features), "entities": entities})
+    assert by_service.status_code == 200 and by_service.json() == by_list.json()
+    r = client.post("/features", json={"feature_service": "serve_chek", "entities": entities})
+    assert r.status_code == 400 and "did you mean 'serve_check'" in r.json()["detail"]
+
+
 def test_window_features_are_as_of_the_last_materialize(client: httpx.Client) -> None:
     r = client.post("/features", json={"features": ["customer_spend:txn_count_1h", "customer_spend:amount_sum_7d"], "entities": {"customer_id": [1, 2, 3]}})
     for name in ("txn_count_1h", "amount_sum_7d"):
