@@ -88,6 +88,8 @@ class ProjectBackend:
             features = self._service_features(feature_service)
         elif not features:
             raise UsageError("no features requested: give 'features' (view:feature or view:*) or 'feature_service' (a model name)")
+        else:
+            self.project.catalog.expand(features, where="features")  # a mistake is named after the request field, not the CLI option
         return to_feast_json(self.project.online_features(features, entities, full_feature_names=full_feature_names))
 
     def _service_features(self, name: str) -> list[str]:
