@@ -201,7 +201,7 @@ def test_recompute_is_byte_equal_on_one_thread(tmp_path):
 def test_incremental_equals_full_refresh(base_project, tmp_path):
     root = _copy(base_project, tmp_path)
     for i, end in enumerate(("2024-03-06T00:00:00Z", "2024-03-06T00:00:00.000001Z", "2024-03-07T13:30:00Z", "2024-03-09T00:00:00Z")):
-        report = _materialize(root, end=end, views=["stats"] if i == 1 else None)
+        report = _materialize(root, end=end, views=["stats"] if i == 1 else None, start="2024-03-03T12:00:00Z" if i == 2 else None)
         assert {v.view: v.action for v in report.views}["stats"] == "update"
         assert not report.registry_updated  # same Feast objects: no apply (whatever the views' order)
     _full_refresh_equals(root, "2024-03-09T00:00:00Z")

@@ -133,9 +133,11 @@ def decide(engine: Engine, view: ResolvedView, prev: dict[str, Any] | None, end_
     if end_us == prev_end and counts["at_end"] == int(prev["count_at_end"]) and start_us is None:
         return ViewPlan(view.name, "unchanged", f"already materialized to {iso(prev_end)}", parts)
     since = prev_end - longest_window_us(view)
-    if start_us is not None:
-        since = min(since, start_us - 1)
-    return ViewPlan(view.name, "update", f"incremental from {iso(since)} (watermark {iso(prev_end)} minus the longest window)", parts, since_us=since)
+    reason = f"incremental from {iso(since)} (watermark {iso(prev_end)} minus the longest window)"
+    if start_us is not None and start_us - 1 < since:
+        since = start_us - 1
+        reason = f"recompute from --start {iso(start_us)}, older rows kept"
+    return ViewPlan(view.name, "update", reason, parts, since_us=since)
 
 
 def select_views(catalog_views: dict[str, ResolvedView], names: list[str] | None) -> list[ResolvedView]:
