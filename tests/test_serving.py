@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
+
+with warnings.catch_warnings():  # starlette's notice that its TestClient will move to httpx2
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 from bigml_fs.errors import BigmlError, EngineError, UsageError
 from bigml_fs.serving.access import ACCESS_LOGGER
