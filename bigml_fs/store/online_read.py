@@ -10,16 +10,13 @@ null, unlike Feast issue #6821). Window aggregates are as of the last
 materialize T, which their event timestamps carry.
 
 ``OnlineResponse.to_dict()`` is exactly the JSON of Feast's feature server
-``/get-online-features``; it is built from plain lists (no protobuf), so 100
-entities cost well under a millisecond.
+``/get-online-features``; it is built from plain lists (no protobuf), never
+through protobuf messages per value as Feast does.
 """
 
 from __future__ import annotations
 
-import base64
-import math
 import threading
-import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,164 +33,10 @@ from bigml_fs.errors import DataError, UsageError, did_you_mean
 from bigml_fs.store import feast_types as ft
 from bigml_fs.store.naming import FeastPart, part_of
 from bigml_fs.store.online import encoding
+from bigml_fs.store.online.entities import cast_key, entities_from_file, entities_from_pairs, entity_table
+from bigml_fs.store.online.response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse, timestamp_text
 
-PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"
-EPOCH_TEXT = "1970-01-01T00:00:00Z"
-_TEXTS: dict[int | None, str] = {}  # timestamp texts already formatted (materialize times repeat a lot)
-TS = pa.timestamp("us", tz="UTC")
-
-
-def timestamp_text(micros: int | None) -> str:
-    """A time as Feast's server writes it (RFC 3339, Z, no / 3 / 6 fraction digits)."""
-    if not micros:
-        return EPOCH_TEXT
-    seconds, frac = divmod(micros, 1_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    if frac == 0:
-        return base + "Z"
-    if frac % 1000 == 0:
-        return f"{base}.{frac // 1000:03d}Z"
-    return f"{base}.{frac:06d}Z"
-
-
-def _json_float(value: float) -> float | str:
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-
-
-def _json_column(values: list, ftype: ft.FeastType | None) -> list:
-    """Values as Feast's JSON carries them: bytes as base64, non-finite floats as text (timestamps are already Unix seconds)."""
-    if ftype is ft.FLOAT64 or ftype is ft.FLOAT32:
-        return [v if v is None or math.isfinite(v) else _json_float(v) for v in values]
-    if ftype is ft.BYTES:
-        return [None if v is None else base64.b64encode(v).decode("ascii") for v in values]
-    return values
-
-
-def _arrow_column(values: list, ftype: ft.FeastType | None) -> pa.Array:
-    if ftype is None:
-        return pa.array(values) if any(v is not None for v in values) else pa.nulls(len(values))
-    if ftype is ft.TIMESTAMP:  # Unix seconds, as Feast stores UNIX_TIMESTAMP values
-        return pa.array([None if v is None else v * 1_000_000 for v in values], pa.int64()).cast(TS)
-    return pa.array(values, ftype.arrow)
-
-
-@dataclass
-class OnlineResponse:
-    """Online values: one column per join key, then per feature (like Feast's OnlineResponse).
-
-    Columns are kept as Python lists (what the JSON needs); Arrow is built on demand.
-    Timestamp-valued features hold Unix seconds here, as in Feast's JSON.
-    """
-
-    feature_names: list[str]
-    columns: list[list[Any]]
-    types: list[ft.FeastType | None]
-    statuses: list[list[str]]
-    event_micros: list[list[int | None]]  # UTC microseconds; None where there is no event time
-    key_count: int = 0  # how many leading columns are join keys
-
-    @property
-    def arrays(self) -> list[pa.Array]:
-        return [_arrow_column(c, t) for c, t in zip(self.columns, self.types, strict=True)]
-
-    @property
-    def values(self) -> list[list[Any]]:
-        """Per column, Python values (timestamps as datetimes)."""
-        return [c if t is not ft.TIMESTAMP else _arrow_column(c, t).to_pylist() for c, t in zip(self.columns, self.types, strict=True)]
-
-    @property
-    def event_timestamps(self) -> list[list[datetime | None]]:
-        return [pa.array(t, pa.int64()).cast(TS).to_pylist() for t in self.event_micros]
-
-    def column(self, name: str) -> pa.Array:
-        i = self.feature_names.index(name)
-        return _arrow_column(self.columns[i], self.types[i])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Feast's feature-server ``/get-online-features`` JSON."""
-        cache = _TEXTS
-        if len(cache) > 100_000:
-            cache.clear()
-        results = []
-        for values, ftype, statuses, times in zip(self.columns, self.types, self.statuses, self.event_micros, strict=True):
-            texts = []
-            for t in times:
-                text = cache.get(t)
-                if text is None:
-                    text = cache[t] = timestamp_text(t)
-                texts.append(text)
-            results.append({"values": _json_column(values, ftype), "statuses": statuses, "event_timestamps": texts})
-        return {"metadata": {"feature_names": list(self.feature_names)}, "results": results}
-
-    to_feast_json = to_dict
-
-    def to_arrow(self, include_statuses: bool = False) -> pa.Table:
-        """Join keys and features as columns; with ``include_statuses`` also ``<name>__status`` per feature."""
-        columns: dict[str, pa.Array] = dict(zip(self.feature_names, self.arrays, strict=True))
-        if include_statuses:
-            for name, statuses in zip(self.feature_names[self.key_count :], self.statuses[self.key_count :], strict=True):
-                columns[f"{name}__status"] = pa.array(statuses, pa.string())
-        return pa.table(columns)
-
-    def to_pandas(self, include_statuses: bool = False) -> Any:
-        return self.to_arrow(include_statuses).to_pandas()
-
-
-# --- entity rows --------------------------------------------------------------
-
-
-def entity_table(entities: Any) -> dict[str, Any]:
-    """Entity rows as {column: list or Arrow array} from a dict of lists, Arrow or pandas."""
-    if isinstance(entities, pa.Table):
-        return {name: entities.column(name) for name in entities.column_names}
-    if type(entities).__module__.startswith("pandas"):
-        table = pa.Table.from_pandas(entities, preserve_index=False)
-        return {name: table.column(name) for name in table.column_names}
-    if isinstance(entities, dict):
-        out: dict[str, Any] = {}
-        for name, values in entities.items():
-            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
-                values = [values]
-            out[str(name)] = values
-        return out
-    if isinstance(entities, list) and all(isinstance(r, dict) for r in entities):  # Feast's entity_rows
-        names = list(dict.fromkeys(k for r in entities for k in r))
-        return {n: [r.get(n) for r in entities] for n in names}
-    raise UsageError("entities must be a dict of join key -> list of values, a list of dicts, an Arrow table or a pandas DataFrame")
-
-
-def cast_key(name: str, values: Any, ftype: ft.FeastType) -> pa.Array:
-    """Entity values of one join key in the key's Arrow type; a wrong type names the key and the expected type."""
-    expected = {"int32": "an integer (int32)", "int64": "an integer (int64)", "string": "a string", "bytes": "bytes"}[ftype.name]
-    try:
-        array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(list(values))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        bad = next((v for v in values if v is not None and type(v) is not type(next(x for x in values if x is not None))), None)
-        raise DataError(f"entity key '{name}' must be {expected}; got mixed values such as {bad!r}") from None
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if (pa.types.is_boolean(array.type) and ftype.name != "string") or pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
-        raise DataError(f"entity key '{name}' must be {expected}; got {array.type} values such as {next((v for v in array.to_pylist() if v is not None), None)!r}")
-    if array.type == ftype.arrow or pa.types.is_null(array.type):
-        return array.cast(ftype.arrow)
-    try:
-        return array.cast(ftype.arrow)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        bad = _first_bad(array, ftype)
-        raise DataError(f"entity key '{name}' must be {expected}; got {bad!r}") from None
-
-
-def _first_bad(array: pa.Array, ftype: ft.FeastType) -> Any:
-    for value in array.to_pylist():
-        if value is None:
-            continue
-        try:
-            pa.array([value]).cast(ftype.arrow)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            return value
-    return array[0].as_py() if len(array) else None
+__all__ = ["NOT_FOUND", "OUTSIDE_MAX_AGE", "PRESENT", "OnlineResponse", "entities_from_file", "entities_from_pairs", "entity_table", "online_features", "timestamp_text"]
 
 
 def _key_type_sql(view: ResolvedView, key: str) -> ft.FeastType:
@@ -456,49 +299,3 @@ def _micros(value: datetime) -> int:
         value = value.replace(tzinfo=timezone.utc)
     delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-# --- entity rows from the command line ------------------------------------------------
-
-
-def entities_from_pairs(pairs: list[str]) -> dict[str, list[str]]:
-    """``--entity k=v`` options: repeated keys are rows, different keys are zipped; a key given once repeats."""
-    columns: dict[str, list[str]] = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--entity {item!r}: write --entity JOIN_KEY=VALUE, e.g. --entity customer_id=42")
-        columns.setdefault(key.strip(), []).append(value)
-    rows = max((len(v) for v in columns.values()), default=0)
-    for key, values in columns.items():
-        if len(values) == 1 and rows > 1:
-            columns[key] = values * rows
-        elif len(values) != rows:
-            counts = ", ".join(f"{k} x{len(v)}" for k, v in columns.items())
-            raise UsageError(f"--entity: every join key needs the same number of values (or just one): {counts}")
-    return columns
-
-
-def entities_from_file(path: Path) -> pa.Table:
-    """Entity rows from a CSV, Parquet or JSON file (JSON: {key: [values]} or [{key: value}, ...])."""
-    import json
-
-    if not path.exists():
-        raise UsageError(f"--entities {path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            return pq.read_table(path)
-        if suffix == ".csv":
-            from pyarrow import csv
-
-            return csv.read_csv(path)
-        if suffix == ".json":
-            payload = json.loads(path.read_text())
-            if isinstance(payload, dict) and "entities" in payload:  # a Feast /get-online-features request body
-                payload = payload["entities"]
-            columns = entity_table(payload)
-            return pa.table({k: pa.array(list(v)) for k, v in columns.items()})
-    except (OSError, ValueError, pa.ArrowInvalid) as exc:
-        raise DataError(f"--entities {path}: cannot read it: {str(exc).splitlines()[0]}") from None
-    raise UsageError(f"--entities {path}: give a .csv, .parquet or .json file")
