@@ -164,7 +164,6 @@ def _feast_online_matches(root: Path, end: str) -> None:
 
 
 def test_feast_online_reads_redis(tmp_path, redis_prefix):
-    pytest.importorskip("bigml_fs.store.online.redis")
     from tests.test_materialize import _project, _trips
 
     info, prefix = redis_prefix
@@ -175,7 +174,6 @@ def test_feast_online_reads_redis(tmp_path, redis_prefix):
 
 
 def test_feast_online_reads_postgres(tmp_path, postgres_schema):
-    pytest.importorskip("bigml_fs.store.online.postgres")
     from tests.test_materialize import _project, _trips
 
     info, schema = postgres_schema

@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -235,7 +234,6 @@ def test_sqlite_online_values_equal_training_set(tmp_path_factory, monkeypatch, 
 @given(**CASE)
 @example(raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (2, 2, 5, 2, "a", 3), (3, 1, 5, None, None, 1)], attrs=[(1, "red")], end=7, end_us_off=0, ttl=3, window=2)
 def test_redis_online_values_equal_training_set(tmp_path_factory, monkeypatch, redis_prefix, raw, attrs, end, end_us_off, ttl, window):
-    pytest.importorskip("bigml_fs.store.online.redis")
     info, prefix = redis_prefix
     spec = {"type": "redis", "host": info["host"], "port": info["port"], "project_name": prefix}
     _run_case(tmp_path_factory.mktemp("online_redis"), spec, monkeypatch, raw, attrs, end * S + end_us_off, ttl, window)
@@ -245,7 +243,6 @@ def test_redis_online_values_equal_training_set(tmp_path_factory, monkeypatch, r
 @given(**CASE)
 @example(raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (2, 2, 5, 2, "a", 3), (3, 1, 5, None, None, 1)], attrs=[(1, "red")], end=7, end_us_off=0, ttl=3, window=2)
 def test_postgres_online_values_equal_training_set(tmp_path_factory, monkeypatch, postgres_schema, raw, attrs, end, end_us_off, ttl, window):
-    pytest.importorskip("bigml_fs.store.online.postgres")
     info, schema = postgres_schema
     spec = {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
     _run_case(tmp_path_factory.mktemp("online_pg"), spec, monkeypatch, raw, attrs, end * S + end_us_off, ttl, window)
