@@ -336,3 +336,38 @@ def test_unreachable_redis_gives_503_naming_host_and_port_never_the_password(exa
     assert f"127.0.0.1:{port}" in health.json()["store"]["error"]
     assert features.status_code == 503 and f"127.0.0.1:{port}" in features.json()["detail"]
     assert "pa55-w0rd-secret" not in health.text + features.text
+
+
+# --- the serve command's own checks (before anything is loaded) -----------------------
+
+
+def test_serve_refuses_a_port_in_use_and_an_unknown_host(tmp_path) -> None:
+    import socket
+
+    from typer.testing import CliRunner
+
+    from bigml_fs.cli.main import app
+
+    runner = CliRunner()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(app, ["--project", str(tmp_path), "serve", "--port", str(port)])
+    assert result.exit_code == 1 and f"127.0.0.1:{port}" in result.output and "--port" in result.output
+    result = runner.invoke(app, ["--project", str(tmp_path), "serve", "--host", "no-such-host.invalid"])
+    assert result.exit_code == 1 and "--host no-such-host.invalid" in result.output
+
+
+def test_serve_refuses_an_unset_token_variable(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from benchmarks.bench_serving import free_port
+    from bigml_fs.cli.main import app
+    from bigml_fs.cli.serve_commands import read_token
+
+    monkeypatch.delenv("BIGML_TEST_UNSET_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["--project", str(tmp_path), "serve", "--port", str(free_port()), "--token-env", "BIGML_TEST_UNSET_TOKEN"])
+    assert result.exit_code == 2 and "BIGML_TEST_UNSET_TOKEN" in result.output and "Traceback" not in result.output
+    monkeypatch.setenv("BIGML_TEST_SET_TOKEN", "  abc  ")
+    assert read_token("BIGML_TEST_SET_TOKEN") == "abc" and read_token(None) is None

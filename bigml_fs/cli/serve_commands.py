@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from typing import Annotated
 
@@ -12,7 +13,7 @@ import typer
 
 from bigml_fs.cli.main import app, state
 from bigml_fs.cli.output import err_console, escape, user_errors
-from bigml_fs.errors import UsageError
+from bigml_fs.errors import BigmlError, UsageError
 
 # Worker processes (--workers > 1) rebuild the app from these; the token itself
 # stays in the variable the user named and is never copied anywhere.
@@ -30,6 +31,20 @@ def read_token(token_env: str | None) -> str | None:
     if not token.strip():
         raise UsageError(f"--token-env {token_env}: the environment variable {token_env} is not set or empty; export it with the token clients must send")
     return token.strip()
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before loading anything when ``host:port`` cannot be listened on (in use, or a wrong host)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        raise BigmlError(f"--host {host}: cannot resolve it ({exc.strerror or exc}); give an address of this machine, e.g. 127.0.0.1 or 0.0.0.0") from None
+    try:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port in TIME_WAIT is free
+            sock.bind(address)
+    except OSError as exc:
+        raise BigmlError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what uses that port or choose another with --port") from None
 
 
 def setup_access_log(quiet: bool) -> None:
@@ -76,6 +91,7 @@ def serve(
     quiet = quiet or logging.getLogger("bigml_fs").level >= logging.ERROR
     setup_access_log(quiet)
     with user_errors():
+        check_port(host, port)
         if workers == 1:
             target = build_app(str(state.project_dir), state.variables, token_env)
         else:
