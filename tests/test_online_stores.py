@@ -394,3 +394,25 @@ def test_sqlite_times_right_through_feast_off_utc(tmp_path, monkeypatch):
         monkeypatch.delenv("TZ")
         time.tzset()
     project.close()
+
+
+def test_redis_replace_leaves_projects_with_a_longer_name_alone(redis_prefix, tmp_path):
+    """SCAN MATCH *project also matches "x" + project; replace and drop must only touch this project's keys."""
+    from bigml_fs.store.online.redis import RedisOnlineStore
+
+    info, prefix = redis_prefix
+    root = make_project(tmp_path / "p")
+    project = load(root)
+    part = _stats_part(project)
+    data = random_data(np.random.default_rng(4), 20)
+    ours, other = RedisOnlineStore(prefix, info["host"], info["port"]), RedisOnlineStore("x" + prefix, info["host"], info["port"])
+    other.write(part, data)
+    ours.write(part, data.slice(0, 5))
+    ours.write(part, data.slice(0, 1), replace=True)
+    ours.drop(part.name)
+    keys = data.select(["customer_id", "shop_code"])
+    assert other.read(part, keys, ["f_i64"]).column("__found").to_pylist() == [True] * 20
+    assert ours.read(part, keys, ["f_i64"]).column("__found").to_pylist() == [False] * 20
+    ours.close()
+    other.close()
+    project.close()

@@ -205,7 +205,8 @@ class RedisOnlineStore(OnlineStore):
         """HDEL this view's fields from every key of the project that is not in ``keep``."""
         fields = [field_hash(part.name, f) for f in {*features, *part.feature_names}] + [ts_field(part.name)]
         pattern = b"*" + _glob_escape(self.project.encode())
-        stale = [k for k in self.client.scan_iter(match=pattern, count=SCAN_COUNT) if k not in keep]
+        suffix = self.project.encode()
+        stale = [k for k in self.client.scan_iter(match=pattern, count=SCAN_COUNT) if k not in keep and owned(k, suffix)]
         for i in range(0, len(stale), 10_000):
             batch = stale[i : i + 10_000]
             payload = b"".join(b"*%d\r\n$4\r\nHDEL\r\n$%d\r\n%s\r\n" % (2 + len(fields), len(k), k) + b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields) for k in batch)
@@ -224,7 +225,8 @@ class RedisOnlineStore(OnlineStore):
         ts = ts_field(part_name_of(part_name))
         pattern = b"*" + _glob_escape(self.project.encode())
         try:
-            keys = list(self.client.scan_iter(match=pattern, count=SCAN_COUNT))
+            suffix = self.project.encode()
+            keys = [k for k in self.client.scan_iter(match=pattern, count=SCAN_COUNT) if owned(k, suffix)]
             for i in range(0, len(keys), 10_000):
                 with self.client.pipeline(transaction=False) as pipe:
                     for k in keys[i : i + 10_000]:
@@ -271,6 +273,23 @@ def _timestamp_micros(raw: bytes) -> int:
         elif tag == 0x10:
             nanos = value
     return seconds * 1_000_000 + nanos // 1000
+
+
+def owned(key: bytes, suffix: bytes) -> bool:
+    """Whether a Redis key is a serialized entity key (v3) followed by exactly this project's name.
+
+    ``SCAN MATCH *project`` also returns keys of a project whose name merely ends
+    the same way ("fraud" and "antifraud"); Feast's own cleanup has that flaw.
+    """
+    try:
+        (count,) = struct.unpack_from("<I", key, 0)
+        pos = 4
+        for _ in range(2 * count):  # names, then values: <I type><I len><bytes>
+            (length,) = struct.unpack_from("<I", key, pos + 4)
+            pos += 8 + length
+        return pos + len(suffix) == len(key) and key.endswith(suffix)
+    except struct.error:
+        return False
 
 
 def _glob_escape(value: bytes) -> bytes:
