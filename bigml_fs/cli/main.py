@@ -123,13 +123,15 @@ def validate(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
 def compile_(
     name: Annotated[str, typer.Argument(help="A sql model, feature view or model.")],
     dialect: Annotated[str | None, typer.Option(help="SQLGlot dialect to print (default: the engine's).")] = None,
+    predict: Annotated[bool, typer.Option("--predict", help="Print a registered model's in-warehouse scoring SQL (NAME or NAME@VERSION).")] = False,
 ) -> None:
     """Print the SQL a sql model, a feature view or a model's training set runs.
 
-    Examples: bigml-fs compile payments; bigml-fs compile customer_spend --dialect postgres
+    Examples: bigml-fs compile payments; bigml-fs compile customer_spend --dialect postgres;
+    bigml-fs compile fraud_detector --predict
     """
     with user_errors(), load_project() as project:
-        sql = project.compile(name, dialect)
+        sql = project.compile_scoring(name, dialect) if predict else project.compile(name, dialect)
     typer.echo(sql)
 
 

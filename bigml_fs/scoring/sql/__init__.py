@@ -42,8 +42,8 @@ CONTAINERS = ("Pipeline", "ColumnTransformer")
 LINEAR_REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "LinearSVR", "SGDRegressor")
 LINEAR_CLASSIFIERS = ("LogisticRegression", "LinearSVC", "SGDClassifier")
 ESTIMATORS: dict[str, tuple[tuple[str, ...], Callable[..., Scores]]] = {
-    **{name: (("regression",), lambda est, f, frame, task: linear.regressor(est, f, frame)) for name in LINEAR_REGRESSORS},
-    **{name: (("classification",), lambda est, f, frame, task: linear.classifier(est, f, frame, _has_proba(est))) for name in LINEAR_CLASSIFIERS},
+    **{name: (("regression",), lambda est, f, frame, task, dialect: linear.regressor(est, f, frame)) for name in LINEAR_REGRESSORS},
+    **{name: (("classification",), lambda est, f, frame, task, dialect: linear.classifier(est, f, frame, _has_proba(est))) for name in LINEAR_CLASSIFIERS},
     "DecisionTreeClassifier": (("classification",), trees.decision_tree),
     "DecisionTreeRegressor": (("regression",), trees.decision_tree),
     "RandomForestClassifier": (("classification",), trees.forest),
@@ -109,10 +109,11 @@ def compile_pipeline(pipeline: Any, source: exp.Expression, feature_columns: lis
 
     ``feature_columns`` are the pipeline's input columns in the order it was fit
     on; ``passthrough`` columns of ``source`` come first in the result.
-    ``dialect`` is where the query will run; the AST renders correctly for
-    DuckDB, PostgreSQL and Spark (see ``core`` for how numbers are written).
+    ``dialect`` is where the query will run: render the result with it. Only
+    the tree leaf positions depend on it (array indexes start at 1 in DuckDB
+    and PostgreSQL, 0 in Spark); the rest is dialect-neutral (see ``core`` for
+    how numbers are written).
     """
-    del dialect  # the AST is dialect-neutral; kept for callers that pass it
     if task not in TASKS:
         raise UnsupportedStepError(f"unknown task '{task}'; expected one of {', '.join(TASKS)}")
     steps = list(pipeline.steps) if type(pipeline).__name__ == "Pipeline" else [("estimator", pipeline)]
@@ -132,7 +133,7 @@ def compile_pipeline(pipeline: Any, source: exp.Expression, feature_columns: lis
         features = _transform(step, features, names, frame, nested=step_name)
         names = None
         features = frame.stage_features(features)
-    scores = fn(estimator, features, frame, task)
+    scores = fn(estimator, features, frame, task, dialect)
     outputs: list[tuple[str, exp.Expression]] = [("prediction", scores.prediction)]
     if scores.probabilities is not None:
         outputs += [(f"probability__{c}", p) for c, p in zip(estimator.classes_, scores.probabilities, strict=True)]

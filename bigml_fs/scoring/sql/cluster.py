@@ -10,7 +10,7 @@ from sqlglot import exp
 from bigml_fs.scoring.sql.core import BIGINT, Feature, Frame, Scores, add_all, argbest, f64, paren
 
 
-def kmeans(est: Any, features: list[Feature], frame: Frame, task: str) -> Scores:
+def kmeans(est: Any, features: list[Feature], frame: Frame, task: str, dialect: str) -> Scores:
     centers = np.asarray(est.cluster_centers_, dtype=np.float64)
     x = frame.stage({f"k{i}": f.double() for i, f in enumerate(features)})
     dists = {}

@@ -84,8 +84,18 @@ def paren(e: exp.Expression) -> exp.Expression:
     return exp.Paren(this=e)
 
 
+def greatest(first: exp.Expression, *rest: exp.Expression) -> exp.Expression:
+    """GREATEST as DuckDB, PostgreSQL and Spark run it natively (no NULL-propagation wrapper)."""
+    return exp.Greatest(this=first, expressions=list(rest), ignore_nulls=True)
+
+
+def least(first: exp.Expression, *rest: exp.Expression) -> exp.Expression:
+    return exp.Least(this=first, expressions=list(rest), ignore_nulls=True)
+
+
 def clamp(e: exp.Expression, low: float, high: float) -> exp.Expression:
-    return exp.Least(this=exp.Greatest(this=e, expressions=[f64(low)]), expressions=[f64(high)])
+    """``e`` limited to [low, high] so exp() can neither overflow nor (PostgreSQL) underflow."""
+    return least(greatest(e, f64(low)), f64(high))
 
 
 def expit(d: exp.Expression) -> exp.Expression:

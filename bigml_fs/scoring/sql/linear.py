@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sqlglot import exp
 
-from bigml_fs.scoring.sql.core import EXP_CLAMP, Feature, Frame, Scores, UnsupportedStepError, add_all, argbest, expit, f64, label, paren
+from bigml_fs.scoring.sql.core import EXP_CLAMP, Feature, Frame, Scores, UnsupportedStepError, add_all, argbest, expit, f64, greatest, label, paren
 
 
 def _decision(coef: np.ndarray, intercept: float, features: list[Feature]) -> exp.Expression:
@@ -48,8 +48,8 @@ def binary_proba(frame: Frame, decision: str) -> tuple[dict[str, exp.Column], li
 def softmax(frame: Frame, names: list[str]) -> tuple[dict[str, exp.Column], list[exp.Expression]]:
     """p_i = exp(d_i - max d) / sum_j exp(d_j - max d); stages the exponentials, carrying ``names``."""
     values = [exp.column(n) for n in names]
-    top = exp.Greatest(this=values[0].copy(), expressions=[v.copy() for v in values[1:]])
-    named = {f"e{i}": exp.Exp(this=exp.Greatest(this=exp.Sub(this=v.copy(), expression=top.copy()), expressions=[f64(-EXP_CLAMP)])) for i, v in enumerate(values)}
+    top = greatest(*[v.copy() for v in values])
+    named = {f"e{i}": exp.Exp(this=greatest(exp.Sub(this=v.copy(), expression=top.copy()), f64(-EXP_CLAMP))) for i, v in enumerate(values)}
     refs = frame.stage(named, keep=names)
     es = [refs[f"e{i}"] for i in range(len(names))]
     total = paren(add_all([e.copy() for e in es]))

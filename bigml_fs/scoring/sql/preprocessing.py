@@ -92,8 +92,8 @@ def minmax_scaler(step: Any, features: list[Feature]) -> list[Feature]:
     low, high = step.feature_range
     for i, f in enumerate(features):
         e: exp.Expression = paren(exp.Add(this=exp.Mul(this=f.double(), expression=f64(step.scale_[i])), expression=f64(step.min_[i])))
-        if step.clip:
-            e = exp.Least(this=exp.Greatest(this=e, expressions=[f64(low)]), expressions=[f64(high)])
+        if step.clip:  # np.clip keeps NaN: a CASE keeps NULL on every engine
+            e = exp.Case(ifs=[exp.If(this=exp.LT(this=e.copy(), expression=f64(low)), true=f64(low)), exp.If(this=exp.GT(this=e.copy(), expression=f64(high)), true=f64(high))], default=e)
         out.append(Feature(e))
     return out
 
