@@ -260,3 +260,39 @@ def test_bad_params_and_class_weight_are_clear(tmp_path):
         with pytest.raises(BigmlError, match="did you mean 'alpha'"):
             p.train("p")
         assert registry.versions(p.state_dir, "m") == [] and registry.versions(p.state_dir, "p") == []
+
+
+def not_trusted(x):
+    """A function skops would have to import from a test module: never loadable."""
+    return x
+
+
+def test_units_class_weight_dotted_paths_and_untrusted_dump():
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.pipeline import Pipeline
+
+    from bigml_fs.spec.schema import ModelSpec
+    from bigml_fs.training.pipeline import build_pipeline
+
+    def spec(**kw):
+        base = {"name": "m", "task": "classification", "labels": {"source": "s", "target": "y", "timestamp": "ts"}, "features": ["v:*"], "estimator": "logistic_regression"}
+        return ModelSpec(**{**base, **kw})
+
+    features = [{"column": "a", "kind": "numeric"}, {"column": "b", "kind": "categorical"}]
+    pipeline = build_pipeline(spec(class_weight={"1": 5.0}), features, classes=[0, 1])
+    assert pipeline[-1].class_weight == {1: 5.0} and pipeline[-1].random_state == 0
+    with pytest.raises(BigmlError, match="class '2', which the target does not have"):
+        build_pipeline(spec(class_weight={"2": 5.0}), features, classes=[0, 1])
+    assert type(build_pipeline(spec(estimator="sklearn.ensemble.ExtraTreesClassifier", seed=3), features)[-1]).__name__ == "ExtraTreesClassifier"
+    assert build_pipeline(spec(estimator="sklearn.ensemble.ExtraTreesClassifier", seed=3), features)[-1].random_state == 3
+    with pytest.raises(BigmlError, match="not a scikit-learn estimator"):
+        build_pipeline(spec(estimator="collections.OrderedDict"), features)
+    with pytest.raises(BigmlError, match="has no class 'RandomForrestClassifier'.*did you mean 'RandomForestClassifier'"):
+        build_pipeline(spec(estimator="sklearn.ensemble.RandomForrestClassifier"), features)
+    with pytest.raises(BigmlError, match="ratio applies to two classes"):
+        build_pipeline(spec(resample={"method": "under", "ratio": 0.5}), features, classes=["a", "b", "c"])
+    with pytest.raises(BigmlError, match="are text; set preprocessing.encode"):
+        build_pipeline(spec(preprocessing={"encode": "none"}), features)
+    bad = Pipeline([("odd", FunctionTransformer(not_trusted)), ("estimator", FunctionTransformer())]).fit(np.zeros((2, 1)))
+    with pytest.raises(registry.UntrustedModelError, match="not_trusted"):
+        registry.dump_model(bad)

@@ -48,6 +48,8 @@ def estimator_class(model: ModelSpec) -> type:
 def make_estimator(model: ModelSpec, overrides: dict[str, Any] | None = None, classes: list[Any] | None = None) -> Any:
     """A fresh estimator with defaults, the YAML params, tuning overrides, seed and class_weight."""
     cls = estimator_class(model)
+    if not (hasattr(cls, "fit") and hasattr(cls, "get_params")):
+        raise EstimatorError(f"model '{model.name}': {estimator_path(model)} is not a scikit-learn estimator (it has no fit/get_params); name an estimator class")
     try:
         accepted = set(cls().get_params())
     except TypeError:
