@@ -268,8 +268,8 @@ def not_trusted(x):
 
 
 def test_units_class_weight_dotted_paths_and_untrusted_dump():
-    from sklearn.preprocessing import FunctionTransformer
     from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
 
     from bigml_fs.spec.schema import ModelSpec
     from bigml_fs.training.pipeline import build_pipeline
