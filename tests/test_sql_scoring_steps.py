@@ -139,6 +139,13 @@ def test_unsupported_steps_are_named_with_the_supported_list(estimator, name):
     assert name in text and "RandomForestClassifier" in text and "OneHotEncoder" in text
 
 
+def test_a_passthrough_column_named_like_a_score_is_an_error():
+    table, X = make_data(1, 60, 0.0)
+    model = LinearRegression().fit(X[NUMERIC].fillna(0), _target(table, 1, "regression"))
+    with pytest.raises(BigmlError, match="prediction"):
+        compile_pipeline(model, exp.to_table("t"), NUMERIC, "regression", ["prediction"])
+
+
 def test_wrong_task_is_an_error():
     table, X = make_data(1, 60, 0.0)
     model = LinearRegression().fit(X[NUMERIC].fillna(0), _target(table, 1, "regression"))

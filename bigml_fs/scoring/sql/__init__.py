@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from bigml_fs.errors import BigmlError
 from bigml_fs.scoring.sql import cluster, linear, preprocessing, trees
 from bigml_fs.scoring.sql.core import Feature, Frame, Scores, UnsupportedStepError
 
@@ -139,6 +140,9 @@ def compile_pipeline(pipeline: Any, source: exp.Expression, feature_columns: lis
         outputs += [(f"probability__{c}", p) for c, p in zip(estimator.classes_, scores.probabilities, strict=True)]
     if scores.anomaly_score is not None:
         outputs.append(("anomaly_score", scores.anomaly_score))
+    clash = sorted({name for name, _ in outputs} & set(passthrough))
+    if clash:
+        raise BigmlError(f"the scored rows already have column(s) {', '.join(clash)}, which scoring would overwrite; rename them in the spine")
     return frame.finish(outputs)
 
 
