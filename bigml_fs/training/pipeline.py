@@ -47,8 +47,9 @@ def frame(table: pa.Table, features: list[dict[str, str]]) -> pd.DataFrame:
         if feature["kind"] == NUMERIC:
             data[name] = column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
         else:
-            values = column.cast(pa.string()).to_pylist()
-            data[name] = np.array([np.nan if v is None else v for v in values], dtype=object)
+            values = column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
+            values[pd.isna(values)] = np.nan  # SimpleImputer finds NaN, not None, in object columns
+            data[name] = values
     return pd.DataFrame(data, columns=[f["column"] for f in features])
 
 

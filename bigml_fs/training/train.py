@@ -267,7 +267,7 @@ def _prepare(spec: ModelSpec, table: pa.Table) -> _Prepared:
         elif spec.task == "classification":
             if pa.types.is_floating(column.type):
                 raise DataError(f"model '{spec.name}': classification target '{target}' is {column.type}; use integer, boolean or text classes (cast it in a sql/ model)")
-            y = np.asarray(column.to_pylist(), dtype=object if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) else None)
+            y = column.to_numpy(zero_copy_only=False)
         else:
             y = np.asarray(column.to_pylist(), dtype=object)
     return _Prepared(table, y, times, dropped, str(target_arrow) if target_arrow is not None else None, target_arrow)
