@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/python -m bigml_fs.example.demo_spine .bigml/demo_spine.parquet
 	$(BIN)/bigml-fs predict fraud_detector --spine .bigml/demo_spine.parquet -o .bigml/demo_scores.parquet
 	$(BIN)/bigml-fs predict fraud_detector --spine .bigml/demo_spine.parquet -o .bigml/demo_scores_sql.parquet --in-warehouse
-	$(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('.bigml/demo_scores_sql.parquet').to_pandas().to_string())"
+	$(BIN)/python -c "import numpy as np, pyarrow.parquet as pq; a, b = pq.read_table('.bigml/demo_scores.parquet'), pq.read_table('.bigml/demo_scores_sql.parquet'); print(b.to_pandas().to_string()); print('max |Python - engine| probability:', float(np.max(np.abs(a['probability__1'].to_numpy() - b['probability__1'].to_numpy()))), '| same classes:', a['prediction'].equals(b['prediction']))"
 
 lint: $(STAMP)
 	$(BIN)/ruff check bigml_fs tests benchmarks
