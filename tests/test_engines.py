@@ -167,3 +167,9 @@ def test_postgres_errors_name_host_and_port_never_the_password(tmp_path: Path, e
     monkeypatch.delenv("BIGML_TEST_PGPASSWORD")
     with pytest.raises(BigmlError, match="BIGML_TEST_PGPASSWORD"), Project.load(root) as p:
         p.validate()
+
+
+def test_parquet_spine_keeps_its_columns(tmp_path: Path, engine_block: dict):
+    from tests.test_engines_errors import check_parquet_spine_keeps_its_columns
+
+    check_parquet_spine_keeps_its_columns(tmp_path)

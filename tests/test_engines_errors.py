@@ -56,3 +56,25 @@ def test_compile_prints_the_plan_of_each_engine(example_project, dialect: str, m
     sqlglot.parse_one(sql, read=dialect)  # valid in that dialect
     if dialect != "duckdb":
         assert "ASOF" not in sql and "ARG_MIN" not in sql.upper() and "HASH(" not in sql.upper().replace("XXHASH64(", "")
+
+
+def check_parquet_spine_keeps_its_columns(tmp_path) -> None:
+    """A Parquet spine file comes back with exactly its own columns, in its row order, plus the features."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.helpers import micros_to_ts, write_project
+
+    users = pa.table({"user_id": pa.array([1, 2], type=pa.int64()), "plan": ["free", "pro"]})
+    spec = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "users", "path": "data/users.parquet"}]}
+    root = write_project(tmp_path / "p", spec, "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n", tables={"users": users})
+    spine = pa.table({"note": ["b", "a", "c"], "user_id": pa.array([2, 1, 2], type=pa.int64()), "event_timestamp": micros_to_ts([0, 0, 0])})
+    pq.write_table(spine, tmp_path / "spine.parquet")
+    with load(root) as project:
+        out = project.training_set(features=["u:plan"], spine=tmp_path / "spine.parquet")
+    assert out.column_names == ["note", "user_id", "event_timestamp", "plan"]
+    assert out.column("note").to_pylist() == ["b", "a", "c"] and out.column("plan").to_pylist() == ["pro", "free", "pro"]
+
+
+def test_parquet_spine_keeps_its_columns_on_duckdb(tmp_path):
+    check_parquet_spine_keeps_its_columns(tmp_path)

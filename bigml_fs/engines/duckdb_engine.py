@@ -63,7 +63,7 @@ class DuckDBEngine(Engine):
     def load_parquet(self, name: str, path: Path, row_column: str) -> exp.Table:
         # DuckDB reads the file itself: handing it Arrow would import pandas (~0.4 s per process)
         reader = exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path)), exp.EQ(this=exp.column("file_row_number"), expression=exp.true())])
-        query = exp.select(exp.Star(**{"except": [exp.column("file_row_number")]}), exp.alias_(exp.column("file_row_number"), exp.to_identifier(row_column, quoted=True))).from_(reader)
+        query = exp.select(exp.Star(except_=[exp.column("file_row_number")]), exp.alias_(exp.column("file_row_number"), exp.to_identifier(row_column, quoted=True))).from_(reader)
         return self.create_temp_table(name, query)
 
     def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
