@@ -26,10 +26,12 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_pit import DATA, check_equal, generate
+from benchmarks import bench_pit
+from benchmarks.bench_pit import check_equal
 from benchmarks.harness import measure_all
 
 PY = sys.executable
+DATA = bench_pit.DATA / "engines"  # its own files: bench_pit.py keeps its 10M-row data beside
 PG = {"host": "127.0.0.1", "port": 5432, "database": "test", "user": "postgres", "schema": "bigml_bench"}
 FEATURES = """\
     feature_views:
@@ -184,7 +186,8 @@ def main() -> None:
     for marker in DATA.glob("generated_*") if DATA.exists() else []:
         if marker.name != f"generated_{args.rows}_{args.spine}_{args.keys}":
             marker.unlink()  # another scale was generated last: regenerate
-    generate(args.rows, args.spine, args.keys)
+    bench_pit.DATA = DATA  # bench_pit's generator, writing into this benchmark's directory
+    bench_pit.generate(args.rows, args.spine, args.keys)
     engines = args.engines.split(",")
     hands = {"duckdb": ("DuckDB hand-written ASOF + window", hand_duckdb), "postgres": ("PostgreSQL hand-written LATERAL + window", hand_postgres), "spark": ("Spark hand-written last(struct) + window", hand_spark)}
     contenders = []
