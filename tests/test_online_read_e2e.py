@@ -55,8 +55,8 @@ def test_online_cli_json_equals_training_set_at_end(project_dir):
                 assert value is None
                 continue
             if status == "NOT_FOUND":
-                # a key without events: training sets give count 0 / null, nothing is stored online
-                assert value is None and (w is None or w == 0)
+                # a key without events: nothing is stored online and the training set gives null
+                assert value is None and w is None, name
                 continue
             assert status == "PRESENT"
             assert value == pytest.approx(w, rel=1e-9, abs=1e-12) if isinstance(w, float) else value == w, name
@@ -66,6 +66,10 @@ def test_online_cli_json_equals_training_set_at_end(project_dir):
     assert set(columns["last_amount"]["statuses"]) <= {"OUTSIDE_MAX_AGE", "NOT_FOUND"}
     assert "PRESENT" in columns["amount_sum_7d"]["statuses"]
     assert columns["amount_sum_7d"]["event_timestamps"][0] == "2024-03-15T00:00:00Z"
+    # a key that never had an event: counts are 0 (as in training sets), other aggregates null
+    assert columns["txn_count_1h"]["values"][-1] == 0 and columns["txn_count_1h"]["statuses"][-1] == "PRESENT"
+    assert columns["merchants_7d"]["values"][-1] == 0
+    assert columns["amount_sum_7d"]["values"][-1] is None and columns["amount_sum_7d"]["statuses"][-1] == "NOT_FOUND"
 
 
 def test_online_cli_table_and_errors(project_dir, tmp_path):

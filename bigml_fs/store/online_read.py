@@ -228,13 +228,19 @@ def online_features(project: Any, features: list[str], entities: Any, full_featu
             for i in expired:
                 statuses[i] = OUTSIDE_MAX_AGE
         types = feature_types(project, part)
+        empty = _empty_windows(project, part, keys_bin, hits)
         for name in p.names:
             raw = [h[1].get(name) if h is not None else None for h in hits]
             ftype = types.get(name) or encoding.infer_type(raw)
             values = _decode(raw, ftype)
             for i in expired:
                 values[i] = None
-            results[(part.view.name, name)] = (values, ftype, statuses, times)
+            feature_statuses = statuses
+            if empty and part.view.feature(name).agg in ("count", "count_distinct"):
+                feature_statuses = list(statuses)
+                for i in empty:
+                    values[i], feature_statuses[i] = 0, PRESENT
+            results[(part.view.name, name)] = (values, ftype, feature_statuses, times)
 
     names = list(plan.needed)
     columns: list[list] = [key_values[k] for k in plan.needed]
@@ -249,6 +255,22 @@ def online_features(project: Any, features: list[str], entities: Any, full_featu
         statuses_out.append(statuses)
         times_out.append(times)
     return OnlineResponse(names, columns, types_out, statuses_out, times_out, key_count=len(plan.needed))
+
+
+def _empty_windows(project: Any, part: FeastPart, keys_bin: list[bytes | None], hits: list) -> list[int]:
+    """Rows whose key never had an event in a materialized window view: their counts are 0, as in training sets.
+
+    The store holds no row for such a key (plain Feast reads null there, as
+    DESIGN.md says); bigml_fs's own reads give the aggregate of an empty window.
+    """
+    if part.kind != "windows":
+        return []
+    rows = [i for i, (k, h) in enumerate(zip(keys_bin, hits, strict=True)) if h is None and k is not None]
+    if not rows:
+        return []
+    from bigml_fs.store.state import view_states
+
+    return rows if part.view.name in view_states(project) else []
 
 
 def _decode(raw: list[bytes | None], ftype: ft.FeastType | None) -> list:
