@@ -1,16 +1,16 @@
 -- point-in-time query over the spine relation __spine (its columns, __row = spine order, __ts = time in UTC microseconds)
 WITH __s AS (
   SELECT
-    *
+    *,
+    CAST("__ts" AS INT128) * CAST(18446744073709551616 AS INT128) + CAST(18446744073709551615 AS INT128) AS "__sok"
   FROM __spine
-), __view0 AS (
+), __rows0 AS (
   SELECT
     "customer_id",
     "__ts",
+    CAST("__ts" AS INT128) * CAST(18446744073709551616 AS INT128) + CAST(COALESCE(CAST("__created" AS INT128) + 4611686018427387905, 0) AS INT128) AS "__ok",
     "last_amount",
-    "last_country",
-    MIN(HASH("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
-    MAX(HASH("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
+    "last_country"
   FROM (
     SELECT
       "customer_id",
@@ -22,8 +22,6 @@ WITH __s AS (
     WHERE
       NOT "customer_id" IS NULL AND NOT "ts" IS NULL
   ) AS __rows
-  QUALIFY
-    ROW_NUMBER() OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) = 1
 ), __view1 AS (
   SELECT
     "customer_id",
@@ -124,11 +122,8 @@ WITH __s AS (
 SELECT
   "__s"."customer_id",
   "__s"."event_timestamp",
-  CASE
-    WHEN "__v0"."__lo" IS DISTINCT FROM "__v0"."__hi"
-    AND "__v0"."__ts" >= "__s"."__ts" - 2592000000000
-    THEN "__v0"."__ts"
-  END AS "__amb0",
+  CASE WHEN "__v0"."__ts" >= "__s"."__ts" - 2592000000000 THEN "__v0"."__ok" END AS "__amb0",
+  "__v0"."customer_id" AS "__ambk0_0",
   CASE
     WHEN "__v0"."__ts" >= "__s"."__ts" - 2592000000000
     THEN "__v0"."last_amount"
@@ -146,8 +141,8 @@ SELECT
   "__v1"."declines_1d" AS "declines_1d",
   "__s"."__row"
 FROM __s AS __s
-ASOF LEFT JOIN __view0 AS __v0
-  ON "__s"."customer_id" = "__v0"."customer_id" AND "__s"."__ts" >= "__v0"."__ts"
+ASOF LEFT JOIN __rows0 AS __v0
+  ON "__s"."customer_id" = "__v0"."customer_id" AND "__s"."__sok" >= "__v0"."__ok"
 LEFT JOIN __view1 AS __v1
   ON "__s"."customer_id" = "__v1"."customer_id" AND "__s"."__ts" = "__v1"."__ts"
 ORDER BY

@@ -1,16 +1,16 @@
 -- point-in-time query over the spine relation __spine (its columns, __row = spine order, __ts = time in UTC microseconds)
 WITH __s AS (
   SELECT
-    *
+    *,
+    CAST("__ts" AS INT128) * CAST(18446744073709551616 AS INT128) + CAST(18446744073709551615 AS INT128) AS "__sok"
   FROM __spine
-), __view0 AS (
+), __rows0 AS (
   SELECT
     "customer_id",
     "__ts",
+    CAST("__ts" AS INT128) * CAST(18446744073709551616 AS INT128) + CAST(COALESCE(CAST("__created" AS INT128) + 4611686018427387905, 0) AS INT128) AS "__ok",
     "last_amount",
-    "last_country",
-    MIN(HASH("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
-    MAX(HASH("last_amount", "last_country")) OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
+    "last_country"
   FROM (
     SELECT
       "customer_id",
@@ -22,8 +22,6 @@ WITH __s AS (
     WHERE
       NOT "customer_id" IS NULL AND NOT "ts" IS NULL
   ) AS __rows
-  QUALIFY
-    ROW_NUMBER() OVER (PARTITION BY "customer_id", "__ts" ORDER BY "__created" DESC) = 1
 ), __view1 AS (
   SELECT
     "customer_id",
@@ -41,14 +39,13 @@ WITH __s AS (
       NOT "customer_id" IS NULL
   ) AS __rows
   QUALIFY
-    ROW_NUMBER() OVER (PARTITION BY "customer_id") = 1
-), __view2 AS (
+    ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "customer_id") = 1
+), __rows2 AS (
   SELECT
     "merchant_id",
     "__ts",
-    "risk_tier",
-    MIN(HASH("risk_tier")) OVER (PARTITION BY "merchant_id", "__ts" ORDER BY "__created" DESC) AS "__lo",
-    MAX(HASH("risk_tier")) OVER (PARTITION BY "merchant_id", "__ts" ORDER BY "__created" DESC) AS "__hi"
+    CAST("__ts" AS INT128) * CAST(18446744073709551616 AS INT128) + CAST(COALESCE(CAST("__created" AS INT128) + 4611686018427387905, 0) AS INT128) AS "__ok",
+    "risk_tier"
   FROM (
     SELECT
       "merchant_id",
@@ -59,8 +56,6 @@ WITH __s AS (
     WHERE
       NOT "merchant_id" IS NULL AND NOT "updated_at" IS NULL
   ) AS __rows
-  QUALIFY
-    ROW_NUMBER() OVER (PARTITION BY "merchant_id", "__ts" ORDER BY "__created" DESC) = 1
 ), __view3 AS (
   SELECT
     "customer_id",
@@ -324,13 +319,11 @@ SELECT
   "__s"."card_id",
   "__s"."country",
   "__s"."event_timestamp",
-  CASE
-    WHEN "__v0"."__lo" IS DISTINCT FROM "__v0"."__hi"
-    AND "__v0"."__ts" >= "__s"."__ts" - 2592000000000
-    THEN "__v0"."__ts"
-  END AS "__amb0",
+  CASE WHEN "__v0"."__ts" >= "__s"."__ts" - 2592000000000 THEN "__v0"."__ok" END AS "__amb0",
+  "__v0"."customer_id" AS "__ambk0_0",
   CASE WHEN "__v1"."__lo" IS DISTINCT FROM "__v1"."__hi" THEN 0 END AS "__amb1",
-  CASE WHEN "__v2"."__lo" IS DISTINCT FROM "__v2"."__hi" THEN "__v2"."__ts" END AS "__amb2",
+  "__v2"."__ok" AS "__amb2",
+  "__v2"."merchant_id" AS "__ambk2_0",
   CASE
     WHEN "__v0"."__ts" >= "__s"."__ts" - 2592000000000
     THEN "__v0"."last_amount"
@@ -356,12 +349,12 @@ SELECT
   "__v6"."country_txn_count_1h" AS "country_txn_count_1h",
   "__s"."__row"
 FROM __s AS __s
-ASOF LEFT JOIN __view0 AS __v0
-  ON "__s"."customer_id" = "__v0"."customer_id" AND "__s"."__ts" >= "__v0"."__ts"
+ASOF LEFT JOIN __rows0 AS __v0
+  ON "__s"."customer_id" = "__v0"."customer_id" AND "__s"."__sok" >= "__v0"."__ok"
 LEFT JOIN __view1 AS __v1
   ON "__s"."customer_id" = "__v1"."customer_id"
-ASOF LEFT JOIN __view2 AS __v2
-  ON "__s"."merchant_id" = "__v2"."merchant_id" AND "__s"."__ts" >= "__v2"."__ts"
+ASOF LEFT JOIN __rows2 AS __v2
+  ON "__s"."merchant_id" = "__v2"."merchant_id" AND "__s"."__sok" >= "__v2"."__ok"
 LEFT JOIN __view3 AS __v3
   ON "__s"."customer_id" = "__v3"."customer_id" AND "__s"."__ts" = "__v3"."__ts"
 LEFT JOIN __view4 AS __v4
