@@ -173,3 +173,22 @@ def test_parquet_spine_keeps_its_columns(tmp_path: Path, engine_block: dict):
     from tests.test_engines_errors import check_parquet_spine_keeps_its_columns
 
     check_parquet_spine_keeps_its_columns(tmp_path)
+
+
+def test_postgres_table_sources_are_read_in_place(tmp_path: Path, engine_block: dict):
+    import psycopg
+
+    schema = engine_block["schema"]
+    with psycopg.connect(host=engine_block["host"], port=engine_block["port"], dbname=engine_block["database"], user=engine_block["user"], autocommit=True) as con:
+        con.execute(f'CREATE TABLE "{schema}".clicks (user_id bigint, page text, ts timestamptz)')
+        con.execute(f"""INSERT INTO "{schema}".clicks VALUES (1, 'a', '2024-05-01 00:00:00+00'), (1, 'b', '2024-05-01 00:01:00+00'), (2, 'x', '2024-05-01 00:00:00+00')""")
+    spec = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "clicks", "table": f"{schema}.clicks", "timestamp": "ts"}]}
+    features = "feature_views:\n  - {name: c, entities: [user], source: clicks, features: [{name: page}, {name: n_1h, agg: count, window: 1h}]}\n"
+    root = helpers.write_project(tmp_path / "p", spec, features)
+    t0 = 1714521600 * 1_000_000
+    spine = pa.table({"user_id": pa.array([1, 1, 2], type=pa.int64()), "event_timestamp": helpers.micros_to_ts([t0 + 30_000_000, t0 + 60_000_000, t0])})
+    with helpers.load(root) as p:
+        out = p.training_set(features=["c:*"], spine=spine).to_pylist()
+        tables = p.engine.to_arrow(f"SELECT count(*) AS n FROM pg_tables WHERE schemaname = '{schema}' AND tablename LIKE 'bigml_src_%'").column("n").to_pylist()
+    assert [(r["page"], r["n_1h"]) for r in out] == [("a", 1), ("b", 1), ("x", 0)]
+    assert tables == [0]  # nothing copied: the table is read where it is
