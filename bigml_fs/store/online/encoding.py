@@ -41,19 +41,65 @@ def _tag(field: str, wire: int) -> int:
     return (_FIELD[field] << 3) | wire
 
 
+# pyarrow imports pandas (~0.5 s, several seconds on a loaded machine) the first time
+# pa.array, pa.scalar or Array.to_numpy runs, to check for pandas objects; the write
+# path never needs pandas, so it moves data between numpy and Arrow through raw
+# buffers (the helpers below) and makes its scalars from arrays.
+
+
+def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), bitorder="little")[offset : offset + n].astype(bool)
+
+
+def _to_numpy(array: pa.Array | pa.ChunkedArray, dtype: str | np.dtype) -> np.ndarray:
+    """The values of a fixed-width Arrow array (bool, integer, float) as ``dtype``; nulls read as 0."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    n, offset = len(array), array.offset
+    validity, data = array.buffers()[:2]
+    if data is None or not n:
+        return np.zeros(n, dtype=dtype)
+    if pa.types.is_boolean(array.type):
+        values = _bits(data, offset, n).astype(dtype)
+    else:
+        width = array.type.bit_width // 8
+        physical = np.frombuffer(data, dtype=f"<{'f' if pa.types.is_floating(array.type) else 'i'}{width}")
+        values = physical[offset : offset + n].astype(dtype)  # a copy: the zeros below must not touch Arrow's buffer
+    if array.null_count and validity is not None:
+        values[~_bits(validity, offset, n)] = 0
+    return values
+
+
+def _from_numpy(values: np.ndarray, type: pa.DataType) -> pa.Array:
+    """A fixed-width numpy array as an Arrow array of ``type`` (same width, no nulls)."""
+    if values.dtype == np.bool_:
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
+
+
+def _bytes_scalar(value: bytes) -> pa.Scalar:
+    offsets = np.array([0, len(value)], dtype=np.int64)
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(value)])[0]
+
+
+def _string_scalar(value: str) -> pa.Scalar:
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, len(value.encode())], np.int64)), pa.py_buffer(value.encode())]).cast(pa.large_string())[0]
+
+
 # A segment is a large_binary array without nulls (one piece per row) or a scalar (the
 # same bytes in every row); Arrow's binary_join_element_wise concatenates them row-wise.
 _Segment = pa.Array | pa.Scalar
-_EMPTY = pa.scalar(b"", pa.large_binary())
+_EMPTY = _bytes_scalar(b"")
 
 
 def _present_mask(present: np.ndarray | None) -> pa.Array | None:
-    return None if present is None else pa.array(present, pa.bool_())
+    return None if present is None else _from_numpy(np.asarray(present, dtype=bool), pa.bool_())
 
 
 def _const(value: bytes, n: int, present: np.ndarray | None = None) -> _Segment:
     """The same bytes in every row (or only where ``present``)."""
-    scalar = pa.scalar(value, pa.large_binary())
+    scalar = _bytes_scalar(value)
     mask = _present_mask(present)
     return scalar if mask is None else pc.if_else(mask, scalar, _EMPTY)
 
@@ -101,7 +147,7 @@ def _variable(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _lengths(array: pa.Array) -> np.ndarray:
     """Byte length of each row of a large_binary array."""
-    return np.asarray(pc.binary_length(array).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return _to_numpy(pc.binary_length(array), np.int64)
 
 
 def _concat(segments: Sequence[_Segment], n: int) -> pa.LargeBinaryArray:
@@ -122,7 +168,7 @@ def _key_value_segments(array: pa.Array, ftype: FeastType) -> list[_Segment]:
     code = _KEY_VALUE_TYPE[ftype.name]
     if ftype.name in ("int64", "int32"):
         width = 8 if ftype.name == "int64" else 4
-        values = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype="<i8" if width == 8 else "<i4")
+        values = _to_numpy(array, "<i8" if width == 8 else "<i4")
         return [_const(struct.pack("<II", code, width), n), _fixed(values)]
     var = _variable(array)
     return [_const(struct.pack("<I", code), n), _fixed(_lengths(var).astype("<u4")), var]
@@ -196,23 +242,23 @@ def values(array: pa.Array | pa.ChunkedArray, ftype: FeastType) -> pa.LargeBinar
     """``ValueProto`` bytes of each value, as Feast's materialize writes them (null: ``b""``)."""
     array = _nan_as_null(ft.to_canonical(array, ftype), ftype)
     n = len(array)
-    present = np.asarray(array.is_valid()) if array.null_count else None
+    present = _to_numpy(array.is_valid(), bool) if array.null_count else None
     field = ftype.proto_field
     if ftype.name in ("int32", "int64"):
-        nums = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        nums = _to_numpy(array, np.int64)
         segs = [_const(bytes([_tag(field, _WIRE_VARINT)]), n, present), _varint(nums, present)]
     elif ftype is ft.TIMESTAMP:
-        micros = np.asarray(array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        micros = _to_numpy(array.cast(pa.int64()), np.int64)
         seconds = _trunc_div(micros, 1_000_000)
         segs = [_const(bytes([_tag(field, _WIRE_VARINT)]), n, present), _varint(seconds, present)]
     elif ftype.name == "float64":
-        nums = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype="<f8")
+        nums = _to_numpy(array, "<f8")
         segs = [_const(bytes([_tag(field, _WIRE_I64)]), n, present), _fixed(nums, present)]
     elif ftype.name == "float32":
-        nums = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype="<f4")
+        nums = _to_numpy(array, "<f4")
         segs = [_const(bytes([_tag(field, _WIRE_I32)]), n, present), _fixed(nums, present)]
     elif ftype.name == "bool":
-        nums = np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.uint8)
+        nums = _to_numpy(array, np.uint8)
         segs = [_const(bytes([_tag(field, _WIRE_VARINT)]), n, present), _fixed(nums, present)]
     else:  # string, bytes
         var = _variable(array)
@@ -229,7 +275,7 @@ def _trunc_div(values: np.ndarray, by: int) -> np.ndarray:
 def _nan_as_null(array: pa.Array, ftype: FeastType) -> pa.Array:
     """Feast's encoder writes NaN as a null value (``pd.isnull``); so do we."""
     if ftype.name in ("float32", "float64") and len(array) and pc.any(pc.is_nan(array)).as_py():
-        return pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
+        return pc.if_else(pc.is_nan(array), pa.nulls(1, array.type)[0], array)
     return array
 
 
@@ -243,7 +289,7 @@ def value_texts(array: pa.Array | pa.ChunkedArray, ftype: FeastType) -> list[str
     if ftype.name in ("float32", "float64"):
         return [None if v is None else repr(v) for v in array.cast(pa.float64()).to_pylist()]
     if ftype is ft.BOOL:
-        return pc.if_else(array, "True", "False").to_pylist()
+        return pc.if_else(array, _string_scalar("True"), _string_scalar("False")).to_pylist()
     return [None] * len(array)
 
 
@@ -406,4 +452,4 @@ def sort_order(keys: pa.LargeBinaryArray) -> np.ndarray:
         pad = (-varying.shape[1]) % 8  # big-endian 8-byte words compare like memcmp
         words = np.ascontiguousarray(np.pad(varying, ((0, 0), (0, pad)))).view(">u8")
         return np.lexsort(words.T[::-1])
-    return pc.sort_indices(keys).to_numpy()
+    return _to_numpy(pc.sort_indices(keys), np.int64)

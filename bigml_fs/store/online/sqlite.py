@@ -26,8 +26,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from bigml_fs.errors import EngineError
 from bigml_fs.store.feast_types import FeastType, feast_type
@@ -72,8 +72,9 @@ def epoch_seconds(column: pa.ChunkedArray | pa.Array | None, n: int) -> list[int
     micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
     if not local_is_utc():
         return [None if m is None else int((_EPOCH + timedelta(microseconds=m)).timestamp()) for m in micros.to_pylist()]
-    q = pc.divide(pc.abs(micros), 1_000_000)
-    return pc.if_else(pc.less(micros, 0), pc.negate(q), q).to_pylist()
+    if micros.null_count:
+        return [None if m is None else (-(-m // 1_000_000) if m < 0 else m // 1_000_000) for m in micros.to_pylist()]
+    return encoding._trunc_div(encoding._to_numpy(micros, np.int64), 1_000_000).tolist()  # numpy, not pyarrow scalars: no pandas import
 
 
 def stored_micros(value: int) -> int:
@@ -134,7 +135,7 @@ class SqliteOnlineStore(OnlineStore):
         table = self.table(part)
         if n:
             keys = encoding.entity_keys(data.select(list(part.join_keys)), key_types)
-            order = encoding.sort_order(keys)  # primary-key order: the B-tree fills left to right
+            order = encoding._from_numpy(encoding.sort_order(keys).astype(np.int64), pa.int64())  # primary-key order: the B-tree fills left to right
             keys_list = keys.take(order).to_pylist()
             data = data.take(order)
             columns: list[list] = [keys_list, epoch_seconds(data.column(EVENT_TS), n), epoch_seconds(data.column(CREATED_TS) if CREATED_TS in data.column_names else None, n)]
