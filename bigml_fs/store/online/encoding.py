@@ -287,7 +287,8 @@ def value_texts(array: pa.Array | pa.ChunkedArray, ftype: FeastType) -> list[str
     if ftype.name in ("int32", "int64"):
         return array.cast(pa.string()).to_pylist()
     if ftype.name in ("float32", "float64"):
-        return [None if v is None else repr(v) for v in array.cast(pa.float64()).to_pylist()]
+        floats = array.cast(pa.float64()).to_pylist()
+        return [None if v is None else repr(v) for v in floats] if array.null_count else list(map(repr, floats))
     if ftype is ft.BOOL:
         return pc.if_else(array, _string_scalar("True"), _string_scalar("False")).to_pylist()
     return [None] * len(array)
