@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -154,6 +154,7 @@ MISSING_AWARE = [
 @pytest.mark.parametrize(("kind", "estimator"), MISSING_AWARE, ids=lambda v: v if isinstance(v, str) else type(v).__name__)
 @SETTINGS
 @given(seed=seeds, null_rate=st.sampled_from([0.05, 0.3]))
+@example(seed=5432, null_rate=0.05)  # found by hypothesis: a leaf's fractions must not be renormalised (a tie moved one ulp)
 def test_nulls_reach_trees_like_nan(kind, estimator, seed, null_rate):
     """No imputer: NULLs reach the trees and follow each node's missing_go_to_left, as NaN does in sklearn."""
     table, X = make_data(seed, 150, null_rate)

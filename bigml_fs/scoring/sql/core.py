@@ -124,6 +124,7 @@ class Feature:
 
     expr: exp.Expression
     numeric: bool = True
+    nullable: bool = True  # False after an imputer or encoder: trees then skip the NULL test
 
     def double(self) -> exp.Expression:
         return self.expr.copy() if self.numeric else to_double(self.expr.copy())
@@ -169,7 +170,7 @@ class Frame:
 
     def stage_features(self, features: list[Feature], prefix: str = "f") -> list[Feature]:
         refs = self.stage({f"{prefix}{i}": f.expr for i, f in enumerate(features)})
-        return [Feature(ref, f.numeric) for ref, f in zip(refs.values(), features, strict=True)]
+        return [Feature(ref, f.numeric, f.nullable) for ref, f in zip(refs.values(), features, strict=True)]
 
     def finish(self, outputs: list[tuple[str, exp.Expression]]) -> exp.Select:
         """SELECT passthrough columns under their own names, then the score columns."""

@@ -45,21 +45,21 @@ def simple_imputer(step: Any, features: list[Feature]) -> list[Feature]:
     out: list[Feature] = []
     for f, stat in zip(features, stats, strict=True):
         if isinstance(stat, (str, np.str_)):
-            out.append(Feature(exp.Coalesce(this=f.expr.copy(), expressions=[exp.Literal.string(str(stat))]), numeric=False))
+            out.append(Feature(exp.Coalesce(this=f.expr.copy(), expressions=[exp.Literal.string(str(stat))]), numeric=False, nullable=False))
         elif _is_nan(stat):
             if stats.dtype.kind == "O":  # text column whose statistic is missing: values pass through
                 out.append(Feature(f.expr.copy(), numeric=False))
             elif getattr(step, "keep_empty_features", False):
-                out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(0.0)])))
+                out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(0.0)]), nullable=False))
             # else: scikit-learn drops a feature that was empty in training
         elif isinstance(stat, (int, float, np.integer, np.floating)) and not isinstance(stat, (bool, np.bool_)):
-            out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(float(stat))])))
+            out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(float(stat))]), nullable=False))
         else:
             raise UnsupportedStepError(f"SimpleImputer fill value {stat!r} is not supported in scoring SQL; fill numbers with numbers and text with text")
     indicator = getattr(step, "indicator_", None)
     if indicator is not None:
         for i in indicator.features_:
-            out.append(Feature(_indicator(exp.Is(this=features[i].expr.copy(), expression=exp.Null()))))
+            out.append(Feature(_indicator(exp.Is(this=features[i].expr.copy(), expression=exp.Null())), nullable=False))
     return out
 
 
@@ -71,7 +71,7 @@ def standard_scaler(step: Any, features: list[Feature]) -> list[Feature]:
             e = paren(exp.Sub(this=e, expression=f64(step.mean_[i])))
         if step.scale_ is not None and step.with_std:
             e = paren(exp.Div(this=e, expression=f64(step.scale_[i])))
-        out.append(Feature(e))
+        out.append(Feature(e, nullable=f.nullable))
     return out
 
 
@@ -83,7 +83,7 @@ def robust_scaler(step: Any, features: list[Feature]) -> list[Feature]:
             e = paren(exp.Sub(this=e, expression=f64(step.center_[i])))
         if step.with_scaling:
             e = paren(exp.Div(this=e, expression=f64(step.scale_[i])))
-        out.append(Feature(e))
+        out.append(Feature(e, nullable=f.nullable))
     return out
 
 
@@ -94,7 +94,7 @@ def minmax_scaler(step: Any, features: list[Feature]) -> list[Feature]:
         e: exp.Expression = paren(exp.Add(this=exp.Mul(this=f.double(), expression=f64(step.scale_[i])), expression=f64(step.min_[i])))
         if step.clip:  # np.clip keeps NaN: a CASE keeps NULL on every engine
             e = exp.Case(ifs=[exp.If(this=exp.LT(this=e.copy(), expression=f64(low)), true=f64(low)), exp.If(this=exp.GT(this=e.copy(), expression=f64(high)), true=f64(high))], default=e)
-        out.append(Feature(e))
+        out.append(Feature(e, nullable=f.nullable))
     return out
 
 
@@ -109,7 +109,7 @@ def one_hot_encoder(step: Any, features: list[Feature]) -> list[Feature]:
                 raise UnsupportedStepError("OneHotEncoder with both infrequent categories and drop is not supported")
             rare_set = {str(c) for c in rare}
             frequent = [c for c in cats if str(c) not in rare_set]
-            out += [Feature(_indicator(_equals(f, c))) for c in frequent]
+            out += [Feature(_indicator(_equals(f, c)), nullable=False) for c in frequent]
             conds = [_equals(f, c) for c in rare]
             if step.handle_unknown == "infrequent_if_exist":
                 known = [_equals(f, c) for c in cats]
@@ -120,13 +120,13 @@ def one_hot_encoder(step: Any, features: list[Feature]) -> list[Feature]:
             cond = conds[0]
             for c in conds[1:]:
                 cond = exp.Or(this=cond, expression=c)
-            out.append(Feature(_indicator(cond)))
+            out.append(Feature(_indicator(cond), nullable=False))
             continue
         skip = None if drop_idx is None else drop_idx[i]
         for j, c in enumerate(cats):
             if skip is not None and j == skip:
                 continue
-            out.append(Feature(_indicator(_equals(f, c))))
+            out.append(Feature(_indicator(_equals(f, c)), nullable=False))
     return out
 
 
@@ -146,7 +146,8 @@ def ordinal_encoder(step: Any, features: list[Feature]) -> list[Feature]:
                 ifs.append(exp.If(this=_equals(f, c), true=f64(float(j))))
         if not has_nan:  # NaN unseen in training is an unknown category
             ifs.append(exp.If(this=exp.Is(this=f.expr.copy(), expression=exp.Null()), true=f64(unknown)))
-        out.append(Feature(exp.Case(ifs=ifs, default=f64(unknown))))
+        nullable = bool(np.isnan(unknown)) or (has_nan and bool(np.isnan(missing)))
+        out.append(Feature(exp.Case(ifs=ifs, default=f64(unknown)), nullable=nullable))
     return out
 
 
@@ -163,7 +164,7 @@ def pca(step: Any, features: list[Feature]) -> list[Feature]:
         e: exp.Expression = paren(exp.Sub(this=paren(add_all(terms)), expression=f64(offsets[0, j])))
         if scale is not None:
             e = paren(exp.Div(this=e, expression=f64(scale[j])))
-        out.append(Feature(e))
+        out.append(Feature(e, nullable=any(f.nullable for f in features)))
     return out
 
 
@@ -203,14 +204,14 @@ def column_transformer(step: Any, features: list[Feature], names: list[str] | No
             continue
         chosen = [features[i] for i in idx]
         if trans == "passthrough":
-            out += [Feature(f.expr.copy(), f.numeric) for f in chosen]
+            out += [Feature(f.expr.copy(), f.numeric, f.nullable) for f in chosen]
         else:
             out += compile_step(trans, chosen, [names[i] for i in idx] if names else None, frame, nested=name)
     return out
 
 
 def as_double(features: list[Feature]) -> list[Feature]:
-    return [Feature(f.double()) if not f.numeric else f for f in features]
+    return [Feature(f.double(), nullable=f.nullable) if not f.numeric else f for f in features]
 
 
 __all__ = ["as_double", "column_transformer", "minmax_scaler", "one_hot_encoder", "ordinal_encoder", "pca", "robust_scaler", "simple_imputer", "standard_scaler", "to_double"]

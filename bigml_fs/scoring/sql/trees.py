@@ -31,6 +31,14 @@ from bigml_fs.scoring.sql.core import DOUBLE, REAL, Feature, Frame, Scores, Unsu
 from bigml_fs.scoring.sql.linear import binary_proba, softmax
 
 
+def _version(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+_SKLEARN = _version(__import__("sklearn").__version__)
+
+
 @dataclass
 class Splits:
     """One fitted tree: per node its feature, threshold, children (-1 at a leaf) and NaN direction."""
@@ -66,8 +74,12 @@ class Splits:
         return {int(f) for f, lc in zip(self.feature, self.left, strict=True) if lc >= 0}
 
 
-def case_text(tree: Splits, names: list[str], leaf: Callable[[int], str]) -> str:
-    """The tree as nested CASE text: ``x <= t`` goes left, NULL follows missing_go_to_left."""
+def case_text(tree: Splits, names: list[str], leaf: Callable[[int], str], nullable: list[bool] | None = None) -> str:
+    """The tree as nested CASE text: ``x <= t`` goes left, NULL follows missing_go_to_left.
+
+    A NULL fails ``x <= t`` and so goes right by itself; the explicit NULL test
+    is only written where missing values go left and the feature can be NULL.
+    """
     out: list[str] = []
     feature, threshold, left, right, missing = tree.feature, tree.threshold, tree.left, tree.right, tree.missing_left
 
@@ -83,7 +95,7 @@ def case_text(tree: Splits, names: list[str], leaf: Callable[[int], str]) -> str
             cond = "FALSE"
         else:
             cond = f"{name} <= {num_text(t)}"
-        if missing is not None and missing[node]:
+        if missing is not None and missing[node] and (nullable is None or nullable[int(feature[node])]):
             cond = f"({cond} OR {name} IS NULL)"
         out.append(f"CASE WHEN {cond} THEN ")
         visit(int(left[node]))
@@ -102,23 +114,31 @@ class Leaves:
     per-leaf values (one per class) then cost one array lookup each instead of
     one more CASE tree each: in DuckDB a CASE node costs far more than a lookup
     (about 2.8x faster for a binary forest). Positions start at the dialect's
-    array index offset (1 in DuckDB and PostgreSQL, 0 in Spark).
+    array index offset (1 in DuckDB and PostgreSQL, 0 in Spark). With
+    ``direct`` (one value per tree: regression, binary boosting, isolation
+    forest) the CASE returns the value itself and there is no leaf stage.
     """
 
-    def __init__(self, frame: Frame, trees: list[Splits], names: list[str], offset: int):
+    def __init__(self, frame: Frame, trees: list[Splits], inputs: TreeInputs, offset: int, direct: bool = False):
         self.trees = trees
+        self.names, self.nullable = inputs.names, inputs.nullable
+        self.direct = direct  # one value per tree: the CASE returns it, no leaf stage
         self.positions = []
         named: dict[str, exp.Expression] = {}
+        if direct:
+            return
         for j, tree in enumerate(trees):
             leaves = np.flatnonzero(tree.left < 0)
             position = np.full(len(tree.left), -1, dtype=np.int64)
             position[leaves] = np.arange(offset, offset + len(leaves))
             self.positions.append(leaves)
-            named[f"l{j}"] = paren(exp.Var(this=case_text(tree, names, lambda n, position=position: str(int(position[n])))))
+            named[f"l{j}"] = paren(exp.Var(this=case_text(tree, self.names, lambda n, position=position: str(int(position[n])), self.nullable)))
         frame.stage(named)
 
     def value(self, j: int, per_node: np.ndarray) -> exp.Expression:
         """DOUBLE: ``per_node`` (indexed by node id) at the leaf tree ``j`` reached."""
+        if self.direct:
+            return exp.Cast(this=paren(exp.Var(this=case_text(self.trees[j], self.names, lambda n: num_text(per_node[n]), self.nullable))), to=DOUBLE.copy())
         leaves = self.positions[j]
         if len(leaves) == 1:
             return f64(float(per_node[leaves[0]]))
@@ -131,7 +151,15 @@ class Leaves:
         return add_all([first, *terms] if first is not None else terms)
 
 
-def inputs(frame: Frame, features: list[Feature], trees: list[Splits], float32: bool) -> list[str]:
+@dataclass
+class TreeInputs:
+    """The staged columns trees compare (by feature index) and whether each can be NULL."""
+
+    names: list[str]
+    nullable: list[bool]
+
+
+def inputs(frame: Frame, features: list[Feature], trees: list[Splits], float32: bool) -> TreeInputs:
     """Stage the features the trees split on: float32-rounded doubles (or plain doubles for HGB)."""
     used = sorted(set().union(*(t.used_features() for t in trees))) if trees else []
     named = {}
@@ -143,7 +171,7 @@ def inputs(frame: Frame, features: list[Feature], trees: list[Splits], float32: 
     if not named:  # a forest of stumps: keep one column so the stage is valid SQL
         named["t_"] = f64(0.0)
     frame.stage(named)
-    return [f"t{i}" for i in range(len(features))]
+    return TreeInputs([f"t{i}" for i in range(len(features))], [f.nullable for f in features])
 
 
 def index_offset(dialect: str) -> int:
@@ -153,11 +181,17 @@ def index_offset(dialect: str) -> int:
 
 
 def _proba_values(tree: Any) -> np.ndarray:
-    """Per node, the normalised class probabilities DecisionTreeClassifier.predict_proba returns."""
+    """Per node, the class probabilities DecisionTreeClassifier.predict_proba returns.
+
+    Since scikit-learn 1.4 ``tree_.value`` holds the fractions and predict_proba
+    returns them as they are; before, it divided by their sum (which can move
+    the last bit, so the version decides).
+    """
     proba = np.array(tree.tree_.value[:, 0, :], dtype=np.float64)[:, : tree.n_classes_]
-    normalizer = proba.sum(axis=1)[:, np.newaxis]
-    normalizer[normalizer == 0.0] = 1.0
-    proba /= normalizer
+    if _SKLEARN < (1, 4):
+        normalizer = proba.sum(axis=1)[:, np.newaxis]
+        normalizer[normalizer == 0.0] = 1.0
+        proba /= normalizer
     return proba
 
 
@@ -181,7 +215,7 @@ def forest(est: Any, features: list[Feature], frame: Frame, task: str, dialect: 
     """RandomForest / ExtraTrees: the mean of the trees' (normalised) predictions."""
     trees = [Splits.of_sklearn(t) for t in est.estimators_]
     names = inputs(frame, features, trees, float32=True)
-    leaves = Leaves(frame, trees, names, index_offset(dialect))
+    leaves = Leaves(frame, trees, names, index_offset(dialect), direct=task != "classification")
     n = f64(float(len(trees)))
     if task != "classification":
         refs = frame.stage({"total": leaves.total([t.tree_.value[:, 0, 0] for t in est.estimators_])})
@@ -210,7 +244,7 @@ def gradient_boosting(est: Any, features: list[Feature], frame: Frame, task: str
     lr = float(est.learning_rate)
     k_count = stages.shape[1]
     flat = [t for row in trees for t in row]
-    leaves = Leaves(frame, flat, names, index_offset(dialect))
+    leaves = Leaves(frame, flat, names, index_offset(dialect), direct=k_count == 1)
     raws = {}
     for k in range(k_count):
         terms = [f64(float(init[k]))]
@@ -241,7 +275,7 @@ def hist_gradient_boosting(est: Any, features: list[Feature], frame: Frame, task
     names = inputs(frame, features, [t for row in trees for t in row], float32=False)
     baseline = np.asarray(est._baseline_prediction, dtype=np.float64).reshape(-1)
     k_count = len(baseline)
-    leaves = Leaves(frame, [t for row in trees for t in row], names, index_offset(dialect))
+    leaves = Leaves(frame, [t for row in trees for t in row], names, index_offset(dialect), direct=k_count == 1)
     raws = {}
     for k in range(k_count):
         terms = [f64(float(baseline[k]))]
@@ -272,7 +306,7 @@ def isolation_forest(est: Any, features: list[Feature], frame: Frame, task: str,
     subsample = est._max_features != est.n_features_in_
     trees = [Splits.of_sklearn(t, list(f) if subsample else None) for t, f in zip(est.estimators_, est.estimators_features_, strict=True)]
     names = inputs(frame, features, trees, float32=True)
-    leaves = Leaves(frame, trees, names, index_offset(dialect))
+    leaves = Leaves(frame, trees, names, index_offset(dialect), direct=True)
     per_tree = [np.asarray(lengths, dtype=np.float64) + np.asarray(averages, dtype=np.float64) - 1.0 for lengths, averages in zip(est._decision_path_lengths, est._average_path_length_per_tree, strict=True)]
     frame.stage({"depth": leaves.total(per_tree)})
     denominator = len(est.estimators_) * float(_average_path_length([est._max_samples])[0])
