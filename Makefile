@@ -19,6 +19,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bigml-fs generate-data --rows 50000
 	$(BIN)/bigml-fs validate
+	$(BIN)/bigml-fs compile customer_spend --dialect postgres | head -30
 	$(BIN)/bigml-fs plan --end 2024-03-31
 	$(BIN)/bigml-fs materialize --end 2024-03-31
 	$(BIN)/bigml-fs online -f customer_spend:txn_count_1h,customer_spend:amount_sum_7d,customer_spend:last_amount,customer_profile:segment \
