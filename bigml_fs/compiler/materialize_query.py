@@ -24,7 +24,7 @@ import dataclasses
 from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
-from bigml_fs.compiler.features import HI, LO, latest_query, window_query
+from bigml_fs.compiler.features import HI, LO, latest_query, strategy, window_query
 from bigml_fs.compiler.sqlparts import TS, alias, all_not_null, col, epoch_us, micros
 from bigml_fs.spec.schema import FeatureSpec
 
@@ -43,29 +43,30 @@ def to_timestamp(micros_expr: exp.Expression) -> exp.Expression:
     return exp.TimestampAdd(this=epoch, expression=micros_expr, unit=exp.var("MICROSECOND"))
 
 
-def event_time(view: ResolvedView) -> exp.Expression:
-    """The view's event time as UTC microseconds (same conversion as training sets)."""
+def event_time(view: ResolvedView, engine: str = "duckdb") -> exp.Expression:
+    """The view's event time as UTC microseconds on ``engine`` (same conversion as training sets)."""
     assert view.timestamp is not None
-    return epoch_us(col(view.timestamp), view.columns[view.timestamp])
+    return epoch_us(col(view.timestamp), view.columns[view.timestamp], strategy(engine))
 
 
 def longest_window_us(view: ResolvedView) -> int:
     return max((micros(f.window) for f in view.window_features if f.window is not None), default=0)
 
 
-def restrict_source(view: ResolvedView, since_us: int | None, inclusive: bool = False) -> ResolvedView:
+def restrict_source(view: ResolvedView, since_us: int | None, inclusive: bool = False, engine: str = "duckdb") -> ResolvedView:
     """The view over only its source rows with event time after ``since_us`` (at or after with ``inclusive``)."""
     if since_us is None or view.timestamp is None:
         return view
     bound = exp.Literal.number(since_us)
-    cond = exp.GTE(this=event_time(view), expression=bound) if inclusive else exp.GT(this=event_time(view), expression=bound)
+    since = event_time(view, engine)
+    cond = exp.GTE(this=since, expression=bound) if inclusive else exp.GT(this=since, expression=bound)
     relation = exp.select("*").from_(view.relation.copy()).where(cond).subquery("__src_since")
     return dataclasses.replace(view, relation=relation)
 
 
-def latest_rows(view: ResolvedView, features: list[FeatureSpec], dialect: str, end_us: int, since_us: int | None = None) -> exp.Select:
-    """Deduplicated rows (keys, ``__ts``, features, tie hashes) with since < event time <= end."""
-    vq = latest_query(restrict_source(view, since_us), features, dialect)
+def latest_rows(view: ResolvedView, features: list[FeatureSpec], dialect: str, end_us: int, since_us: int | None = None, engine: str = "duckdb") -> exp.Select:
+    """Deduplicated rows (keys, ``__ts``, features, tie hashes) with since < event time <= end, in ``engine``'s plan."""
+    vq = latest_query(restrict_source(view, since_us, engine=engine), features, dialect, strategy(engine))
     query = exp.select("*").from_(vq.query.subquery("__latest"))
     if view.timestamp is not None:
         query = query.where(exp.LTE(this=col(TS), expression=exp.Literal.number(end_us)))
@@ -80,13 +81,13 @@ def ambiguous_rows(table: str, view: ResolvedView) -> exp.Select:
     return exp.select(*[col(k) for k in view.keys], col(TS)).from_(exp.table_(table, quoted=True)).where(differs).order_by(*[col(k) for k in view.keys], col(TS)).limit(1)
 
 
-def change_points(view: ResolvedView, end_us: int, since_us: int | None = None) -> exp.Select:
+def change_points(view: ResolvedView, end_us: int, since_us: int | None = None, engine: str = "duckdb") -> exp.Select:
     """Distinct (keys, ``__ts``) where some window aggregate of the view can change, in (since, end]."""
     windows = sorted({micros(f.window) for f in view.window_features if f.window is not None})
-    base = restrict_source(view, None if since_us is None else since_us - windows[-1] - 1)
+    base = restrict_source(view, None if since_us is None else since_us - windows[-1] - 1, engine=engine)
     keys = [col(k) for k in view.keys]
     required = [*keys, col(view.timestamp)]
-    events = exp.select(*[k.copy() for k in keys], alias(event_time(view), "__e")).from_(base.relation.copy()).where(all_not_null(required)).distinct()
+    events = exp.select(*[k.copy() for k in keys], alias(event_time(view, engine), "__e")).from_(base.relation.copy()).where(all_not_null(required)).distinct()
     parts: list[exp.Select] = []
     for shift in [1] + [w + 1 for w in windows]:
         point = exp.Add(this=col("__e"), expression=exp.Literal.number(shift))
@@ -100,17 +101,17 @@ def change_points(view: ResolvedView, end_us: int, since_us: int | None = None) 
     return exp.select(*[k.copy() for k in keys], col(TS)).from_(union.subquery("__points")).where(cond).distinct().with_("__events", as_=events)
 
 
-def window_rows(view: ResolvedView, features: list[FeatureSpec], dialect: str, points: str, since_us: int | None = None) -> exp.Select:
-    """The aggregates at each change point stored in the table ``points`` (keys, ``__ts``)."""
+def window_rows(view: ResolvedView, features: list[FeatureSpec], dialect: str, points: str, since_us: int | None = None, engine: str = "duckdb") -> exp.Select:
+    """The aggregates at each change point stored in the table ``points`` (keys, ``__ts``), in ``engine``'s plan."""
     longest = longest_window_us(view)
-    source = restrict_source(view, None if since_us is None else since_us - longest - 1, inclusive=True)
+    source = restrict_source(view, None if since_us is None else since_us - longest - 1, inclusive=True, engine=engine)
     spine = exp.select(*[col(k) for k in view.keys], col(TS)).from_(exp.table_(points, quoted=True))
-    return window_query(source, features, spine, dialect).query
+    return window_query(source, features, spine, dialect, strategy(engine)).query
 
 
-def previous_rows(relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int) -> exp.Select:
+def previous_rows(relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int, engine: str = "duckdb") -> exp.Select:
     """Rows of a previously published Parquet table with event time <= ``upto_us``, back in the ``__ts`` form."""
-    ts = epoch_us(col(EVENT_TS), "TIMESTAMP WITH TIME ZONE")
+    ts = epoch_us(col(EVENT_TS), "TIMESTAMP WITH TIME ZONE", strategy(engine))
     return (
         exp.select(*[col(k) for k in view.keys], alias(ts, TS), *[col(f.name) for f in features])
         .from_(relation.copy())

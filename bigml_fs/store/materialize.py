@@ -283,16 +283,16 @@ def _compute_part(engine: Engine, view: ResolvedView, part: FeastPart, dialect: 
     fresh = f"__new_{part.name}"
     if part.kind == "windows":
         points = f"__cp_{part.name}"
-        engine.create_temp_table(points, mq.change_points(view, end_us, since))
-        engine.create_temp_table(fresh, mq.window_rows(view, features, dialect, points, since))
+        engine.create_temp_table(points, mq.change_points(view, end_us, since, engine.dialect))
+        engine.create_temp_table(fresh, mq.window_rows(view, features, dialect, points, since, engine.dialect))
         engine.execute(f"DROP TABLE IF EXISTS {exp.table_(points, quoted=True).sql(engine.dialect)}")
     else:
-        engine.create_temp_table(fresh, mq.latest_rows(view, features, dialect, end_us, since))
+        engine.create_temp_table(fresh, mq.latest_rows(view, features, dialect, end_us, since, engine.dialect))
         _raise_on_ambiguity(engine, fresh, view)
     new_rows = exp.select(*[exp.column(k, quoted=True) for k in view.keys], exp.column(TS, quoted=True), *[exp.column(f.name, quoted=True) for f in features]).from_(exp.table_(fresh, quoted=True))
     if since is not None and prev_dir is not None and (prev_dir / f"{part.name}.parquet").exists():
         previous = engine.register_file_source(f"__prev_{part.name}", prev_dir / f"{part.name}.parquet")
-        engine.create_temp_table(target, mq.union_all(mq.previous_rows(previous, view, features, since), new_rows))
+        engine.create_temp_table(target, mq.union_all(mq.previous_rows(previous, view, features, since, engine.dialect), new_rows))
     else:
         engine.create_temp_table(target, new_rows)
     engine.execute(f"DROP TABLE IF EXISTS {exp.table_(fresh, quoted=True).sql(engine.dialect)}")
