@@ -120,21 +120,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1, help="Untimed rounds before the timed ones.")
     parser.add_argument("--skip-orbital", action="store_true")
-    parser.add_argument("--only", default="", help="Run only the pipelines whose name contains this text (e.g. forest).")
+    parser.add_argument("--only", default="", help="Run only the pipelines whose name contains one of these comma-separated texts (e.g. forest,logistic).")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     frame, y = generate(args.rows)
     parquet = DATA / "rows.parquet"
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet, row_group_size=100_000)  # row groups let DuckDB use every core
     train = slice(0, min(args.train_rows, args.rows))
+    only = f" --only {args.only}" if args.only else ""
     print(f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
     print(f"{args.rows:,} rows scored (8 numbers, 2 categories), trained on the first {train.stop:,}; median of {args.runs} interleaved run(s) after {args.warmup} warm-up round(s); Parquet in, Parquet out.")
     print(f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}, scikit-learn {sklearn.__version__}, duckdb {duckdb.__version__}, orbital 0.6.")
-    print(f"Reproduce: `.venv/bin/python benchmarks/bench_scoring.py --rows {args.rows} --runs {args.runs} --warmup {args.warmup}`\n")
+    print(f"Reproduce: `.venv/bin/python benchmarks/bench_scoring.py --rows {args.rows} --runs {args.runs} --warmup {args.warmup}{only}`\n")
     print("| pipeline | contender | compile (s) | SQL size (KB) | run (s) | max abs diff of P(class 1) vs sklearn | rows with another class |")
     print("|---|---|---|---|---|---|---|")
     for name, pipe in pipelines().items():
-        if args.only not in name:
+        if args.only and not any(part in name for part in args.only.split(",")):
             continue
         pipe.fit(frame.iloc[train][FEATURES], y[train])
         truth_path = DATA / "sklearn.parquet"

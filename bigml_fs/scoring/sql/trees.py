@@ -50,14 +50,14 @@ class Splits:
     missing_left: np.ndarray | None
 
     @classmethod
-    def of_sklearn(cls, tree: Any, features: list[int] | None = None) -> Splits:
+    def of_sklearn(cls, tree: Any, features: list[int] | None = None, missing_values: bool = True) -> Splits:
         t = tree.tree_
         if t.n_outputs != 1:
             raise UnsupportedStepError(f"{type(tree).__name__} with several outputs is not supported in scoring SQL")
         feature = np.asarray(t.feature)
         if features is not None:  # bagging with feature subsets: tree feature i is input column features[i]
             feature = np.where(feature >= 0, np.asarray(features)[np.maximum(feature, 0)], feature)
-        missing = getattr(t, "missing_go_to_left", None)
+        missing = getattr(t, "missing_go_to_left", None) if missing_values else None
         return cls(feature, np.asarray(t.threshold, dtype=np.float64), np.asarray(t.children_left), np.asarray(t.children_right), None if missing is None else np.asarray(missing, dtype=bool))
 
     @classmethod
@@ -238,7 +238,8 @@ def _gb_init(est: Any) -> np.ndarray:
 
 def gradient_boosting(est: Any, features: list[Feature], frame: Frame, task: str, dialect: str) -> Scores:
     stages = est.estimators_  # shape (n_stages, K)
-    trees = [[Splits.of_sklearn(t) for t in row] for row in stages]
+    # GradientBoosting's own tree walk has no NaN branch (NaN <= t is false: right), and it rejects NaN input
+    trees = [[Splits.of_sklearn(t, missing_values=False) for t in row] for row in stages]
     names = inputs(frame, features, [t for row in trees for t in row], float32=True)
     init = _gb_init(est)
     lr = float(est.learning_rate)
