@@ -49,7 +49,7 @@ def _close(a: object, b: object) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
     return _same_value(a, b)
 
 
@@ -75,10 +75,15 @@ def duckdb_run(example_project: Path, tmp_path_factory: pytest.TempPathFactory) 
     return root
 
 
-def _check_equals_duckdb(duckdb_run: Path, root: Path) -> None:
+def _check_equals_duckdb(duckdb_run: Path, root: Path, first_end: str | None = None) -> None:
+    """Materialize ``root`` at END (after a run at ``first_end``: incremental) and compare with DuckDB's full run."""
     with Project.load(root) as project:
+        if first_end is not None:
+            project.materialize(end=first_end)
         report = project.materialize(end=END)
         assert report.ok
+        if first_end is not None:
+            assert "update" in {v.action for v in report.views}, [(v.view, v.action, v.reason) for v in report.views]
     expected, actual = _published(duckdb_run), _published(root)
     assert sorted(actual) == sorted(expected) and expected
     for name, table in expected.items():
@@ -102,4 +107,17 @@ def _check_equals_duckdb(duckdb_run: Path, root: Path) -> None:
 def test_postgres_materialize_equals_duckdb(duckdb_run: Path, postgres_schema, tmp_path: Path):
     info, schema = postgres_schema
     block = {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+    # a first run at an earlier end, so the second is incremental: the previous Parquet rows read back on PostgreSQL
+    _check_equals_duckdb(duckdb_run, _copy(duckdb_run, tmp_path / "p", block), first_end="2024-03-10T00:00:00Z")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="Spark averages the DECIMAL literals of country_decline_rate_1d (CASE ... THEN 1.0 ELSE 0.0) in DECIMAL(.., 5) before the DOUBLE cast "
+    "(0.33333 vs DuckDB's 0.3333333333333333); every other offline column matched. Fix in compiler/features.py (cast avg/stddev/variance inputs to DOUBLE on Spark)",
+)
+def test_spark_materialize_equals_duckdb(duckdb_run: Path, tmp_path: Path):
+    block = {"type": "spark", "master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "2"}}
     _check_equals_duckdb(duckdb_run, _copy(duckdb_run, tmp_path / "p", block))
