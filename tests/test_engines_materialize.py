@@ -121,3 +121,25 @@ def test_postgres_materialize_equals_duckdb(duckdb_run: Path, postgres_schema, t
 def test_spark_materialize_equals_duckdb(duckdb_run: Path, tmp_path: Path):
     block = {"type": "spark", "master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "2"}}
     _check_equals_duckdb(duckdb_run, _copy(duckdb_run, tmp_path / "p", block))
+
+
+def test_postgres_predicts_with_a_model_trained_on_duckdb(duckdb_run: Path, postgres_schema, tmp_path: Path):
+    info, schema = postgres_schema
+    block = {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+    duck = tmp_path / "duck"
+    shutil.copytree(duckdb_run, duck)
+    names = {"ts": "event_timestamp"}
+    raw = pq.read_table(duck / "data" / "transactions.parquet").slice(0, 200)
+    spine = raw.rename_columns([names.get(c, c) for c in raw.column_names]).select(["customer_id", "card_id", "merchant_id", "country", "event_timestamp"])
+    with Project.load(duck) as project:
+        project.train("amount_regressor")
+        expected = project.predict("amount_regressor", spine)
+    pg = tmp_path / "pg"
+    shutil.copytree(duck, pg)  # the model registry (.bigml) comes along; only the engine block changes
+    spec = yaml.safe_load((pg / "project.yaml").read_text())
+    spec["engine"] = block
+    (pg / "project.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    with Project.load(pg) as project:
+        actual = project.predict("amount_regressor", spine)
+    assert actual.num_rows == 200 and len(set(expected.column("prediction").to_pylist())) > 1
+    _assert_same(expected, actual, "predictions")
