@@ -113,11 +113,6 @@ def test_postgres_materialize_equals_duckdb(duckdb_run: Path, postgres_schema, t
 
 @pytest.mark.spark
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Spark averages the DECIMAL literals of country_decline_rate_1d (CASE ... THEN 1.0 ELSE 0.0) in DECIMAL(.., 5) before the DOUBLE cast "
-    "(0.33333 vs DuckDB's 0.3333333333333333); every other offline column matched. Fix in compiler/features.py (cast avg/stddev/variance inputs to DOUBLE on Spark)",
-)
 def test_spark_materialize_equals_duckdb(duckdb_run: Path, tmp_path: Path):
     block = {"type": "spark", "master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "2"}}
     _check_equals_duckdb(duckdb_run, _copy(duckdb_run, tmp_path / "p", block))

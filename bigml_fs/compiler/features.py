@@ -207,6 +207,9 @@ def _aggregate(feature: FeatureSpec, i: int, engine: str, framed) -> exp.Express
         return framed(builder(this=value, expression=col(f"__o{i}")))
     # sample statistics, as SQL's stddev/variance (exp.Variance is the sample variance in every dialect)
     builders = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "stddev": exp.StddevSamp, "variance": exp.Variance}
+    if engine == "spark" and agg in ("avg", "stddev", "variance"):
+        # Spark averages DECIMAL literals (CASE ... THEN 1.0) in DECIMAL with a few places; DOUBLE as elsewhere
+        value = exp.cast(value, exp.DataType.Type.DOUBLE)
     return framed(builders[agg](this=value))
 
 
