@@ -175,14 +175,9 @@ def _in_warehouse(project: Project, loaded: Loaded, spine: Any, output: str | Pa
     path = Path(output)
     if path.suffix.lower() == ".csv":
         return write_table(engine.to_arrow(final), path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        rows = engine.copy_to_parquet(final, partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return rows
+    from bigml_fs.training.training_set import write_atomically
+
+    return write_atomically(engine, final, path)
 
 
 def _tmp_dir(project: Project) -> Path:

@@ -65,11 +65,11 @@ def build_training_set(
     _raise_on_ambiguity(engine, plan, catalog)
     final = exp.select(*[col(c) for c in user_columns], *[col(o.name) for o in plan.outputs]).from_(RESULT).order_by(col(ROW))
     if output is not None:
-        return _write_atomically(engine, final, output)
+        return write_atomically(engine, final, output)
     return engine.to_arrow(final)
 
 
-def _write_atomically(engine: Engine, query: exp.Select, output: Path) -> int:
+def write_atomically(engine: Engine, query: exp.Select, output: Path) -> int:
     """Write beside the target, then rename: a failed run never leaves half a file or loses the old one."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.partial")
