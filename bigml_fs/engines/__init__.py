@@ -24,7 +24,10 @@ def connect(spec: ProjectSpec, root: Path, in_memory: bool = False) -> Engine:
     if isinstance(engine, SparkEngineSpec):
         from bigml_fs.engines.spark_engine import SparkEngine
 
-        return SparkEngine(engine.master, engine.conf)
+        conf = dict(engine.conf)
+        if not engine.master.startswith("sc://"):  # Spark's own tables go under .bigml/, not the project root
+            conf.setdefault("spark.sql.warehouse.dir", str((root / ".bigml" / "spark-warehouse").resolve()))
+        return SparkEngine(engine.master, conf)
     raise EngineError(f"project.yaml: engine type '{engine.type}' is not supported by this version yet; use 'duckdb'")
 
 

@@ -32,6 +32,8 @@ SESSION_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
+# set once per JVM (at the first session's start); a later session cannot change them
+STATIC_CONF = {"spark.sql.warehouse.dir"}
 # defaults for a local session; project.yaml engine.conf overrides them
 LOCAL_DEFAULTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": "8", "spark.driver.memory": "2g"}
 SOURCE_PREFIX = "src__"
@@ -69,7 +71,7 @@ class SparkEngine(Engine):
             if not remote:
                 base.sparkContext.setLogLevel("ERROR")
             self.spark = base if remote else base.newSession()
-            for key, value in {**SESSION_CONF, **{k: v for k, v in (conf or {}).items() if k.startswith("spark.sql.")}}.items():
+            for key, value in {**SESSION_CONF, **{k: v for k, v in (conf or {}).items() if k.startswith("spark.sql.") and k not in STATIC_CONF}}.items():
                 self.spark.conf.set(key, value)
         except Exception as exc:  # the JVM or the cluster could not be reached: py4j/pyspark raise many kinds
             raise EngineError(f"cannot start Spark at master {master}: {_first_line(exc)}; is Java 17+ installed and the master reachable?") from None
