@@ -151,18 +151,25 @@ class Project:
         known = [*self.sql_models, *catalog.views, *catalog.models]
         raise UsageError(f"nothing named '{name}' to compile{did_you_mean(name, known)}; give a sql model, feature view or model name")
 
-    def _training_sql(self, refs: list[FeatureRef], dialect: str) -> str:
+    def compile_plan(self, refs: list[FeatureRef], dialect: str) -> tuple[Any, str]:
+        """The training-set plan `compile` shows, over a spine of the views' keys and ``event_timestamp``; returns (plan, engine planned for).
+
+        duckdb, postgres and spark each get the plan their engine runs; another
+        dialect gets this engine's plan, to be transpiled.
+        """
+        from bigml_fs.compiler.features import ENGINES
+
         catalog = self.catalog
         columns: dict[str, str] = {}
         for ref in refs:
             view = catalog.views[ref.view]
             columns.update({k: view.columns[k] for k in view.keys})
         columns.update({"event_timestamp": "TIMESTAMP WITH TIME ZONE", "__row": "BIGINT", "__ts": "BIGINT"})
-        from bigml_fs.compiler.features import ENGINES
-
-        # duckdb, postgres and spark each get the plan their engine runs; another dialect gets this engine's plan, transpiled
         planned_for = dialect if dialect in ENGINES else self.engine.dialect
-        plan = compile_training_query(catalog, refs, columns, engine=planned_for)
+        return compile_training_query(catalog, refs, columns, engine=planned_for), planned_for
+
+    def _training_sql(self, refs: list[FeatureRef], dialect: str) -> str:
+        plan, planned_for = self.compile_plan(refs, dialect)
         sql = sqlglot.transpile(plan.query.sql(planned_for), read=planned_for, write=dialect, pretty=True)[0]
         header = "-- point-in-time query over the spine relation __spine (its columns, __row = spine order, __ts = time in UTC microseconds)\n"
         if dialect != planned_for:

@@ -16,26 +16,16 @@ from bigml_fs.scoring.sql import compile_pipeline
 if TYPE_CHECKING:
     from bigml_fs.project import Project
 
-SPINE_COLUMNS = {"event_timestamp": "TIMESTAMP WITH TIME ZONE", "__row": "BIGINT", "__ts": "BIGINT"}
-
 
 def scoring_sql(project: Project, model: str, dialect: str | None = None) -> str:
     """SQL text scoring every spine row with ``MODEL`` (promoted, else latest) or ``MODEL@V``."""
-    from bigml_fs.compiler.features import ENGINES
     from bigml_fs.scoring.predict import load
-    from bigml_fs.training.training_set import compile_training_query
 
     loaded = load(project, model)
     catalog = project.catalog
     refs = catalog.expand(loaded.refs, f"model {loaded.version.label}")
     dialect = dialect or project.engine.dialect
-    columns: dict[str, str] = {}
-    for ref in refs:
-        view = catalog.views[ref.view]
-        columns.update({k: view.columns[k] for k in view.keys})
-    columns.update(SPINE_COLUMNS)
-    planned_for = dialect if dialect in ENGINES else project.engine.dialect
-    plan = compile_training_query(catalog, refs, columns, engine=planned_for)
+    plan, planned_for = project.compile_plan(refs, dialect)
     # the spine's own columns and its order (__row); not the plan's internal __ columns
     passthrough = [c for c in plan.query.named_selects if c not in loaded.columns and (not c.startswith("__") or c == "__row")]
     query = compile_pipeline(loaded.pipeline, plan.query, loaded.columns, loaded.manifest["task"], passthrough, planned_for)
