@@ -24,6 +24,7 @@ class DuckDBEngine(Engine):
         except duckdb.IOException as exc:
             raise EngineError(f"cannot open the DuckDB warehouse {path}: {exc}; is another bigml-fs command using it?") from None
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")  # bigml-fs shows its own progress; DuckDB's would garble it
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
