@@ -7,8 +7,9 @@ equi-joined on (keys, t). The result keeps the spine's rows and order, adds
 one column per feature and one ``__amb{i}`` column per latest-value part that
 is non-null where an ambiguous tie decided a value.
 
-``engine`` picks how latest values meet the spine: DuckDB as-of joins the
-deduplicated rows; PostgreSQL (no as-of join) takes ``LEFT JOIN LATERAL (...
+``engine`` picks how latest values meet the spine: DuckDB as-of joins on the
+event time alone, then picks by created among the matched rows only;
+PostgreSQL (no as-of join) takes ``LEFT JOIN LATERAL (...
 ORDER BY time DESC, created DESC LIMIT 1)`` over an index on (keys, time,
 created); Spark (no as-of join either) carries the last event forward with
 ``last(struct, true)`` over the union of events and spine points, events
@@ -27,9 +28,9 @@ from bigml_fs.compiler.sqlparts import CREATED, ROW, TS, alias, all_not_null, co
 from bigml_fs.spec.schema import FeatureSpec
 
 SPINE = "__s"
-SPINE_ORDER = "__sok"
-ORDER_KEY = "__ok"
-HUGEINT = exp.DataType.build("HUGEINT", dialect="duckdb")
+AMBIGUOUS = "__amb"
+# created timestamps in microseconds are > -2**63 + 1 for every time an engine can hold: null sorts below them all
+CREATED_NULL = -(2**63) + 1
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ class TrainingQuery:
     query: exp.Select
     outputs: list[OutputColumn]
     ambiguity: dict[str, str]  # __amb{i} column -> view name
-    # __amb{i} columns that hold the matched order key, checked by a query over the result (DuckDB's plan)
-    ties: dict[str, TieCheck] = field(default_factory=dict)
+    # __amb{i} columns whose view's matched keys the result keeps as __ambk{i}_{j} (DuckDB's plan)
+    ambiguity_keys: dict[str, list[str]] = field(default_factory=dict)
 
 
 def output_names(requested: list[tuple[str, str]], full_feature_names: bool) -> list[OutputColumn]:
@@ -86,12 +87,11 @@ def training_query(
                 spine_select = spine_select.select(alias(exp.cast(col(key), exp.DataType.build(wanted, dialect="duckdb")), f"__k{i}_{key}"))
         key_columns[view_name] = tuple(names)
 
-    if engine == "duckdb":  # the spine's as-of order key: (t, the largest created offset)
-        spine_select = spine_select.select(alias(_order_key(col(TS), exp.Literal.number(2**64 - 1)), SPINE_ORDER))
     query = exp.select(*[col(c, SPINE) for c in user_columns]).from_(exp.alias_(exp.table_(SPINE), SPINE, table=True))
     query = query.with_(SPINE, as_=spine_select)
     ambiguity: dict[str, str] = {}
-    ties: dict[str, TieCheck] = {}
+    ambiguity_keys: dict[str, list[str]] = {}
+    base = SPINE  # DuckDB's latest-value steps extend the spine one CTE per view
     feature_columns: dict[tuple[str, str], exp.Expression] = {}
     # latest-value parts first, then window parts: a view with both kinds becomes two parts
     parts = [(name, [f for f in fs if not f.is_window]) for name, fs in by_view.items()]
@@ -106,7 +106,8 @@ def training_query(
             elif engine == "spark" and view.timestamp:
                 query, columns = _join_latest_carried(query, view, features, spine_keys, read_dialect, i)
             elif engine == "duckdb" and view.timestamp:
-                query, columns, ties[f"__amb{i}"] = _join_latest_ordered(query, view, features, spine_keys, read_dialect, i)
+                query, base, columns = _join_latest_matched(query, base, view, features, spine_keys, read_dialect, i)
+                ambiguity_keys[f"__amb{i}"] = [f"__ambk{i}_{j}" for j in range(len(view.keys))]
             else:
                 query, columns = _join_latest(query, view, features, spine_keys, read_dialect, i, engine)
             ambiguity[f"__amb{i}"] = view_name
@@ -114,7 +115,9 @@ def training_query(
     for out in outputs:
         query = query.select(alias(feature_columns[(out.view, out.feature)], out.name), copy=False)
     query = query.select(col(ROW, SPINE), copy=False).order_by(col(ROW, SPINE), copy=False)
-    return TrainingQuery(query, outputs, ambiguity, ties)
+    if base != SPINE:
+        query = query.from_(exp.alias_(exp.table_(base), SPINE, table=True), copy=False)
+    return TrainingQuery(query, outputs, ambiguity, ambiguity_keys)
 
 
 def _keys_match(spine_keys: tuple[str, ...], view: ResolvedView, ref: str) -> exp.Expression:
@@ -140,75 +143,69 @@ def _join_windows(query: exp.Select, view: ResolvedView, features: list[FeatureS
     return query, {f.name: col(f.name, ref) for f in features}
 
 
-def _order_key(ts: exp.Expression, low: exp.Expression) -> exp.Expression:
-    """DuckDB: event time in the high 64 bits of a HUGEINT, ``low`` (0 .. 2**64 - 1) below it."""
-    high = exp.Mul(this=exp.cast(ts, HUGEINT), expression=exp.cast(exp.Literal.number(2**64), HUGEINT))
-    return exp.Add(this=high, expression=exp.cast(low, HUGEINT))
+def _join_latest_matched(query: exp.Select, base: str, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, str, dict[str, exp.Expression]]:
+    """DuckDB: as-of join on event time alone, then pick among the matched (keys, time) rows by created.
 
-
-def _join_latest_ordered(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression], TieCheck]:
-    """DuckDB: one as-of join on (event time, created) packed in a HUGEINT, with no dedupe pass.
-
-    The source row's order key is its time in the high bits and its created
-    time, offset by 2**62 + 1 (null: 0, the lowest), in the low bits; the
-    spine's is (t, 2**64 - 1), so the join takes the greatest time <= t and,
-    among ties, the greatest created. Rows tied on the whole key are checked
-    afterwards, only for the (keys, order key) pairs that decided a value: the
-    result keeps them in ``__amb{i}`` / ``__ambk{i}_*`` and ``TieCheck`` joins
-    them back to the source (NOTES-engines.md: 3 s instead of 6 s for 10M rows).
+    Step 1 (``__m{i}``) as-of joins the spine with the source's narrow (keys,
+    time) rows: the sort carries 8 bytes a row and no values, so it is the
+    cheapest as-of join there is. It keeps the matched time ``__mts{i}``
+    where it lies within the ttl. Step 2 (``__p{i}``) reads the source once
+    more for just the matched (keys, time) pairs (a semi-join on a hash table
+    of them) and picks, per pair, the row with the greatest created
+    timestamp (null lowest), noting whether rows tied on (keys, time,
+    created) disagree, so the tie check costs no pass of its own. The spine
+    chain continues from ``__m{i}``; the result left-joins ``__p{i}`` on
+    (keys, ``__mts{i}``).
     """
-    cte, ref = f"__rows{i}", f"__v{i}"
-    query = query.with_(cte, as_=_ordered_rows(view, features, read_dialect))
-    on = exp.and_(_keys_match(spine_keys, view, ref), exp.GTE(this=col(SPINE_ORDER, SPINE), expression=col(ORDER_KEY, ref)))
-    query.append("joins", exp.Join(this=exp.alias_(exp.table_(cte), ref, table=True), method="ASOF", side="LEFT", on=on))
-    live: exp.Expression | None = None
+    match, ref, matched = f"__m{i}", f"__p{i}", f"__mts{i}"
+    rows, keys = _source_rows(view, read_dialect, "duckdb")
+    times = exp.select(*[k.copy() for k in keys], col(TS)).from_(rows.subquery("__rows"))
+    on = exp.and_(
+        *[exp.EQ(this=col(s, "__b"), expression=col(k, "__a")) for s, k in zip(spine_keys, view.keys, strict=True)],
+        exp.GTE(this=col(TS, "__b"), expression=col(TS, "__a")),
+    )
+    matched_ts: exp.Expression = col(TS, "__a")
     if view.ttl is not None:
-        live = exp.GTE(this=col(TS, ref), expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))))
-
-    def when_live(value: exp.Expression) -> exp.Expression:
-        return value if live is None else exp.Case(ifs=[exp.If(this=live.copy(), true=value)])
-
-    columns = {f.name: when_live(col(f.name, ref)) for f in features}
-    query = query.select(alias(when_live(col(ORDER_KEY, ref)), f"__amb{i}"), copy=False)
+        live = exp.GTE(this=col(TS, "__a"), expression=exp.Sub(this=col(TS, "__b"), expression=exp.Literal.number(micros(view.ttl))))
+        matched_ts = exp.Case(ifs=[exp.If(this=live, true=col(TS, "__a"))])
+    step1 = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("__b")), alias(matched_ts, matched)).from_(exp.alias_(exp.table_(base), "__b", table=True))
+    step1.append("joins", exp.Join(this=exp.alias_(times.subquery(), "__a", table=True), method="ASOF", side="LEFT", on=on))
+    query = query.with_(match, as_=step1, materialized=True)  # read twice (pairs, result): computed once
+    query = query.with_(ref, as_=_pick_latest(view, features, read_dialect, match, spine_keys, matched))
+    join_on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(matched, SPINE), expression=col(TS, ref)))
+    query = query.join(exp.alias_(exp.table_(ref), ref, table=True), on=join_on, join_type="LEFT")
+    query = query.select(alias(exp.Case(ifs=[exp.If(this=col(AMBIGUOUS, ref), true=col(TS, ref))]), f"__amb{i}"), copy=False)
     query = query.select(*[alias(col(k, ref), f"__ambk{i}_{j}") for j, k in enumerate(view.keys)], copy=False)
-    return query, columns, TieCheck(view, tuple(features), read_dialect, i)
+    return query, match, {f.name: col(f.name, ref) for f in features}
 
 
-@dataclass(frozen=True)
-class TieCheck:
-    """DuckDB's after-check for ties on (keys, event time, created) among the matched source rows."""
-
-    view: ResolvedView
-    features: tuple[FeatureSpec, ...]
-    read_dialect: str
-    part: int
-
-    def query(self, result: exp.Table) -> exp.Select:
-        """One (keys, ``__ts``) where tied source rows that decided a value in ``result`` differ; empty if none."""
-        i, keys = self.part, self.view.keys
-        matched = (
-            exp.select(*[alias(col(f"__ambk{i}_{j}"), k) for j, k in enumerate(keys)], alias(col(f"__amb{i}"), ORDER_KEY))
-            .from_(result.copy())
-            .where(exp.Not(this=exp.Is(this=col(f"__amb{i}"), expression=exp.Null())))
-            .distinct()
-        )
-        on = exp.and_(*[exp.EQ(this=col(k, "__r"), expression=col(k, "__m")) for k in keys], exp.EQ(this=col(ORDER_KEY, "__r"), expression=col(ORDER_KEY, "__m")))
-        values = row_hash([col(f.name, "__r") for f in self.features], "duckdb")
-        return (
-            exp.select(*[col(k, "__r") for k in keys], alias(exp.Max(this=col(TS, "__r")), TS))
-            .from_(_ordered_rows(self.view, list(self.features), self.read_dialect).subquery("__r"))
-            .join(matched.subquery("__m"), on=on)
-            .group_by(*[col(k, "__r") for k in keys], col(ORDER_KEY, "__r"))
-            .having(exp.NEQ(this=exp.Min(this=values.copy()), expression=exp.Max(this=values.copy())))
-            .limit(1)
-        )
-
-
-def _ordered_rows(view: ResolvedView, features: list[FeatureSpec] | tuple[FeatureSpec, ...], read_dialect: str) -> exp.Select:
+def _pick_latest(view: ResolvedView, features: list[FeatureSpec], read_dialect: str, match: str, spine_keys: tuple[str, ...], matched: str) -> exp.Select:
+    """Per matched (keys, time): the values of the greatest created (null lowest) and whether tied rows there differ."""
     rows, _ = _source_rows(view, read_dialect, "duckdb")
-    rows = rows.select(*[alias(parse_expr(f.value_sql, read_dialect), f.name) for f in features])
-    created_low = exp.func("coalesce", exp.Add(this=exp.cast(col(CREATED), HUGEINT), expression=exp.Literal.number(2**62 + 1)), exp.Literal.number(0))
-    return exp.select(*[col(k) for k in view.keys], col(TS), alias(_order_key(col(TS), created_low), ORDER_KEY), *[col(f.name) for f in features]).from_(rows.subquery("__rows"))
+    created = exp.func("coalesce", col(CREATED), exp.Literal.number(CREATED_NULL))
+    values = [alias(parse_expr(f.value_sql, read_dialect), f.name) for f in features]
+    rows = rows.select(*values, alias(row_hash([v.this for v in values], "duckdb"), "__h"))
+    pairs = (
+        exp.select(*[alias(col(s), k) for s, k in zip(spine_keys, view.keys, strict=True)], alias(col(matched), TS))
+        .from_(exp.table_(match))
+        .where(exp.Not(this=exp.Is(this=col(matched), expression=exp.Null())))
+        .distinct()
+    )
+    same = exp.and_(*[exp.EQ(this=col(k, "__r"), expression=col(k, "__q")) for k in view.keys], exp.EQ(this=col(TS, "__r"), expression=col(TS, "__q")))
+    candidates = (
+        exp.select(*[col(k, "__r") for k in view.keys], col(TS, "__r"), alias(created, "__ck"), *[col(f.name, "__r") for f in features], col("__h", "__r"))
+        .from_(rows.subquery("__r"))
+        .join(pairs.subquery("__q"), on=same, join_type="SEMI")
+    )
+    group = [*[col(k) for k in view.keys], col(TS)]
+    tied = (
+        exp.select(*[g.copy() for g in group], col("__ck"), *[alias(exp.func("any_value", col(f.name)), f.name) for f in features])
+        .select(alias(exp.NEQ(this=exp.Min(this=col("__h")), expression=exp.Max(this=col("__h"))), AMBIGUOUS))
+        .from_(candidates.subquery("__c"))
+        .group_by(*[g.copy() for g in group], col("__ck"))
+    )
+    newest = [alias(exp.func("arg_max_null", col(n), col("__ck")), n) for n in [*[f.name for f in features], AMBIGUOUS]]
+    return exp.select(*[g.copy() for g in group], *newest).from_(tied.subquery("__g")).group_by(*[g.copy() for g in group])
 
 
 def _join_latest_lateral(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:

@@ -84,21 +84,15 @@ def write_atomically(engine: Engine, query: exp.Select, output: Path) -> int:
 def _raise_on_ambiguity(engine: Engine, plan: TrainingQuery, catalog: Catalog) -> None:
     if not plan.ambiguity:
         return
-    flagged = [c for c in plan.ambiguity if c not in plan.ties]
-    found = engine.to_arrow(exp.select(*[exp.Max(this=col(c)).as_(c) for c in flagged]).from_(RESULT)).to_pylist()[0] if flagged else {}
+    found = engine.to_arrow(exp.select(*[exp.Max(this=col(c)).as_(c) for c in plan.ambiguity]).from_(RESULT)).to_pylist()[0]
     for column, view in plan.ambiguity.items():
+        ts = found[column]
+        if ts is None:
+            continue
         keys = catalog.views[view].keys
-        if column in plan.ties:  # the plan kept the matched rows' keys and order key: join them back to the source
-            rows = engine.to_arrow(plan.ties[column].query(exp.table_(RESULT))).to_pylist()
-            if not rows:
-                continue
-            ts = rows[0].pop("__ts")
-            row = rows[0]
-        else:
-            ts = found[column]
-            if ts is None:
-                continue
-            row = engine.to_arrow(exp.select(*[col(k) for k in keys]).from_(RESULT).where(exp.EQ(this=col(column), expression=exp.Literal.number(ts))).limit(1)).to_pylist()[0]
+        # the matched source keys where the plan keeps them (mapped spine columns may be named otherwise)
+        selected = [col(c).as_(k) for c, k in zip(plan.ambiguity_keys[column], keys, strict=True)] if column in plan.ambiguity_keys else [col(k) for k in keys]
+        row = engine.to_arrow(exp.select(*selected).from_(RESULT).where(exp.EQ(this=col(column), expression=exp.Literal.number(ts))).limit(1)).to_pylist()[0]
         when = datetime.fromtimestamp(ts / 1e6, tz=timezone.utc).isoformat() if ts else "(static source)"
         key_text = ", ".join(f"{k}={v!r}" for k, v in row.items())
         raise DataError(
