@@ -9,7 +9,7 @@ by bigml_fs during the warm-up (streaming COPY, then reused while the file is
 unchanged); the hand-written PostgreSQL query reads that same table and
 loads its spine with COPY too. Spark runs at local[2] and includes its start.
 
-Usage: python benchmarks/bench_engines.py [--rows 10000000] [--spine 1000000] [--runs 3] [--engines duckdb,postgres,spark]
+Usage: python benchmarks/bench_engines.py [--rows 10000000] [--spine 1000000] [--runs 3] [--warmup 1] [--engines duckdb,postgres,spark]
 PostgreSQL at 127.0.0.1:5432 (user postgres, database test; schema bigml_bench).
 """
 
@@ -182,6 +182,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--engines", default="duckdb,postgres,spark")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (PostgreSQL loads its source table in the first)")
     args = parser.parse_args()
     for marker in DATA.glob("generated_*") if DATA.exists() else []:
         if marker.name != f"generated_{args.rows}_{args.spine}_{args.keys}":
@@ -194,12 +195,12 @@ def main() -> None:
     for engine in engines:
         contenders.append((f"bigml_fs on {engine}", bigml(engine)))
         contenders.append((hands[engine][0], [PY, "-c", hands[engine][1]()]))
-    results = measure_all(contenders, runs=args.runs)
+    results = measure_all(contenders, runs=args.runs, warmup=args.warmup)
     duck = next((r for r in results if r.name == "bigml_fs on duckdb" and not r.failed), None)
     lines = [
-        f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; median of {args.runs} runs after a warm-up, contenders interleaved; "
+        f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; median of {args.runs} runs after {args.warmup} warm-up run(s), contenders interleaved; "
         f"{platform.machine()}, {os.cpu_count()} cores, duckdb {duckdb.__version__}.",
-        f"Reproduce: `python benchmarks/bench_engines.py --rows {args.rows} --spine {args.spine} --runs {args.runs} --engines {args.engines}`",
+        f"Reproduce: `python benchmarks/bench_engines.py --rows {args.rows} --spine {args.spine} --runs {args.runs} --warmup {args.warmup} --engines {args.engines}`",
         "",
         "| contender | median s | peak MB | vs bigml_fs on DuckDB | bigml_fs / hand-written on the same engine | equal to bigml_fs on DuckDB |",
         "|---|---|---|---|---|---|",
