@@ -30,6 +30,7 @@ class SqlModel:
     display: str
     rendered: str
     query: exp.Query
+    neutral: str
     refs: tuple[str, ...]
     sources: tuple[str, ...]
     vars_used: dict[str, Any] = field(default_factory=dict)
@@ -43,8 +44,13 @@ class SqlModel:
         return self.query.sql(dialect=dialect, pretty=True)
 
     def fingerprint(self, upstream: dict[str, str]) -> str:
-        """Hash of the rendered SQL, its vars and its upstream models' fingerprints."""
-        payload = json.dumps([self.rendered, self.vars_used, self.materialized, [upstream[r] for r in self.refs]], sort_keys=True, default=str)
+        """Hash of the engine-neutral rendering, its vars and its upstream models' fingerprints.
+
+        ``neutral`` names each source ``__source__.<name>`` instead of the
+        engine's relation, so the same project on DuckDB, PostgreSQL or Spark
+        has the same fingerprints.
+        """
+        payload = json.dumps([self.neutral, self.vars_used, self.materialized, [upstream[r] for r in self.refs]], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -54,10 +60,15 @@ def build_sql_models(files: dict[str, SqlFile], sources: dict[str, str], variabl
     Each file's error is appended to ``problems`` so one run reports them all.
     """
     relations = {name: exp.table_(name, quoted=True).sql(dialect) for name in files}
+    neutral_sources = {name: f"__source__.{name}" for name in sources}
     rendered: dict[str, RenderResult] = {}
+    neutral: dict[str, str] = {}
     for name, file in files.items():
         try:
-            rendered[name] = render_sql(file.display, file.text, sources, relations, variables)
+            result = render_sql(file.display, file.text, sources, relations, variables)
+            # again with engine-neutral source names: what the fingerprint hashes
+            neutral[name] = render_sql(file.display, file.text, neutral_sources, relations, variables).sql
+            rendered[name] = result
         except SqlModelError as exc:
             problems.append(exc.problem)
     try:
@@ -80,6 +91,7 @@ def build_sql_models(files: dict[str, SqlFile], sources: dict[str, str], variabl
             display=file.display,
             rendered=result.sql,
             query=query,
+            neutral=neutral[name],
             refs=tuple(result.refs),
             sources=tuple(result.sources),
             vars_used=result.vars_used,

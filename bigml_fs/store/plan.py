@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from bigml_fs.catalog import ResolvedView
+from bigml_fs.catalog import ResolvedView, logical_type
 from bigml_fs.compiler.materialize_query import event_time, longest_window_us
 from bigml_fs.compiler.sqlparts import all_not_null, col
 from bigml_fs.engines.base import Engine
@@ -88,7 +88,8 @@ def spec_hash(view: ResolvedView) -> str:
 
 
 def schema_hash(view: ResolvedView) -> str:
-    return hashlib.sha256(json.dumps(view.columns, sort_keys=True).encode()).hexdigest()[:16]
+    """Column names and logical types (as in the fingerprint): another engine's spelling of a type is no change."""
+    return hashlib.sha256(json.dumps({c: logical_type(t) for c, t in view.columns.items()}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) -> dict[str, int]:
