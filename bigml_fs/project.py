@@ -7,6 +7,9 @@ registers sources and sql/ models there, and resolves the catalog once.
 
 from __future__ import annotations
 
+import glob
+import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from bigml_fs.catalog import Catalog, FeatureRef, build_catalog
-from bigml_fs.compiler.sql_models import SqlModel, build_sql_models
+from bigml_fs.compiler.sql_models import SqlModel, build_sql_models, model_signature
 from bigml_fs.engines import Engine, connect
 from bigml_fs.engines.base import SOURCE_SCHEMA
 from bigml_fs.errors import BigmlError, DefinitionError, Problem, UsageError, did_you_mean
@@ -25,7 +28,7 @@ from bigml_fs.training import spine as spine_io
 from bigml_fs.training.training_set import build_training_set, compile_training_query
 
 if TYPE_CHECKING:
-    pass
+    from bigml_fs.spec.schema import SourceSpec
 
 SpineLike = "str | Path | pa.Table | pd.DataFrame"
 
@@ -108,19 +111,40 @@ class Project:
             if source.name not in relations:
                 source_sql.setdefault(source.name, exp.table_(source.name, db=SOURCE_SCHEMA).sql(dialect))
         self._sql_models = build_sql_models(self.defs.sql_files, source_sql, self.variables, dialect, problems)
-        for name, model in self._sql_models.items():
-            if any(s not in relations for s in model.sources):
-                continue
-            try:
-                engine.create_temp_view(model.relation, model.query)
-            except BigmlError as exc:
-                problems.append(Problem(model.display, None, "", f"the engine rejects this model: {str(exc).splitlines()[0]}"))
-                continue
-            relations[name] = model.relation
         fingerprints: dict[str, str] = {}
         for name, model in self._sql_models.items():
             fingerprints[name] = model.fingerprint(fingerprints)
+        data = {source.name: self._data_signature(source) for source in self.defs.project.sources}
+        signatures: dict[str, str | None] = {}
+        for name, model in self._sql_models.items():
+            signatures[name] = model_signature(fingerprints[name], {s: data.get(s) for s in model.sources}, {r: signatures[r] for r in model.refs})
+            if any(s not in relations for s in model.sources):
+                continue
+            try:
+                if model.materialized == "table":
+                    table = engine.create_model_table(name, model.query, signatures[name])
+                    engine.create_temp_view(model.relation, exp.select("*").from_(table.copy()))  # what ref() in other models reads
+                else:
+                    table = model.relation
+                    engine.create_temp_view(model.relation, model.query)
+            except BigmlError as exc:
+                what = "build this model's table" if model.materialized == "table" else "create this model"
+                problems.append(Problem(model.display, None, "", f"the engine cannot {what}: {str(exc).splitlines()[0]}"))
+                continue
+            relations[name] = table
         return build_catalog(self.defs, engine, relations, problems, dialect, fingerprints)
+
+    def _data_signature(self, source: SourceSpec) -> str | None:
+        """The files a file source reads, with size and mtime; None for a database table (its changes cannot be seen)."""
+        if source.table or "://" in str(source.path):
+            return None
+        path = Path(source.path)
+        full = path if path.is_absolute() else self.root / path
+        files = []
+        for file in sorted(glob.glob(str(full))):
+            stat = os.stat(file)
+            files.append([file, stat.st_size, stat.st_mtime_ns])
+        return json.dumps(files)
 
     @property
     def sql_models(self) -> dict[str, SqlModel]:

@@ -54,6 +54,20 @@ class SqlModel:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def model_signature(fingerprint: str, sources: dict[str, str | None], refs: dict[str, str | None]) -> str | None:
+    """What a table model's contents depend on: its fingerprint and the data it reads.
+
+    ``sources`` maps each source the model reads to its data signature (None
+    when its changes cannot be seen, e.g. a database table), ``refs`` each
+    model it ref()s to that model's own signature. None if any of them is
+    None: such a table is rebuilt every time (as dbt does).
+    """
+    if any(sig is None for sig in [*sources.values(), *refs.values()]):
+        return None
+    payload = json.dumps([fingerprint, sorted(sources.items()), sorted(refs.items())])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def build_sql_models(files: dict[str, SqlFile], sources: dict[str, str], variables: dict[str, Any], dialect: str, problems: list[Problem]) -> dict[str, SqlModel]:
     """Render and parse every sql/ file; return the good ones in dependency order.
 

@@ -70,6 +70,18 @@ class Engine(ABC):
         """(Re)create a session-scoped view, e.g. a sql/ model for one command."""
         self.execute(f"CREATE OR REPLACE TEMP VIEW {name.sql(self.dialect)} AS {self.render(query)}")
 
+    def create_model_table(self, name: str, query: exp.Expression | str, signature: str | None) -> exp.Table:
+        """A table of a ``materialized='table'`` sql/ model; return the relation to read it from.
+
+        The table built last time is reused when it exists and was built with
+        the same ``signature`` (the model's fingerprint and the data it reads,
+        see ``sql_models.model_signature``); otherwise it is rebuilt so that
+        readers never see it half-built. ``signature`` None: always rebuilt.
+        This default keeps it for the session only; engines override it with
+        a table that outlives the command.
+        """
+        return self.create_temp_table(f"bigml_model__{name}", query)
+
     def ensure_index(self, relation: exp.Table, columns: list[str]) -> None:  # noqa: B027 - optional hook
         """Index ``columns`` of a relation the engine loaded, if its plans probe them (PostgreSQL)."""
 

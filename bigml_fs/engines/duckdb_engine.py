@@ -12,6 +12,9 @@ from sqlglot import exp
 from bigml_fs.engines.base import SOURCE_SCHEMA, Engine
 from bigml_fs.errors import EngineError
 
+MODEL_SCHEMA = "bigml_models"  # tables of materialized='table' sql/ models
+SIGNATURES = "__bigml_signatures"  # bookkeeping in MODEL_SCHEMA: the signature each model table was built with
+
 
 class DuckDBEngine(Engine):
     dialect = "duckdb"
@@ -71,6 +74,32 @@ class DuckDBEngine(Engine):
         path.parent.mkdir(parents=True, exist_ok=True)
         written = self._run(f"COPY ({self.render(query)}) TO {_quote(str(path))} (FORMAT parquet)").fetchall()
         return int(written[0][0])
+
+    def create_model_table(self, name: str, query: exp.Expression | str, signature: str | None) -> exp.Table:
+        """``bigml_models.<name>``, kept in the warehouse file; rebuilt in one transaction when its signature changes."""
+        table = exp.table_(name, db=MODEL_SCHEMA, quoted=True)
+        book = exp.table_(SIGNATURES, db=MODEL_SCHEMA, quoted=True).sql("duckdb")
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}")
+        self.execute(f"CREATE TABLE IF NOT EXISTS {book} (name VARCHAR PRIMARY KEY, signature VARCHAR, built_at TIMESTAMPTZ NOT NULL)")
+        if signature is not None:
+            current = self.con.execute(f"SELECT signature FROM {book} WHERE name = ?", [name]).fetchall()
+            exists = self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? AND table_type = 'BASE TABLE'", [MODEL_SCHEMA, name]
+            ).fetchall()[0][0]
+            if current and current[0][0] == signature and exists:
+                return table
+        self.con.begin()  # readers (and a crash) see the old table and signature or the new ones, never a mix
+        try:
+            self.execute(f"CREATE OR REPLACE TABLE {table.sql('duckdb')} AS {self.render(query)}")
+            self.con.execute(f"INSERT OR REPLACE INTO {book} VALUES (?, ?, now())", [name, signature])
+            self.con.commit()
+        except duckdb.Error as exc:
+            self.con.rollback()
+            raise EngineError(_clean(exc)) from None
+        except BaseException:
+            self.con.rollback()
+            raise
+        return table
 
     def close(self) -> None:
         self.con.close()

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ from bigml_fs.engines.base import Engine
 from bigml_fs.errors import EngineError
 
 BATCH_ROWS = 100_000
-LOADED = "bigml_loaded_sources"  # bookkeeping: which file (by size and mtime) each loaded table holds
+LOADED = "bigml_loaded_sources"  # bookkeeping: which file (by size and mtime) each loaded table holds, and each model table's signature
 SOURCE_PREFIX = "bigml_src_"
+MODEL_PREFIX = "bigml_model_"  # tables of materialized='table' sql/ models
 
 # PostgreSQL type OID -> the type name the compiler uses (DuckDB's spelling, shared by every engine)
 _OID_TYPES = {
@@ -171,6 +173,29 @@ class PostgresEngine(Engine):
         self.execute(f"ANALYZE {table.sql('postgres')}")
         return table
 
+    def create_model_table(self, name: str, query: exp.Expression | str, signature: str | None) -> exp.Table:
+        """``bigml_model_<name>`` in the project's schema: built under a new name, then swapped in with its signature in one transaction."""
+        table = exp.table_(f"{MODEL_PREFIX}{name}", db=self.schema, quoted=True)
+        if signature is not None:
+            current = self._fetch_one(f"SELECT signature FROM {self._q(self.schema)}.{LOADED} WHERE name = %s", [table.name])
+            if current == signature and self._fetch_one("SELECT to_regclass(%s)", [table.sql("postgres")]) is not None:
+                return table
+        build = exp.table_(f"bigml_build_{uuid.uuid4().hex[:12]}", db=self.schema, quoted=True)
+        sql = self.render(query)
+        try:
+            with self.con.transaction(), self.con.cursor() as cur:  # readers see the old table until the commit
+                cur.execute(f"CREATE TABLE {build.sql('postgres')} AS {sql}")
+                cur.execute(f"DROP TABLE IF EXISTS {table.sql('postgres')} CASCADE")
+                cur.execute(f"ALTER TABLE {build.sql('postgres')} RENAME TO {self._q(table.name)}")
+                cur.execute(
+                    f"INSERT INTO {self._q(self.schema)}.{LOADED} (name, signature) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET signature = EXCLUDED.signature, loaded_at = now()",
+                    [table.name, signature or ""],  # "" never equals a signature: rebuilt next time
+                )
+        except self._psycopg.Error as exc:
+            raise EngineError(_clean(exc)) from None
+        self.execute(f"ANALYZE {table.sql('postgres')}")
+        return table
+
     def load_arrow(self, name: str, table: pa.Table) -> exp.Table:
         target = exp.table_(name, quoted=True)
         self.execute(f"DROP TABLE IF EXISTS pg_temp.{target.sql('postgres')}")
@@ -184,8 +209,8 @@ class PostgresEngine(Engine):
         return target
 
     def ensure_index(self, relation: exp.Table, columns: list[str]) -> None:
-        """Index (keys, time, created) of a table bigml-fs loaded; tables of others are read as they are."""
-        if not relation.name.startswith(SOURCE_PREFIX) or relation.db != self.schema:
+        """Index (keys, time, created) of a table bigml-fs loaded or built; tables of others are read as they are."""
+        if not relation.name.startswith((SOURCE_PREFIX, MODEL_PREFIX)) or relation.db != self.schema:
             return
         digest = hashlib.sha1(json.dumps([relation.name, columns]).encode()).hexdigest()[:12]
         parts = ", ".join(f"{exp.to_identifier(c, quoted=True).sql('postgres')} NULLS FIRST" for c in columns)

@@ -1,10 +1,11 @@
 """Apache Spark: local (``local[*]``), a cluster (``spark://...``) or Spark Connect (``sc://...``).
 
 Sources are temp views over Parquet/CSV read natively by Spark (or tables of
-its catalog); sql/ models are temp views; offline tables are written by Spark
-itself. Every engine gets its own Spark session (``newSession``: own temp
-views and SQL settings) over one shared SparkContext, so a process (or a test
-run) starts the JVM once. The session is handed to Ibis's pyspark backend,
+its catalog); sql/ models are temp views, a ``materialized='table'`` model a
+temp view over Parquet that Spark wrote under the warehouse directory; offline
+tables are written by Spark itself. Every engine gets its own Spark session
+(``newSession``: own temp views and SQL settings) over one shared
+SparkContext, so a process (or a test run) starts the JVM once. The session is handed to Ibis's pyspark backend,
 which sets the session time zone to UTC; our plans are SQLGlot ASTs run with
 ``spark.sql``, because Ibis would have to re-parse them.
 """
@@ -14,8 +15,10 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -82,6 +85,9 @@ class SparkEngine(Engine):
         except ImportError:
             pass
         self._views: set[str] = set()
+        self._remote = remote
+        # the project's own warehouse setting: static conf is fixed by the first session of the JVM, which may be another project's
+        self._warehouse = (conf or {}).get("spark.sql.warehouse.dir") or self._conf("spark.sql.warehouse.dir")
 
     # --- SQL ----------------------------------------------------------------
 
@@ -126,6 +132,55 @@ class SparkEngine(Engine):
             raise EngineError(_first_line(exc)) from None
         frame.createOrReplaceTempView(name)
         return exp.table_(name, quoted=True)
+
+    def create_model_table(self, name: str, query: exp.Expression | str, signature: str | None) -> exp.Table:
+        """Parquet written by Spark under ``<warehouse>/bigml_models/<name>/<signature>/``, read through a temp view.
+
+        Spark's default catalog lives in memory, so a table would not outlive
+        the process: the files are the table. On a local (``file:``) warehouse
+        a directory with Spark's ``_SUCCESS`` marker (written at the job's
+        commit, so never for a half-written result) is reused, and older
+        directories of the model are removed after a successful write. On other
+        file systems (HDFS, S3) and through Spark Connect the driver cannot look
+        at the files from Python, and with no signature there is nothing to
+        compare: the model is written into a fresh directory every time
+        (directories left by earlier runs there are not removed).
+        """
+        view = exp.table_(f"bigml_model__{name}", quoted=True)
+        if self._warehouse is None:
+            return self.create_temp_table(view.name, query)
+        local = None if self._remote else _local_path(self._warehouse)
+        if local is not None and signature is not None:
+            target = local / "bigml_models" / name / signature
+            if (target / "_SUCCESS").exists():
+                self._read_parquet(view, target.as_uri())
+                return view
+            shutil.rmtree(target, ignore_errors=True)  # a write that did not finish
+            uri = target.as_uri()
+        else:
+            fresh = f"{signature or 'unsigned'}-{uuid.uuid4().hex[:12]}"
+            target = local / "bigml_models" / name / fresh if local is not None else None
+            uri = target.as_uri() if target is not None else f"{self._warehouse.rstrip('/')}/bigml_models/{name}/{fresh}"
+        frame = self._sql(query)
+        try:
+            frame.write.mode("errorifexists").parquet(uri)
+        except Exception as exc:
+            raise EngineError(f"cannot write the table of sql model '{name}' to {uri}: {_first_line(exc)}") from None
+        self._read_parquet(view, uri)
+        if target is not None:
+            for old in target.parent.iterdir():
+                if old != target:
+                    shutil.rmtree(old, ignore_errors=True)
+        return view
+
+    def _read_parquet(self, view: exp.Table, uri: str) -> None:
+        self.execute(f"CREATE OR REPLACE TEMP VIEW {view.sql('spark')} USING parquet OPTIONS (path {_quote(uri)})")
+
+    def _conf(self, key: str) -> str | None:
+        try:
+            return self.spark.conf.get(key, None)
+        except Exception:  # Spark Connect may refuse to read some settings
+            return None
 
     def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
         """One Parquet file written by Spark: one partition (order kept) into a scratch dir, then moved."""
@@ -179,6 +234,16 @@ def _type_name(dtype: Any) -> str:
     if kind == "DecimalType":
         return f"DECIMAL({dtype.precision},{dtype.scale})"
     return _TYPES.get(kind, dtype.simpleString().upper())
+
+
+def _local_path(uri: str) -> Path | None:
+    """The local directory of a ``file:`` URI or a plain path; None for other file systems."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "":
+        return Path(uri).resolve()
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path)).resolve()
+    return None
 
 
 def _quote(text: str) -> str:

@@ -200,7 +200,7 @@ WITH __s AS (
       FROM (
         SELECT DISTINCT
           *
-        FROM "merchant_chargebacks"
+        FROM "bigml_models"."merchant_chargebacks"
       ) AS __src
       WHERE
         NOT "merchant_id" IS NULL AND NOT "ts" IS NULL
