@@ -1,27 +1,87 @@
 -- point-in-time query over the spine relation __spine (its columns, __row = spine order, __ts = time in UTC microseconds)
 WITH __s AS (
   SELECT
-    *,
-    CAST("__ts" AS INT128) * CAST(18446744073709551616 AS INT128) + CAST(18446744073709551615 AS INT128) AS "__sok"
+    *
   FROM __spine
-), __rows0 AS (
+), __m0 AS MATERIALIZED (
+  SELECT
+    __b.*,
+    CASE
+      WHEN EPOCH_US("__a"."__rts") >= "__b"."__ts" - 2592000000000
+      THEN "__a"."__rts"
+    END AS "__mt0"
+  FROM __s AS __b
+  ASOF LEFT JOIN (
+    SELECT
+      "customer_id",
+      "__rts"
+    FROM (
+      SELECT
+        "customer_id",
+        EPOCH_US("ts") AS "__ts",
+        EPOCH_US("ingested_at") AS "__created",
+        "ts" AS "__rts"
+      FROM "payments"
+      WHERE
+        NOT "customer_id" IS NULL AND NOT "ts" IS NULL
+    ) AS __rows
+  ) AS __a
+    ON "__b"."customer_id" = "__a"."customer_id"
+    AND CAST(MAKE_TIMESTAMP("__b"."__ts") AS TIMESTAMPTZ) >= "__a"."__rts"
+), __p0 AS (
   SELECT
     "customer_id",
-    "__ts",
-    CAST("__ts" AS INT128) * CAST(18446744073709551616 AS INT128) + CAST(COALESCE(CAST("__created" AS INT128) + 4611686018427387905, 0) AS INT128) AS "__ok",
-    "last_amount",
-    "last_country"
+    "__rts",
+    ARG_MAX_NULL("last_amount", "__ck") AS "last_amount",
+    ARG_MAX_NULL("last_country", "__ck") AS "last_country",
+    ARG_MAX_NULL("__amb", "__ck") AS "__amb"
   FROM (
     SELECT
       "customer_id",
-      EPOCH_US("ts") AS "__ts",
-      EPOCH_US("ingested_at") AS "__created",
-      amount AS "last_amount",
-      country AS "last_country"
-    FROM "payments"
-    WHERE
-      NOT "customer_id" IS NULL AND NOT "ts" IS NULL
-  ) AS __rows
+      "__rts",
+      "__ck",
+      ANY_VALUE("last_amount") AS "last_amount",
+      ANY_VALUE("last_country") AS "last_country",
+      MIN("__h") <> MAX("__h") AS "__amb"
+    FROM (
+      SELECT
+        "__r"."customer_id",
+        "__r"."__rts",
+        COALESCE("__created", -9223372036854775807) AS "__ck",
+        "__r"."last_amount",
+        "__r"."last_country",
+        "__r"."__h"
+      FROM (
+        SELECT
+          "customer_id",
+          EPOCH_US("ts") AS "__ts",
+          EPOCH_US("ingested_at") AS "__created",
+          "ts" AS "__rts",
+          amount AS "last_amount",
+          country AS "last_country",
+          HASH(amount, country) AS "__h"
+        FROM "payments"
+        WHERE
+          NOT "customer_id" IS NULL AND NOT "ts" IS NULL
+      ) AS __r
+      SEMI JOIN (
+        SELECT DISTINCT
+          "customer_id" AS "customer_id",
+          "__mt0" AS "__rts"
+        FROM __m0
+        WHERE
+          NOT "__mt0" IS NULL
+      ) AS __q
+        ON "__r"."customer_id" = "__q"."customer_id" AND "__r"."__rts" = "__q"."__rts"
+    ) AS __c
+    GROUP BY
+      "customer_id",
+      "__rts",
+      "__ck"
+  ) AS __g
+  GROUP BY
+    "customer_id",
+    "__rts"
 ), __view1 AS (
   SELECT
     "customer_id",
@@ -40,22 +100,78 @@ WITH __s AS (
   ) AS __rows
   QUALIFY
     ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "customer_id") = 1
-), __rows2 AS (
+), __m2 AS MATERIALIZED (
+  SELECT
+    __b.*,
+    "__a"."__rts" AS "__mt2"
+  FROM __m0 AS __b
+  ASOF LEFT JOIN (
+    SELECT
+      "merchant_id",
+      "__rts"
+    FROM (
+      SELECT
+        "merchant_id",
+        EPOCH_US("updated_at") AS "__ts",
+        EPOCH_US("ingested_at") AS "__created",
+        "updated_at" AS "__rts"
+      FROM src.merchants
+      WHERE
+        NOT "merchant_id" IS NULL AND NOT "updated_at" IS NULL
+    ) AS __rows
+  ) AS __a
+    ON "__b"."merchant_id" = "__a"."merchant_id"
+    AND CAST(MAKE_TIMESTAMP("__b"."__ts") AS TIMESTAMPTZ) >= "__a"."__rts"
+), __p2 AS (
   SELECT
     "merchant_id",
-    "__ts",
-    CAST("__ts" AS INT128) * CAST(18446744073709551616 AS INT128) + CAST(COALESCE(CAST("__created" AS INT128) + 4611686018427387905, 0) AS INT128) AS "__ok",
-    "risk_tier"
+    "__rts",
+    ARG_MAX_NULL("risk_tier", "__ck") AS "risk_tier",
+    ARG_MAX_NULL("__amb", "__ck") AS "__amb"
   FROM (
     SELECT
       "merchant_id",
-      EPOCH_US("updated_at") AS "__ts",
-      EPOCH_US("ingested_at") AS "__created",
-      risk_tier AS "risk_tier"
-    FROM src.merchants
-    WHERE
-      NOT "merchant_id" IS NULL AND NOT "updated_at" IS NULL
-  ) AS __rows
+      "__rts",
+      "__ck",
+      ANY_VALUE("risk_tier") AS "risk_tier",
+      MIN("__h") <> MAX("__h") AS "__amb"
+    FROM (
+      SELECT
+        "__r"."merchant_id",
+        "__r"."__rts",
+        COALESCE("__created", -9223372036854775807) AS "__ck",
+        "__r"."risk_tier",
+        "__r"."__h"
+      FROM (
+        SELECT
+          "merchant_id",
+          EPOCH_US("updated_at") AS "__ts",
+          EPOCH_US("ingested_at") AS "__created",
+          "updated_at" AS "__rts",
+          risk_tier AS "risk_tier",
+          HASH(risk_tier) AS "__h"
+        FROM src.merchants
+        WHERE
+          NOT "merchant_id" IS NULL AND NOT "updated_at" IS NULL
+      ) AS __r
+      SEMI JOIN (
+        SELECT DISTINCT
+          "merchant_id" AS "merchant_id",
+          "__mt2" AS "__rts"
+        FROM __m2
+        WHERE
+          NOT "__mt2" IS NULL
+      ) AS __q
+        ON "__r"."merchant_id" = "__q"."merchant_id" AND "__r"."__rts" = "__q"."__rts"
+    ) AS __c
+    GROUP BY
+      "merchant_id",
+      "__rts",
+      "__ck"
+  ) AS __g
+  GROUP BY
+    "merchant_id",
+    "__rts"
 ), __view3 AS (
   SELECT
     "customer_id",
@@ -319,19 +435,13 @@ SELECT
   "__s"."card_id",
   "__s"."country",
   "__s"."event_timestamp",
-  CASE WHEN "__v0"."__ts" >= "__s"."__ts" - 2592000000000 THEN "__v0"."__ok" END AS "__amb0",
-  "__v0"."customer_id" AS "__ambk0_0",
+  CASE WHEN "__p0"."__amb" THEN EPOCH_US("__p0"."__rts") END AS "__amb0",
+  "__p0"."customer_id" AS "__ambk0_0",
   CASE WHEN "__v1"."__lo" IS DISTINCT FROM "__v1"."__hi" THEN 0 END AS "__amb1",
-  "__v2"."__ok" AS "__amb2",
-  "__v2"."merchant_id" AS "__ambk2_0",
-  CASE
-    WHEN "__v0"."__ts" >= "__s"."__ts" - 2592000000000
-    THEN "__v0"."last_amount"
-  END AS "last_amount",
-  CASE
-    WHEN "__v0"."__ts" >= "__s"."__ts" - 2592000000000
-    THEN "__v0"."last_country"
-  END AS "last_country",
+  CASE WHEN "__p2"."__amb" THEN EPOCH_US("__p2"."__rts") END AS "__amb2",
+  "__p2"."merchant_id" AS "__ambk2_0",
+  "__p0"."last_amount" AS "last_amount",
+  "__p0"."last_country" AS "last_country",
   "__v3"."txn_count_1h" AS "txn_count_1h",
   "__v3"."amount_sum_7d" AS "amount_sum_7d",
   "__v3"."amount_avg_30d" AS "amount_avg_30d",
@@ -341,20 +451,20 @@ SELECT
   "__v3"."declines_1d" AS "declines_1d",
   "__v1"."segment" AS "segment",
   "__v1"."credit_limit" AS "credit_limit",
-  "__v2"."risk_tier" AS "risk_tier",
+  "__p2"."risk_tier" AS "risk_tier",
   "__v4"."chargeback_count_30d" AS "chargeback_count_30d",
   "__v4"."chargeback_amount_30d" AS "chargeback_amount_30d",
   "__v5"."card_txn_count_1d" AS "card_txn_count_1d",
   "__v5"."card_amount_var_7d" AS "card_amount_var_7d",
   "__v6"."country_txn_count_1h" AS "country_txn_count_1h",
   "__s"."__row"
-FROM __s AS __s
-ASOF LEFT JOIN __rows0 AS __v0
-  ON "__s"."customer_id" = "__v0"."customer_id" AND "__s"."__sok" >= "__v0"."__ok"
+FROM __m2 AS __s
+LEFT JOIN __p0 AS __p0
+  ON "__s"."customer_id" = "__p0"."customer_id" AND "__s"."__mt0" = "__p0"."__rts"
 LEFT JOIN __view1 AS __v1
   ON "__s"."customer_id" = "__v1"."customer_id"
-ASOF LEFT JOIN __rows2 AS __v2
-  ON "__s"."merchant_id" = "__v2"."merchant_id" AND "__s"."__sok" >= "__v2"."__ok"
+LEFT JOIN __p2 AS __p2
+  ON "__s"."merchant_id" = "__p2"."merchant_id" AND "__s"."__mt2" = "__p2"."__rts"
 LEFT JOIN __view3 AS __v3
   ON "__s"."customer_id" = "__v3"."customer_id" AND "__s"."__ts" = "__v3"."__ts"
 LEFT JOIN __view4 AS __v4
