@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -28,6 +27,8 @@ from bigml_fs.training import spine as spine_io
 from bigml_fs.training.training_set import build_training_set, compile_training_query
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from bigml_fs.spec.schema import SourceSpec
 
 SpineLike = "str | Path | pa.Table | pd.DataFrame"
@@ -241,12 +242,16 @@ class Project:
         return build_training_set(self.engine, catalog, refs, timestamp, full_feature_names, out)
 
     def _load_spine(self, spine: SpineLike, key_columns: list[str]) -> None:
+        if isinstance(spine, (str, Path)):  # a file: the engine reads it (DuckDB needs no pyarrow for it)
+            spine_io.load_spine_file(self.engine, Path(spine), key_columns)
+            return
+        import pyarrow as pa  # an in-memory spine is Arrow or pandas: pyarrow is loaded already
+
         if type(spine).__module__.startswith("pandas"):  # a DataFrame; pandas is imported only when used
             spine = pa.Table.from_pandas(spine, preserve_index=False)
-        if isinstance(spine, pa.Table):
-            spine_io.load_spine_table(self.engine, spine)
-        else:
-            spine_io.load_spine_file(self.engine, Path(spine), key_columns)
+        if not isinstance(spine, pa.Table):
+            raise UsageError(f"a spine is a file path, an Arrow table or a pandas DataFrame, not {type(spine).__name__}")
+        spine_io.load_spine_table(self.engine, spine)
 
     # --- state, materialize and online reads (bigml_fs/store) ---------------
 

@@ -10,9 +10,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
 from bigml_fs.errors import SqlModelError, did_you_mean
 
 
@@ -37,6 +34,9 @@ def render_sql(
     variables: dict[str, Any],
 ) -> RenderResult:
     """Render one sql/ file. ``sources``/``models`` map names to relation SQL."""
+    import jinja2  # only projects with sql/ files pay for importing Jinja
+    from jinja2.sandbox import SandboxedEnvironment
+
     result = RenderResult(sql="")
 
     def source(name: str) -> str:

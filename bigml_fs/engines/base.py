@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlglot import exp
+
+if TYPE_CHECKING:  # pyarrow is imported where a result is fetched: a DuckDB training set never needs it
+    import pyarrow as pa
 
 SOURCE_SCHEMA = "src"
 
@@ -32,6 +35,16 @@ class Engine(ABC):
     @abstractmethod
     def to_arrow(self, query: exp.Expression | str) -> pa.Table:
         """Run a query and return its result as an Arrow table."""
+
+    def rows(self, query: exp.Expression | str) -> list[dict[str, Any]]:
+        """A (small) result as a list of dicts, e.g. a count or one example row."""
+        return self.to_arrow(query).to_pylist()
+
+    def file_columns(self, path: Path) -> list[str]:
+        """Column names of a Parquet file, read from its footer."""
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).schema_arrow.names
 
     @abstractmethod
     def columns(self, query: exp.Expression | str) -> dict[str, str]:
@@ -55,6 +68,7 @@ class Engine(ABC):
         Read with Arrow here (``ParquetFile.read``, which needs neither pandas
         nor pyarrow.dataset); an engine that reads Parquet itself overrides it.
         """
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pq.ParquetFile(path).read()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 from sqlglot import exp
 
 from bigml_fs.engines.base import SOURCE_SCHEMA, Engine
 from bigml_fs.errors import EngineError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MODEL_SCHEMA = "bigml_models"  # tables of materialized='table' sql/ models
 SIGNATURES = "__bigml_signatures"  # bookkeeping in MODEL_SCHEMA: the signature each model table was built with
@@ -43,6 +46,17 @@ class DuckDBEngine(Engine):
             return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
         except duckdb.Error as exc:
             raise EngineError(_clean(exc)) from None
+
+    def rows(self, query: exp.Expression | str) -> list[dict[str, Any]]:
+        cursor = self._run(query)  # plain Python rows: no pyarrow import for a count or an example row
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def file_columns(self, path: Path) -> list[str]:
+        try:
+            return list(self.columns(f"SELECT * FROM read_parquet({_quote(str(path))})"))
+        except EngineError as exc:
+            raise OSError(str(exc)) from None
 
     def columns(self, query: exp.Expression | str) -> dict[str, str]:
         rel = self._relation(query)

@@ -10,10 +10,8 @@ the column and a bad value.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from sqlglot import exp
 
 from bigml_fs.catalog import is_time_type
@@ -21,6 +19,9 @@ from bigml_fs.compiler.features import strategy
 from bigml_fs.compiler.sqlparts import ROW, TS, alias, col, epoch_us
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, DataError, did_you_mean
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 RAW = "__spine_raw"
 SPINE = "__spine"
@@ -36,6 +37,9 @@ def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = 
     if not path.exists():
         raise BigmlError(f"spine file {path} does not exist")
     if path.suffix.lower() in (".csv", ".tsv", ".gz"):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         text_keys = {k: pa.string() for k in key_columns or []}
         try:
             table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text_keys))
@@ -44,8 +48,8 @@ def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = 
         load_spine_table(engine, table)
         return
     try:
-        names = pq.ParquetFile(path).schema_arrow.names
-    except (pa.ArrowInvalid, OSError) as exc:
+        names = engine.file_columns(path)
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise DataError(f"spine file {path}: cannot read it as Parquet: {exc}") from None
     if ROW in names:
         raise DataError(f"the spine has a column named {ROW}, which bigml-fs reserves; rename it")
@@ -59,6 +63,8 @@ def load_spine_table(engine: Engine, table: pa.Table) -> None:
     """Load an in-memory spine (Arrow)."""
     if ROW in table.column_names:
         raise DataError(f"the spine has a column named {ROW}, which bigml-fs reserves; rename it")
+    import pyarrow as pa
+
     table = table.append_column(ROW, pa.array(range(table.num_rows), type=pa.int64()))
     engine.load_arrow(RAW, table)
 
@@ -76,7 +82,7 @@ def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str
     """Check the loaded spine, add ``__ts``; return its columns and types."""
     columns = engine.columns(exp.select("*").from_(RAW).limit(0))
     user_columns = {c: t for c, t in columns.items() if c != ROW}
-    count = engine.to_arrow(exp.select(exp.Count(this=exp.Star())).from_(RAW)).column(0)[0].as_py()
+    count = engine.rows(exp.select(alias(exp.Count(this=exp.Star()), "n")).from_(RAW))[0]["n"]
     if count == 0:
         raise DataError("the spine is empty; give at least one row of keys and a time")
     time_column = _time_column(engine, user_columns, timestamp)
@@ -97,7 +103,7 @@ def check_key_casts(engine: Engine, spine_columns: dict[str, str], wanted: set[t
         bad = exp.select(col(key)).from_(SPINE).where(
             exp.and_(exp.Not(this=exp.Is(this=col(key), expression=exp.Null())), exp.Is(this=exp.TryCast(this=col(key), to=exp.DataType.build(dtype, dialect="duckdb")), expression=exp.Null()))
         ).limit(1)
-        rows = engine.to_arrow(bad).to_pylist()
+        rows = engine.rows(bad)
         if rows:
             raise DataError(f"spine column '{key}' ({spine_columns[key]}) cannot be cast to the source key type {dtype}: bad value {rows[0][key]!r}")
 
@@ -133,7 +139,7 @@ def _time_column(engine: Engine, columns: dict[str, str], requested: str | None)
 def _first_unparsable(engine: Engine, column: str) -> str | None:
     parsed = exp.TryCast(this=col(column), to=exp.DataType.build("TIMESTAMPTZ"))
     query = exp.select(col(column)).from_(RAW).where(exp.and_(exp.Not(this=exp.Is(this=col(column), expression=exp.Null())), exp.Is(this=parsed, expression=exp.Null()))).limit(1)
-    rows = engine.to_arrow(query).to_pylist()
+    rows = engine.rows(query)
     return rows[0][column] if rows else None
 
 
@@ -142,5 +148,5 @@ def _parses_as_time(engine: Engine, column: str) -> bool:
     sample = exp.select(col(column)).from_(RAW).where(exp.Not(this=exp.Is(this=col(column), expression=exp.Null()))).limit(1000).subquery("__sample")
     parsed = exp.TryCast(this=col(column), to=exp.DataType.build("TIMESTAMPTZ"))
     query = exp.select(alias(exp.Count(this=exp.Star()), "n"), alias(exp.Count(this=parsed), "ok")).from_(sample)
-    row = engine.to_arrow(query).to_pylist()[0]
+    row = engine.rows(query)[0]
     return bool(row["n"]) and row["ok"] * 2 > row["n"]

@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from sqlglot import exp
 
 from bigml_fs.catalog import Catalog, FeatureRef, ResolvedView
@@ -24,6 +24,9 @@ from bigml_fs.compiler.training_query import TrainingQuery, output_names, traini
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import DataError
 from bigml_fs.training import spine as spine_io
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger("bigml_fs")
 RESULT = "__training_set"
@@ -84,7 +87,7 @@ def write_atomically(engine: Engine, query: exp.Select, output: Path) -> int:
 def _raise_on_ambiguity(engine: Engine, plan: TrainingQuery, catalog: Catalog) -> None:
     if not plan.ambiguity:
         return
-    found = engine.to_arrow(exp.select(*[exp.Max(this=col(c)).as_(c) for c in plan.ambiguity]).from_(RESULT)).to_pylist()[0]
+    found = engine.rows(exp.select(*[exp.Max(this=col(c)).as_(c) for c in plan.ambiguity]).from_(RESULT))[0]
     for column, view in plan.ambiguity.items():
         ts = found[column]
         if ts is None:
@@ -92,7 +95,7 @@ def _raise_on_ambiguity(engine: Engine, plan: TrainingQuery, catalog: Catalog) -
         keys = catalog.views[view].keys
         # the matched source keys where the plan keeps them (mapped spine columns may be named otherwise)
         selected = [col(c).as_(k) for c, k in zip(plan.ambiguity_keys[column], keys, strict=True)] if column in plan.ambiguity_keys else [col(k) for k in keys]
-        row = engine.to_arrow(exp.select(*selected).from_(RESULT).where(exp.EQ(this=col(column), expression=exp.Literal.number(ts))).limit(1)).to_pylist()[0]
+        row = engine.rows(exp.select(*selected).from_(RESULT).where(exp.EQ(this=col(column), expression=exp.Literal.number(ts))).limit(1))[0]
         when = datetime.fromtimestamp(ts / 1e6, tz=timezone.utc).isoformat() if ts else "(static source)"
         key_text = ", ".join(f"{k}={v!r}" for k, v in row.items())
         raise DataError(
@@ -105,8 +108,8 @@ def _warn_skipped_rows(engine: Engine, views: Iterable[ResolvedView]) -> None:
     for view in views:
         required = [col(k) for k in view.keys] + ([col(view.timestamp)] if view.timestamp else [])
         nulls = exp.or_(*[exp.Is(this=c, expression=exp.Null()) for c in required])
-        query = exp.select(exp.Count(this=exp.Star())).from_(view.relation.copy()).where(nulls)
-        skipped = engine.to_arrow(query).column(0)[0].as_py()
+        query = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(view.relation.copy()).where(nulls)
+        skipped = engine.rows(query)[0]["n"]
         if skipped:
             log.warning("view '%s': skipped %d source row(s) with a null key or event time", view.name, skipped)
 
