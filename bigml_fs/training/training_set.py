@@ -64,7 +64,9 @@ def build_training_set(
 
     _prepare_lookups(engine, views.values())
     plan = compile_training_query(catalog, refs, spine_columns, full_feature_names, engine.dialect)
-    engine.create_temp_table(RESULT, plan.query)
+    unordered = plan.query.copy()
+    unordered.set("order", None)  # the output orders by __row once, when it is written
+    engine.create_temp_table(RESULT, unordered)
     _raise_on_ambiguity(engine, plan, catalog)
     final = exp.select(*[col(c) for c in user_columns], *[col(o.name) for o in plan.outputs]).from_(RESULT).order_by(col(ROW))
     if output is not None:
