@@ -193,7 +193,7 @@ def main() -> None:
         f"\n## Run of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
         f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; median of {args.runs} runs after a warm-up, contenders interleaved; "
         f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}.\n"
-        f"Reproduce: `python benchmarks/bench_pit.py --rows {args.rows} --spine {args.spine} --runs {args.runs}`\n"
+        f"Reproduce: `python benchmarks/bench_pit.py --rows {args.rows} --spine {args.spine} --runs {args.runs}{' --only ' + args.only if args.only else ''}`\n"
     )
     text = header + "\n".join(sections)
     print(text)
