@@ -24,7 +24,7 @@ from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler.features import HI, LO, RAW_CREATED, RAW_TS, _source_rows, latest_query, pg_created_order, pg_time_range, raw_rows, window_query
-from bigml_fs.compiler.sqlparts import CREATED, ROW, TS, alias, all_not_null, col, epoch_us, micros, parse_expr, row_hash
+from bigml_fs.compiler.sqlparts import CREATED, ROW, TS, alias, all_not_null, col, micros, parse_expr, row_hash
 from bigml_fs.spec.schema import FeatureSpec
 
 SPINE = "__s"
@@ -148,74 +148,56 @@ def _join_latest_matched(query: exp.Select, base: str, view: ResolvedView, featu
 
     Step 1 (``__m{i}``) as-of joins the spine with the source's narrow (keys,
     time) rows: the sort carries 8 bytes a row and no values, so it is the
-    cheapest as-of join there is. It keeps the matched time ``__mt{i}``
+    cheapest as-of join there is. It keeps the matched time ``__mts{i}``
     where it lies within the ttl. Step 2 (``__p{i}``) reads the source once
     more for just the matched (keys, time) pairs (a semi-join on a hash table
     of them) and picks, per pair, the row with the greatest created
     timestamp (null lowest), noting whether rows tied on (keys, time,
     created) disagree, so the tie check costs no pass of its own. The spine
     chain continues from ``__m{i}``; the result left-joins ``__p{i}`` on
-    (keys, ``__mt{i}``). A TIMESTAMP[TZ] time column is compared as it is
-    (the spine's microseconds become a timestamp once per spine row), which
-    spares converting every source row; other time types go through their
-    microseconds.
+    (keys, ``__mts{i}``).
     """
-    match, ref, matched = f"__m{i}", f"__p{i}", f"__mt{i}"
-    dtype = view.columns[view.timestamp].upper()
-    raw = dtype in ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
-    time = RAW_TS if raw else TS
-
-    def micros_of(value: exp.Expression) -> exp.Expression:
-        return epoch_us(value, dtype, "duckdb") if raw else value
-
-    rows = _timed_rows(view, read_dialect, raw)
-    times = exp.select(*[col(k) for k in view.keys], col(time)).from_(rows.subquery("__rows"))
-    point: exp.Expression = col(TS, "__b")
-    if raw:
-        point = exp.cast(exp.Anonymous(this="make_timestamp", expressions=[point]), exp.DataType.build(dtype, dialect="duckdb"))
+    match, ref, matched = f"__m{i}", f"__p{i}", f"__mts{i}"
+    rows, keys = _source_rows(view, read_dialect, "duckdb")
+    times = exp.select(*[k.copy() for k in keys], col(TS)).from_(rows.subquery("__rows"))
     on = exp.and_(
         *[exp.EQ(this=col(s, "__b"), expression=col(k, "__a")) for s, k in zip(spine_keys, view.keys, strict=True)],
-        exp.GTE(this=point, expression=col(time, "__a")),
+        exp.GTE(this=col(TS, "__b"), expression=col(TS, "__a")),
     )
-    matched_time: exp.Expression = col(time, "__a")
+    matched_ts: exp.Expression = col(TS, "__a")
     if view.ttl is not None:
-        live = exp.GTE(this=micros_of(col(time, "__a")), expression=exp.Sub(this=col(TS, "__b"), expression=exp.Literal.number(micros(view.ttl))))
-        matched_time = exp.Case(ifs=[exp.If(this=live, true=col(time, "__a"))])
-    step1 = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("__b")), alias(matched_time, matched)).from_(exp.alias_(exp.table_(base), "__b", table=True))
+        live = exp.GTE(this=col(TS, "__a"), expression=exp.Sub(this=col(TS, "__b"), expression=exp.Literal.number(micros(view.ttl))))
+        matched_ts = exp.Case(ifs=[exp.If(this=live, true=col(TS, "__a"))])
+    step1 = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("__b")), alias(matched_ts, matched)).from_(exp.alias_(exp.table_(base), "__b", table=True))
     step1.append("joins", exp.Join(this=exp.alias_(times.subquery(), "__a", table=True), method="ASOF", side="LEFT", on=on))
     query = query.with_(match, as_=step1, materialized=True)  # read twice (pairs, result): computed once
-    query = query.with_(ref, as_=_pick_latest(view, features, read_dialect, rows, time, match, spine_keys, matched))
-    join_on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(matched, SPINE), expression=col(time, ref)))
+    query = query.with_(ref, as_=_pick_latest(view, features, read_dialect, match, spine_keys, matched))
+    join_on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(matched, SPINE), expression=col(TS, ref)))
     query = query.join(exp.alias_(exp.table_(ref), ref, table=True), on=join_on, join_type="LEFT")
-    query = query.select(alias(exp.Case(ifs=[exp.If(this=col(AMBIGUOUS, ref), true=micros_of(col(time, ref)))]), f"__amb{i}"), copy=False)
+    query = query.select(alias(exp.Case(ifs=[exp.If(this=col(AMBIGUOUS, ref), true=col(TS, ref))]), f"__amb{i}"), copy=False)
     query = query.select(*[alias(col(k, ref), f"__ambk{i}_{j}") for j, k in enumerate(view.keys)], copy=False)
     return query, match, {f.name: col(f.name, ref) for f in features}
 
 
-def _timed_rows(view: ResolvedView, read_dialect: str, raw: bool) -> exp.Select:
-    """Source rows with non-null keys and time, ``__created`` in microseconds, and the raw time as ``__rts`` if ``raw``."""
-    rows, _ = _source_rows(view, read_dialect, "duckdb")
-    return rows.select(alias(col(view.timestamp), RAW_TS)) if raw else rows
-
-
-def _pick_latest(view: ResolvedView, features: list[FeatureSpec], read_dialect: str, rows: exp.Select, time: str, match: str, spine_keys: tuple[str, ...], matched: str) -> exp.Select:
+def _pick_latest(view: ResolvedView, features: list[FeatureSpec], read_dialect: str, match: str, spine_keys: tuple[str, ...], matched: str) -> exp.Select:
     """Per matched (keys, time): the values of the greatest created (null lowest) and whether tied rows there differ."""
+    rows, _ = _source_rows(view, read_dialect, "duckdb")
     created = exp.func("coalesce", col(CREATED), exp.Literal.number(CREATED_NULL))
     values = [alias(parse_expr(f.value_sql, read_dialect), f.name) for f in features]
-    rows = rows.copy().select(*values, alias(row_hash([v.this for v in values], "duckdb"), "__h"))
+    rows = rows.select(*values, alias(row_hash([v.this for v in values], "duckdb"), "__h"))
     pairs = (
-        exp.select(*[alias(col(s), k) for s, k in zip(spine_keys, view.keys, strict=True)], alias(col(matched), time))
+        exp.select(*[alias(col(s), k) for s, k in zip(spine_keys, view.keys, strict=True)], alias(col(matched), TS))
         .from_(exp.table_(match))
         .where(exp.Not(this=exp.Is(this=col(matched), expression=exp.Null())))
         .distinct()
     )
-    same = exp.and_(*[exp.EQ(this=col(k, "__r"), expression=col(k, "__q")) for k in view.keys], exp.EQ(this=col(time, "__r"), expression=col(time, "__q")))
+    same = exp.and_(*[exp.EQ(this=col(k, "__r"), expression=col(k, "__q")) for k in view.keys], exp.EQ(this=col(TS, "__r"), expression=col(TS, "__q")))
     candidates = (
-        exp.select(*[col(k, "__r") for k in view.keys], col(time, "__r"), alias(created, "__ck"), *[col(f.name, "__r") for f in features], col("__h", "__r"))
+        exp.select(*[col(k, "__r") for k in view.keys], col(TS, "__r"), alias(created, "__ck"), *[col(f.name, "__r") for f in features], col("__h", "__r"))
         .from_(rows.subquery("__r"))
         .join(pairs.subquery("__q"), on=same, join_type="SEMI")
     )
-    group = [*[col(k) for k in view.keys], col(time)]
+    group = [*[col(k) for k in view.keys], col(TS)]
     tied = (
         exp.select(*[g.copy() for g in group], col("__ck"), *[alias(exp.func("any_value", col(f.name)), f.name) for f in features])
         .select(alias(exp.NEQ(this=exp.Min(this=col("__h")), expression=exp.Max(this=col("__h"))), AMBIGUOUS))
