@@ -6,39 +6,34 @@ WITH __s AS (
 ), __m0 AS MATERIALIZED (
   SELECT
     __b.*,
-    CASE
-      WHEN EPOCH_US("__a"."__rts") >= "__b"."__ts" - 2592000000000
-      THEN "__a"."__rts"
-    END AS "__mt0"
+    CASE WHEN "__a"."__ts" >= "__b"."__ts" - 2592000000000 THEN "__a"."__ts" END AS "__mts0"
   FROM __s AS __b
   ASOF LEFT JOIN (
     SELECT
       "customer_id",
-      "__rts"
+      "__ts"
     FROM (
       SELECT
         "customer_id",
         EPOCH_US("ts") AS "__ts",
-        EPOCH_US("ingested_at") AS "__created",
-        "ts" AS "__rts"
+        EPOCH_US("ingested_at") AS "__created"
       FROM "payments"
       WHERE
         NOT "customer_id" IS NULL AND NOT "ts" IS NULL
     ) AS __rows
   ) AS __a
-    ON "__b"."customer_id" = "__a"."customer_id"
-    AND CAST(MAKE_TIMESTAMP("__b"."__ts") AS TIMESTAMPTZ) >= "__a"."__rts"
+    ON "__b"."customer_id" = "__a"."customer_id" AND "__b"."__ts" >= "__a"."__ts"
 ), __p0 AS (
   SELECT
     "customer_id",
-    "__rts",
+    "__ts",
     ARG_MAX_NULL("last_amount", "__ck") AS "last_amount",
     ARG_MAX_NULL("last_country", "__ck") AS "last_country",
     ARG_MAX_NULL("__amb", "__ck") AS "__amb"
   FROM (
     SELECT
       "customer_id",
-      "__rts",
+      "__ts",
       "__ck",
       ANY_VALUE("last_amount") AS "last_amount",
       ANY_VALUE("last_country") AS "last_country",
@@ -46,7 +41,7 @@ WITH __s AS (
     FROM (
       SELECT
         "__r"."customer_id",
-        "__r"."__rts",
+        "__r"."__ts",
         COALESCE("__created", -9223372036854775807) AS "__ck",
         "__r"."last_amount",
         "__r"."last_country",
@@ -56,7 +51,6 @@ WITH __s AS (
           "customer_id",
           EPOCH_US("ts") AS "__ts",
           EPOCH_US("ingested_at") AS "__created",
-          "ts" AS "__rts",
           amount AS "last_amount",
           country AS "last_country",
           HASH(amount, country) AS "__h"
@@ -67,21 +61,21 @@ WITH __s AS (
       SEMI JOIN (
         SELECT DISTINCT
           "customer_id" AS "customer_id",
-          "__mt0" AS "__rts"
+          "__mts0" AS "__ts"
         FROM __m0
         WHERE
-          NOT "__mt0" IS NULL
+          NOT "__mts0" IS NULL
       ) AS __q
-        ON "__r"."customer_id" = "__q"."customer_id" AND "__r"."__rts" = "__q"."__rts"
+        ON "__r"."customer_id" = "__q"."customer_id" AND "__r"."__ts" = "__q"."__ts"
     ) AS __c
     GROUP BY
       "customer_id",
-      "__rts",
+      "__ts",
       "__ck"
   ) AS __g
   GROUP BY
     "customer_id",
-    "__rts"
+    "__ts"
 ), __view1 AS (
   SELECT
     "customer_id",
@@ -103,42 +97,40 @@ WITH __s AS (
 ), __m2 AS MATERIALIZED (
   SELECT
     __b.*,
-    "__a"."__rts" AS "__mt2"
+    "__a"."__ts" AS "__mts2"
   FROM __m0 AS __b
   ASOF LEFT JOIN (
     SELECT
       "merchant_id",
-      "__rts"
+      "__ts"
     FROM (
       SELECT
         "merchant_id",
         EPOCH_US("updated_at") AS "__ts",
-        EPOCH_US("ingested_at") AS "__created",
-        "updated_at" AS "__rts"
+        EPOCH_US("ingested_at") AS "__created"
       FROM src.merchants
       WHERE
         NOT "merchant_id" IS NULL AND NOT "updated_at" IS NULL
     ) AS __rows
   ) AS __a
-    ON "__b"."merchant_id" = "__a"."merchant_id"
-    AND CAST(MAKE_TIMESTAMP("__b"."__ts") AS TIMESTAMPTZ) >= "__a"."__rts"
+    ON "__b"."merchant_id" = "__a"."merchant_id" AND "__b"."__ts" >= "__a"."__ts"
 ), __p2 AS (
   SELECT
     "merchant_id",
-    "__rts",
+    "__ts",
     ARG_MAX_NULL("risk_tier", "__ck") AS "risk_tier",
     ARG_MAX_NULL("__amb", "__ck") AS "__amb"
   FROM (
     SELECT
       "merchant_id",
-      "__rts",
+      "__ts",
       "__ck",
       ANY_VALUE("risk_tier") AS "risk_tier",
       MIN("__h") <> MAX("__h") AS "__amb"
     FROM (
       SELECT
         "__r"."merchant_id",
-        "__r"."__rts",
+        "__r"."__ts",
         COALESCE("__created", -9223372036854775807) AS "__ck",
         "__r"."risk_tier",
         "__r"."__h"
@@ -147,7 +139,6 @@ WITH __s AS (
           "merchant_id",
           EPOCH_US("updated_at") AS "__ts",
           EPOCH_US("ingested_at") AS "__created",
-          "updated_at" AS "__rts",
           risk_tier AS "risk_tier",
           HASH(risk_tier) AS "__h"
         FROM src.merchants
@@ -157,21 +148,21 @@ WITH __s AS (
       SEMI JOIN (
         SELECT DISTINCT
           "merchant_id" AS "merchant_id",
-          "__mt2" AS "__rts"
+          "__mts2" AS "__ts"
         FROM __m2
         WHERE
-          NOT "__mt2" IS NULL
+          NOT "__mts2" IS NULL
       ) AS __q
-        ON "__r"."merchant_id" = "__q"."merchant_id" AND "__r"."__rts" = "__q"."__rts"
+        ON "__r"."merchant_id" = "__q"."merchant_id" AND "__r"."__ts" = "__q"."__ts"
     ) AS __c
     GROUP BY
       "merchant_id",
-      "__rts",
+      "__ts",
       "__ck"
   ) AS __g
   GROUP BY
     "merchant_id",
-    "__rts"
+    "__ts"
 ), __view3 AS (
   SELECT
     "customer_id",
@@ -435,10 +426,10 @@ SELECT
   "__s"."card_id",
   "__s"."country",
   "__s"."event_timestamp",
-  CASE WHEN "__p0"."__amb" THEN EPOCH_US("__p0"."__rts") END AS "__amb0",
+  CASE WHEN "__p0"."__amb" THEN "__p0"."__ts" END AS "__amb0",
   "__p0"."customer_id" AS "__ambk0_0",
   CASE WHEN "__v1"."__lo" IS DISTINCT FROM "__v1"."__hi" THEN 0 END AS "__amb1",
-  CASE WHEN "__p2"."__amb" THEN EPOCH_US("__p2"."__rts") END AS "__amb2",
+  CASE WHEN "__p2"."__amb" THEN "__p2"."__ts" END AS "__amb2",
   "__p2"."merchant_id" AS "__ambk2_0",
   "__p0"."last_amount" AS "last_amount",
   "__p0"."last_country" AS "last_country",
@@ -460,11 +451,11 @@ SELECT
   "__s"."__row"
 FROM __m2 AS __s
 LEFT JOIN __p0 AS __p0
-  ON "__s"."customer_id" = "__p0"."customer_id" AND "__s"."__mt0" = "__p0"."__rts"
+  ON "__s"."customer_id" = "__p0"."customer_id" AND "__s"."__mts0" = "__p0"."__ts"
 LEFT JOIN __view1 AS __v1
   ON "__s"."customer_id" = "__v1"."customer_id"
 LEFT JOIN __p2 AS __p2
-  ON "__s"."merchant_id" = "__p2"."merchant_id" AND "__s"."__mt2" = "__p2"."__rts"
+  ON "__s"."merchant_id" = "__p2"."merchant_id" AND "__s"."__mts2" = "__p2"."__ts"
 LEFT JOIN __view3 AS __v3
   ON "__s"."customer_id" = "__v3"."customer_id" AND "__s"."__ts" = "__v3"."__ts"
 LEFT JOIN __view4 AS __v4
