@@ -192,3 +192,24 @@ def test_postgres_table_sources_are_read_in_place(tmp_path: Path, engine_block: 
         tables = p.engine.to_arrow(f"SELECT count(*) AS n FROM pg_tables WHERE schemaname = '{schema}' AND tablename LIKE 'bigml_src_%'").column("n").to_pylist()
     assert [(r["page"], r["n_1h"]) for r in out] == [("a", 1), ("b", 1), ("x", 0)]
     assert tables == [0]  # nothing copied: the table is read where it is
+
+
+def test_postgres_probes_an_indexed_copy_of_a_sql_view_model(tmp_path: Path, engine_block: dict):
+    """A LATERAL probe into a view would run the view once per spine row: the plan reads an indexed temp copy instead."""
+    t0 = 1714521600 * 1_000_000
+    events = pa.table({
+        "user_id": pa.array([1, 1, 2, 2, 3], type=pa.int64()),
+        "amount": [5.0, 7.0, 1.0, 2.0, 9.0],
+        "ts": helpers.micros_to_ts([t0, t0 + 60_000_000, t0, t0 + 120_000_000, t0 + 10_000_000]),
+    })
+    spec = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "events", "path": "data/events.parquet", "timestamp": "ts"}]}
+    features = "feature_views:\n  - {name: v, entities: [user], source: paid, timestamp: ts, ttl: 1d, features: [{name: doubled}, {name: n_1h, agg: count, window: 1h}]}\n"
+    sql = {"paid": "SELECT user_id, amount * 2 AS doubled, ts FROM {{ source('events') }} WHERE amount > 1"}
+    spine = pa.table({"user_id": pa.array([1, 2, 3, 1], type=pa.int64()), "event_timestamp": helpers.micros_to_ts([t0 + 90_000_000, t0 + 60_000_000, t0, t0 + 30_000_000])})
+    duck_root = tmp_path / "duck"
+    with Project.load(helpers.write_project(duck_root, {**spec, "engine": {"type": "duckdb"}}, features, sql=sql, tables={"events": events}), in_memory=True) as duck:
+        expected = duck.training_set(features=["v:*"], spine=spine)
+    with helpers.load(helpers.write_project(tmp_path / "pg", spec, features, sql=sql, tables={"events": events})) as p:
+        _assert_same(expected, p.training_set(features=["v:*"], spine=spine))
+        copies = p.engine.rows("SELECT indexname FROM pg_indexes WHERE schemaname = (SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()) AND tablename LIKE 'bigml_lookup_%'")
+    assert len(copies) == 1  # the view model was copied once and indexed on (user_id, ts)

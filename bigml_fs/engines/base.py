@@ -96,8 +96,13 @@ class Engine(ABC):
         """
         return self.create_temp_table(f"bigml_model__{name}", query)
 
-    def ensure_index(self, relation: exp.Table, columns: list[str]) -> None:  # noqa: B027 - optional hook
-        """Index ``columns`` of a relation the engine loaded, if its plans probe them (PostgreSQL)."""
+    def lookup_relation(self, relation: exp.Table, columns: list[str]) -> exp.Table:
+        """The relation a plan that probes ``columns`` per spine row should read.
+
+        DuckDB and Spark join whole relations, so they read it as it is;
+        PostgreSQL's LATERAL probes need an index on those columns.
+        """
+        return relation
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""

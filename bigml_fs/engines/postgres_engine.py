@@ -68,6 +68,7 @@ class PostgresEngine(Engine):
             raise EngineError(f"cannot connect to PostgreSQL at {host}:{port} (database {database}, user {user}): {reason.strip().splitlines()[-1]}") from None
         self.con = backend.con
         self._try_casts: set[str] = set()
+        self._lookups: dict[str, exp.Table] = {}  # sql/ view models copied into indexed temp tables this session
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {self._q(schema)}")
         self.execute(f"CREATE TABLE IF NOT EXISTS {self._q(schema)}.{LOADED} (name text PRIMARY KEY, signature text NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())")
 
@@ -208,13 +209,33 @@ class PostgresEngine(Engine):
             raise EngineError(_clean(exc)) from None
         return target
 
-    def ensure_index(self, relation: exp.Table, columns: list[str]) -> None:
-        """Index (keys, time, created) of a table bigml-fs loaded or built; tables of others are read as they are."""
-        if not relation.name.startswith((SOURCE_PREFIX, MODEL_PREFIX)) or relation.db != self.schema:
-            return
-        digest = hashlib.sha1(json.dumps([relation.name, columns]).encode()).hexdigest()[:12]
+    def lookup_relation(self, relation: exp.Table, columns: list[str]) -> exp.Table:
+        """An index on (keys, time, created) for the LATERAL probes, so none of them scans the whole source.
+
+        A table bigml-fs loaded or built gets the index itself. A sql/ model
+        that is a view cannot be indexed: a LATERAL probe into it would run
+        the view's query once per spine row (quadratic), so it is copied once
+        per session into an indexed temp table, which the plan reads instead.
+        Tables of others (``table:`` sources) are read as they are.
+        """
+        if relation.db == self.schema and relation.name.startswith((SOURCE_PREFIX, MODEL_PREFIX)):
+            self._index(relation, columns)
+            return relation
+        if relation.db or not self._is_temp_view(relation.name):
+            return relation
+        copy = self._lookups.get(relation.name)
+        if copy is None:
+            copy = self.create_temp_table(f"bigml_lookup_{_digest([relation.name])}", exp.select("*").from_(relation.copy()))
+            self._lookups[relation.name] = copy
+        self._index(exp.table_(copy.name, db="pg_temp", quoted=True), columns)
+        return copy
+
+    def _index(self, table: exp.Table, columns: list[str]) -> None:
         parts = ", ".join(f"{exp.to_identifier(c, quoted=True).sql('postgres')} NULLS FIRST" for c in columns)
-        self.execute(f'CREATE INDEX IF NOT EXISTS "bigml_ix_{digest}" ON {relation.sql("postgres")} ({parts})')
+        self.execute(f'CREATE INDEX IF NOT EXISTS "bigml_ix_{_digest([table.name, columns])}" ON {table.sql("postgres")} ({parts})')
+
+    def _is_temp_view(self, name: str) -> bool:
+        return self._fetch_one("SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'v' AND relname = %s", [name]) > 0
 
     # --- helpers ------------------------------------------------------------
 
@@ -271,6 +292,10 @@ class PostgresEngine(Engine):
     @staticmethod
     def _q(name: str) -> str:
         return exp.to_identifier(name, quoted=True).sql("postgres")
+
+
+def _digest(parts: list[Any]) -> str:
+    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
 
 
 def _is_csv(file: str) -> bool:

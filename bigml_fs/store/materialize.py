@@ -146,7 +146,7 @@ def materialize(project: Any, views: list[str] | None = None, start: Any = None,
                         report = ViewReport(view.name, plan.action, plan.reason, dict((prev or {}).get("rows", {})), 0, watermark=iso(end_us))
                         new_views[view.name] = prev or {}
                     else:
-                        report, entry = _materialize_view(project, engine, online, view, plan, run, prev_dir, end_us, progress)
+                        report, entry = _materialize_view(project, engine, online, view.probed_by(engine), plan, run, prev_dir, end_us, progress)
                         new_views[view.name] = entry
                 except BigmlError as exc:
                     report = ViewReport(view.name, plan.action, plan.reason, error=str(exc))

@@ -8,6 +8,7 @@ checks the inputs, runs the query and reports ambiguous ties.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable
@@ -62,7 +63,7 @@ def build_training_set(
             raise DataError(f"feature '{out.view}:{out.feature}' would overwrite the spine column '{out.name}'; rename the spine column or pass --full-feature-names")
     _warn_skipped_rows(engine, views.values())
 
-    _prepare_lookups(engine, views.values())
+    catalog = _with_lookup_relations(engine, catalog, views.values())
     plan = compile_training_query(catalog, refs, spine_columns, full_feature_names, engine.dialect)
     unordered = plan.query.copy()
     unordered.set("order", None)  # the output orders by __row once, when it is written
@@ -116,8 +117,6 @@ def _warn_skipped_rows(engine: Engine, views: Iterable[ResolvedView]) -> None:
             log.warning("view '%s': skipped %d source row(s) with a null key or event time", view.name, skipped)
 
 
-def _prepare_lookups(engine: Engine, views: Iterable[ResolvedView]) -> None:
-    """Let the engine index (keys, event time, created) where its plan probes them (PostgreSQL's LATERAL)."""
-    for view in views:
-        if view.timestamp:
-            engine.ensure_index(view.relation, [*view.keys, view.timestamp, *([view.created] if view.created else [])])
+def _with_lookup_relations(engine: Engine, catalog: Catalog, views: Iterable[ResolvedView]) -> Catalog:
+    """The catalog with each requested view reading what the engine's plan can probe (``ResolvedView.probed_by``)."""
+    return dataclasses.replace(catalog, views={**catalog.views, **{v.name: v.probed_by(engine) for v in views}})
