@@ -73,6 +73,7 @@ class SparkEngine(Engine):
             base = builder.getOrCreate()
             if not remote:
                 base.sparkContext.setLogLevel("ERROR")
+                _quiet_codegen_fallback(base)
             self.spark = base if remote else base.newSession()
             for key, value in {**SESSION_CONF, **{k: v for k, v in (conf or {}).items() if k.startswith("spark.sql.") and k not in STATIC_CONF}}.items():
                 self.spark.conf.set(key, value)
@@ -215,6 +216,21 @@ class SparkEngine(Engine):
             return self.spark.sql(self.render(query))
         except Exception as exc:
             raise EngineError(_first_line(exc)) from None
+
+
+def _quiet_codegen_fallback(session: Any) -> None:
+    """Silence the compile error Spark logs, with a 250-line Java trace, before it falls back to interpreted code.
+
+    Large generated expressions (an in-warehouse scoring query of a
+    gradient-boosted model) exceed Java's 64 KB method limit; Spark then runs
+    the same plan without code generation and the result is unchanged, but
+    the trace would reach the user's terminal as an ERROR.
+    """
+    try:
+        jvm = session.sparkContext._jvm
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator", jvm.org.apache.logging.log4j.Level.OFF)
+    except Exception:  # another logging backend: the trace stays, nothing else changes
+        pass
 
 
 def _spark_ready(table: pa.Table) -> pa.Table:
