@@ -24,13 +24,11 @@ from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler.features import HI, LO, RAW_CREATED, RAW_TS, _source_rows, latest_query, pg_created_order, pg_time_range, raw_rows, window_query
-from bigml_fs.compiler.sqlparts import CREATED, ROW, TS, alias, all_not_null, col, micros, parse_expr, row_hash
+from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, ROW, TS, alias, all_not_null, col, micros, parse_expr, row_hash
 from bigml_fs.spec.schema import FeatureSpec
 
 SPINE = "__s"
 AMBIGUOUS = "__amb"
-# created timestamps in microseconds are > -2**63 + 1 for every time an engine can hold: null sorts below them all
-CREATED_NULL = -(2**63) + 1
 
 
 @dataclass(frozen=True)
@@ -182,7 +180,7 @@ def _join_latest_matched(query: exp.Select, base: str, view: ResolvedView, featu
 def _pick_latest(view: ResolvedView, features: list[FeatureSpec], read_dialect: str, match: str, spine_keys: tuple[str, ...], matched: str) -> exp.Select:
     """Per matched (keys, time): the values of the greatest created (null lowest) and whether tied rows there differ."""
     rows, _ = _source_rows(view, read_dialect, "duckdb")
-    created = exp.func("coalesce", col(CREATED), exp.Literal.number(CREATED_NULL))
+    created = exp.func("coalesce", col(CREATED), exp.Literal.number(MIN_BIGINT))  # null created sorts below every time
     values = [alias(parse_expr(f.value_sql, read_dialect), f.name) for f in features]
     rows = rows.select(*values, alias(row_hash([v.this for v in values], "duckdb"), "__h"))
     pairs = (

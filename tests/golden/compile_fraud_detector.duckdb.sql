@@ -42,7 +42,7 @@ WITH __s AS (
       SELECT
         "__r"."customer_id",
         "__r"."__ts",
-        COALESCE("__created", -9223372036854775807) AS "__ck",
+        COALESCE("__created", -9223372036854775808) AS "__ck",
         "__r"."last_amount",
         "__r"."last_country",
         "__r"."__h"
@@ -131,7 +131,7 @@ WITH __s AS (
       SELECT
         "__r"."merchant_id",
         "__r"."__ts",
-        COALESCE("__created", -9223372036854775807) AS "__ck",
+        COALESCE("__created", -9223372036854775808) AS "__ck",
         "__r"."risk_tier",
         "__r"."__h"
       FROM (
