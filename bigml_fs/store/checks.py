@@ -70,7 +70,7 @@ def run_checks(engine: Engine, view: ResolvedView) -> list[CheckFailure]:
     failures: list[CheckFailure] = []
     for check in view.spec.checks:
         label, bad = _bad_rows(check, view.relation)
-        count = engine.to_arrow(exp.select(exp.Count(this=exp.Star())).from_(bad.subquery("__bad"))).column(0)[0].as_py()
+        count = engine.rows(exp.select(exp.Count(this=exp.Star()).as_("n")).from_(bad.subquery("__bad")))[0]["n"]
         if count:
             rows = engine.to_arrow(bad.limit(1)).to_pylist()
             failures.append(CheckFailure(label, int(count), rows[0] if rows else {}))

@@ -301,7 +301,7 @@ def _compute_part(engine: Engine, view: ResolvedView, part: FeastPart, dialect: 
 
 def _raise_on_ambiguity(engine: Engine, table: str, view: ResolvedView) -> None:
     """The training sets' error, for any tie among the rows Feast would read."""
-    rows = engine.to_arrow(mq.ambiguous_rows(table, view)).to_pylist()
+    rows = engine.rows(mq.ambiguous_rows(table, view))
     if not rows:
         return
     row = rows[0]

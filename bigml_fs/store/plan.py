@@ -101,7 +101,7 @@ def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) ->
         exp.alias_(exp.func("coalesce", exp.Sum(this=exp.Case(ifs=[exp.If(this=exp.LTE(this=event_time(view), expression=exp.Literal.number(b)), true=exp.Literal.number(1))], default=exp.Literal.number(0))), exp.Literal.number(0)), name, quoted=True)
         for name, b in bounds.items()
     ]
-    row = engine.to_arrow(exp.select(*sums).from_(view.relation.copy()).where(all_not_null(required))).to_pylist()[0]
+    row = engine.rows(exp.select(*sums).from_(view.relation.copy()).where(all_not_null(required)))[0]
     return {k: int(v) for k, v in row.items()}
 
 
