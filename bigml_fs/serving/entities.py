@@ -10,23 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from bigml_fs.catalog import Catalog
+from bigml_fs.catalog import Catalog, logical_type
 
-# Expected JSON kind per SQL type prefix, and how to say it to a person.
-_KINDS = (
-    (("TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"), "integer"),
-    (("DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC"), "number"),
-    (("VARCHAR", "TEXT", "STRING", "CHAR", "UUID", "DATE", "TIMESTAMP", "TIME"), "string"),
-    (("BOOLEAN", "BOOL"), "boolean"),
-)
+# Expected JSON kind per logical type family (catalog.logical_type: one list of every engine's spellings).
+_KINDS = {
+    "integer": "integer",
+    **dict.fromkeys(("float32", "float64", "decimal"), "number"),
+    **dict.fromkeys(("string", "date", "timestamp", "TIME", "UUID"), "string"),
+    "boolean": "boolean",
+}
 
 
 def _kind(sql_type: str) -> str | None:
-    base = sql_type.upper().split("(")[0].strip()
-    for prefixes, kind in _KINDS:
-        if base in prefixes or base.startswith(prefixes):
-            return kind
-    return None
+    return _KINDS.get(logical_type(sql_type).split(" ")[0])
 
 
 def key_kinds(catalog: Catalog) -> dict[str, tuple[str, str]]:
