@@ -5,9 +5,10 @@ its catalog); sql/ models are temp views, a ``materialized='table'`` model a
 temp view over Parquet that Spark wrote under the warehouse directory; offline
 tables are written by Spark itself. Every engine gets its own Spark session
 (``newSession``: own temp views and SQL settings) over one shared
-SparkContext, so a process (or a test run) starts the JVM once. The session is handed to Ibis's pyspark backend,
-which sets the session time zone to UTC; our plans are SQLGlot ASTs run with
-``spark.sql``, because Ibis would have to re-parse them.
+SparkContext, so a process (or a test run) starts the JVM once. The session
+is handed to Ibis's pyspark backend, which sets the session time zone to UTC;
+our plans are SQLGlot ASTs run with ``spark.sql``, because Ibis would have to
+re-parse them.
 """
 
 from __future__ import annotations
