@@ -55,22 +55,40 @@ def project(engine: str) -> Path:
     (root / "features").mkdir(parents=True, exist_ok=True)
     block = {
         "duckdb": f"{{type: duckdb, path: {root}/.bigml/warehouse.duckdb}}",
-        "postgres": "{{type: postgres, host: {host}, port: {port}, database: {database}, user: {user}, schema: {schema}}}".format(**PG),
+        "postgres": "{{type: postgres, host: {host}, port: {port}, database: {database}, user: {user}, schema: {schema}}}".format(
+            **PG
+        ),
         "spark": "{type: spark, master: 'local[2]', conf: {spark.sql.shuffle.partitions: '4', spark.driver.memory: 6g}}",
     }[engine]
-    (root / "project.yaml").write_text(textwrap.dedent(f"""\
+    (root / "project.yaml").write_text(
+        textwrap.dedent(f"""\
         name: bench
         engine: {block}
         entities: [{{name: driver, join_keys: [driver_id]}}]
         sources:
           - {{name: stats, path: {DATA}/features.parquet, timestamp: ts, created_timestamp: created}}
-        """))
+        """)
+    )
     (root / "features" / "views.yaml").write_text(textwrap.dedent(FEATURES))
     return root
 
 
 def bigml(engine: str) -> list[str]:
-    return [PY, "-m", "bigml_fs", "--quiet", "--project", str(project(engine)), "training-set", "--features", "drv:*", "--spine", str(DATA / "spine.parquet"), "-o", str(DATA / f"eng_{engine}_bigml.parquet")]
+    return [
+        PY,
+        "-m",
+        "bigml_fs",
+        "--quiet",
+        "--project",
+        str(project(engine)),
+        "training-set",
+        "--features",
+        "drv:*",
+        "--spine",
+        str(DATA / "spine.parquet"),
+        "-o",
+        str(DATA / f"eng_{engine}_bigml.parquet"),
+    ]
 
 
 def hand_duckdb() -> str:
@@ -104,9 +122,9 @@ def hand_postgres() -> str:
     epoch = "TIMESTAMPTZ '1970-01-01 00:00:00+00' + ({}) * INTERVAL '1 microsecond'"
     return f"""
 import io, psycopg, pyarrow as pa, pyarrow.csv as csv, pyarrow.parquet as pq
-con = psycopg.connect(host={PG['host']!r}, port={PG['port']}, dbname={PG['database']!r}, user={PG['user']!r}, autocommit=True)
+con = psycopg.connect(host={PG["host"]!r}, port={PG["port"]}, dbname={PG["database"]!r}, user={PG["user"]!r}, autocommit=True)
 con.execute("SET TimeZone = 'UTC'")
-spine = pq.read_table({str(DATA / 'spine.parquet')!r})
+spine = pq.read_table({str(DATA / "spine.parquet")!r})
 spine = spine.append_column('rid', pa.array(range(spine.num_rows), type=pa.int64()))
 con.execute("CREATE TEMP TABLE s (driver_id bigint, event_timestamp timestamptz, rid bigint)")
 with con.cursor().copy("COPY s FROM STDIN (FORMAT csv)") as copy:
@@ -125,13 +143,13 @@ w AS (SELECT driver_id, t, ev,
 SELECT s.driver_id, s.event_timestamp, l.conv_rate, l.trips, w.trips_count_1h, w.trips_sum_1d, w.conv_avg_7d
 FROM s
 LEFT JOIN LATERAL (SELECT f.conv_rate, f.trips FROM {table} f
-  WHERE f.driver_id = s.driver_id AND f.ts <= {epoch.format('s.t')} AND f.ts >= {epoch.format(f's.t - {TTL_US}')}
+  WHERE f.driver_id = s.driver_id AND f.ts <= {epoch.format("s.t")} AND f.ts >= {epoch.format(f"s.t - {TTL_US}")}
   ORDER BY f.ts DESC, f.created DESC NULLS LAST LIMIT 1) l ON TRUE
 LEFT JOIN w ON w.driver_id = s.driver_id AND w.t = s.t AND w.ev IS NULL
 ORDER BY s.rid'''
 schema = pa.schema([('driver_id', pa.int64()), ('event_timestamp', pa.timestamp('us', tz='UTC')), ('conv_rate', pa.float64()), ('trips', pa.int64()),
                     ('trips_count_1h', pa.int64()), ('trips_sum_1d', pa.float64()), ('conv_avg_7d', pa.float64())])
-with con.transaction(), con.cursor(name='c') as cur, pq.ParquetWriter({str(DATA / 'eng_postgres_hand.parquet')!r}, schema) as out:
+with con.transaction(), con.cursor(name='c') as cur, pq.ParquetWriter({str(DATA / "eng_postgres_hand.parquet")!r}, schema) as out:
     cur.execute(sql)
     while rows := cur.fetchmany(100000):
         out.write_batch(pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(zip(*rows), schema)], schema=schema))
@@ -147,8 +165,8 @@ spark = (SparkSession.builder.master('local[2]').config('spark.sql.session.timeZ
          .config('spark.sql.shuffle.partitions', '4').config('spark.driver.memory', '6g')
          .config('spark.sql.parquet.outputTimestampType', 'TIMESTAMP_MICROS').getOrCreate())
 spark.sparkContext.setLogLevel('ERROR')
-spark.read.parquet({str(DATA / 'spine.parquet')!r}).selectExpr('driver_id', 'event_timestamp', 'unix_micros(event_timestamp) AS t', 'monotonically_increasing_id() AS rid').createOrReplaceTempView('s')
-spark.read.parquet({str(DATA / 'features.parquet')!r}).createOrReplaceTempView('f')
+spark.read.parquet({str(DATA / "spine.parquet")!r}).selectExpr('driver_id', 'event_timestamp', 'unix_micros(event_timestamp) AS t', 'monotonically_increasing_id() AS rid').createOrReplaceTempView('s')
+spark.read.parquet({str(DATA / "features.parquet")!r}).createOrReplaceTempView('f')
 out = spark.sql('''
 WITH d AS (SELECT driver_id, unix_micros(ts) AS t, conv_rate, trips,
              row_number() OVER (PARTITION BY driver_id, ts ORDER BY created DESC NULLS LAST) AS rn FROM f),
@@ -169,9 +187,9 @@ SELECT s.driver_id, s.event_timestamp,
 FROM s LEFT JOIN l ON l.driver_id = s.driver_id AND l.t = s.t AND l.side = 1
 LEFT JOIN w ON w.driver_id = s.driver_id AND w.t = s.t AND w.ev IS NULL
 ORDER BY s.rid''')
-scratch = {str(DATA / 'eng_spark_hand.spark')!r}
+scratch = {str(DATA / "eng_spark_hand.spark")!r}
 out.coalesce(1).write.mode('overwrite').parquet(scratch)
-shutil.move(glob.glob(os.path.join(scratch, 'part-*.parquet'))[0], {str(DATA / 'eng_spark_hand.parquet')!r}); shutil.rmtree(scratch)
+shutil.move(glob.glob(os.path.join(scratch, 'part-*.parquet'))[0], {str(DATA / "eng_spark_hand.parquet")!r}); shutil.rmtree(scratch)
 """
 
 
@@ -182,7 +200,9 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--engines", default="duckdb,postgres,spark")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (PostgreSQL loads its source table in the first)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed runs first (PostgreSQL loads its source table in the first)"
+    )
     args = parser.parse_args()
     for marker in DATA.glob("generated_*") if DATA.exists() else []:
         if marker.name != f"generated_{args.rows}_{args.spine}_{args.keys}":
@@ -190,7 +210,11 @@ def main() -> None:
     bench_pit.DATA = DATA  # bench_pit's generator, writing into this benchmark's directory
     bench_pit.generate(args.rows, args.spine, args.keys)
     engines = args.engines.split(",")
-    hands = {"duckdb": ("DuckDB hand-written ASOF + window", hand_duckdb), "postgres": ("PostgreSQL hand-written LATERAL + window", hand_postgres), "spark": ("Spark hand-written last(struct) + window", hand_spark)}
+    hands = {
+        "duckdb": ("DuckDB hand-written ASOF + window", hand_duckdb),
+        "postgres": ("PostgreSQL hand-written LATERAL + window", hand_postgres),
+        "spark": ("Spark hand-written last(struct) + window", hand_spark),
+    }
     contenders = []
     for engine in engines:
         contenders.append((f"bigml_fs on {engine}", bigml(engine)))

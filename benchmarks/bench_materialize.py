@@ -86,13 +86,17 @@ def online_yaml(store: str, name: str) -> str:
 def bigml_project(name: str, source: Path, store: str, features: str) -> Path:
     root = DATA / name
     (root / "features").mkdir(parents=True, exist_ok=True)
-    (root / "project.yaml").write_text(textwrap.dedent(f"""\
+    (root / "project.yaml").write_text(
+        textwrap.dedent(f"""\
         name: {name}
         engine: {{type: duckdb, path: {root}/.bigml/warehouse.duckdb}}
         entities: [{{name: driver, join_keys: [driver_id]}}]
         sources:
           - {{name: stats, path: {source}, timestamp: ts, created_timestamp: created}}
-        """) + online_yaml(store, name) + "\n")
+        """)
+        + online_yaml(store, name)
+        + "\n"
+    )
     (root / "features" / "views.yaml").write_text(textwrap.dedent(features))
     return root
 
@@ -150,7 +154,16 @@ def feast_online(store: str, name: str) -> dict:
         return {"type": "sqlite", "path": str(DATA / name / "online.db")}
     if store == "redis":
         return {"type": "redis", "connection_string": f"{REDIS['host']}:{REDIS['port']},db=0"}
-    return {"type": "postgres", "host": POSTGRES["host"], "port": POSTGRES["port"], "database": POSTGRES["database"], "db_schema": name, "user": POSTGRES["user"], "password": "", "sslmode": "prefer"}
+    return {
+        "type": "postgres",
+        "host": POSTGRES["host"],
+        "port": POSTGRES["port"],
+        "database": POSTGRES["database"],
+        "db_schema": name,
+        "user": POSTGRES["user"],
+        "password": "",
+        "sslmode": "prefer",
+    }
 
 
 def reset_command(store: str, project: str, sqlite_path: Path, then: list[str]) -> list[str]:
@@ -165,13 +178,13 @@ if store == 'sqlite' and os.path.exists({str(sqlite_path)!r}):
     con.commit(); con.execute('VACUUM'); con.close()
 if store == 'redis':
     import redis
-    r = redis.Redis(host={REDIS['host']!r}, port={REDIS['port']})
+    r = redis.Redis(host={REDIS["host"]!r}, port={REDIS["port"]})
     keys = list(r.scan_iter(match=b'*' + project.encode(), count=10000))
     for i in range(0, len(keys), 10000):
         r.delete(*keys[i:i + 10000])
 if store == 'postgres':
     import psycopg
-    with psycopg.connect('host={POSTGRES['host']} port={POSTGRES['port']} user={POSTGRES['user']} dbname={POSTGRES['database']}', autocommit=True) as c:
+    with psycopg.connect('host={POSTGRES["host"]} port={POSTGRES["port"]} user={POSTGRES["user"]} dbname={POSTGRES["database"]}', autocommit=True) as c:
         for (t,) in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (project,)).fetchall():
             c.execute('TRUNCATE "' + project + '"."' + t + '"')
 os.execv({then[0]!r}, {then!r})
@@ -184,7 +197,10 @@ def setup_schema(store: str, name: str) -> None:
         return
     import psycopg
 
-    with psycopg.connect(f"host={POSTGRES['host']} port={POSTGRES['port']} user={POSTGRES['user']} dbname={POSTGRES['database']}", autocommit=True) as c:
+    with psycopg.connect(
+        f"host={POSTGRES['host']} port={POSTGRES['port']} user={POSTGRES['user']} dbname={POSTGRES['database']}",
+        autocommit=True,
+    ) as c:
         c.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         c.execute(f'CREATE SCHEMA "{name}"')
 
@@ -193,7 +209,13 @@ def contenders(case: str, store: str, source: Path) -> tuple[list[tuple[str, lis
     ours_name, theirs_name = f"bm_{case}_{store}", f"bf_{case}_{store}"
     if case == "latest":
         root = bigml_project(ours_name, source, store, LATEST)
-        view, fields, path, ts, created = "driver_stats", [("conv_rate", "Float64"), ("trips", "Int64")], str(source), "ts", "created"
+        view, fields, path, ts, created = (
+            "driver_stats",
+            [("conv_rate", "Float64"), ("trips", "Int64")],
+            str(source),
+            "ts",
+            "created",
+        )
     else:
         root = bigml_project(ours_name, source, store, WINDOWS)
         # Feast loads the change-point table bigml_fs publishes (computed once, outside the timing)
@@ -204,9 +226,24 @@ def contenders(case: str, store: str, source: Path) -> tuple[list[tuple[str, lis
             project.materialize(end=END)
         table = DATA / "driver_windows_change_points.parquet"
         shutil.copy(root / ".bigml" / "offline" / "current" / "driver_windows.parquet", table)
-        view, fields, path, ts, created = "driver_windows", [("trips_count_1h", "Int64"), ("trips_sum_1d", "Float64"), ("conv_avg_7d", "Float64")], str(table), "event_timestamp", ""
+        view, fields, path, ts, created = (
+            "driver_windows",
+            [("trips_count_1h", "Int64"), ("trips_sum_1d", "Float64"), ("conv_avg_7d", "Float64")],
+            str(table),
+            "event_timestamp",
+            "",
+        )
     feast_repo = DATA / theirs_name
-    script = FEAST_SCRIPT.format(repo=str(feast_repo), project=theirs_name, online=feast_online(store, theirs_name), fields=fields, view=view, path=path, ts=ts, created=created)
+    script = FEAST_SCRIPT.format(
+        repo=str(feast_repo),
+        project=theirs_name,
+        online=feast_online(store, theirs_name),
+        fields=fields,
+        view=view,
+        path=path,
+        ts=ts,
+        created=created,
+    )
     bigml = [str(Path(PY).with_name("bigml-fs")), "--quiet", "--project", str(root), "materialize", "--end", END]
     # set-up, not timed: both registries applied (bigml_fs: a first run)
     setup_schema(store, ours_name)
@@ -218,8 +255,14 @@ def contenders(case: str, store: str, source: Path) -> tuple[list[tuple[str, lis
     (feast_repo / "call_seconds.txt").unlink(missing_ok=True)
     return (
         [
-            ("bigml_fs materialize --full-refresh", reset_command(store, ours_name, root / ".bigml" / "online.db", [*bigml, "--full-refresh"])),
-            ("Feast materialize (process)", reset_command(store, theirs_name, feast_repo / "online.db", [PY, "-c", script])),
+            (
+                "bigml_fs materialize --full-refresh",
+                reset_command(store, ours_name, root / ".bigml" / "online.db", [*bigml, "--full-refresh"]),
+            ),
+            (
+                "Feast materialize (process)",
+                reset_command(store, theirs_name, feast_repo / "online.db", [PY, "-c", script]),
+            ),
         ],
         root,
         feast_repo,
@@ -244,7 +287,12 @@ def compare(root: Path, feast_repo: Path, view: str, features: list[str], entiti
     refs = [f"{view}:{f}" for f in features]
     a = ours.get_online_features(features=refs, entity_rows=rows).to_dict()
     b = theirs.get_online_features(features=refs, entity_rows=rows).to_dict()
-    differ = sum(1 for f in features for x, y in zip(a[f], b[f], strict=True) if not (x == y or (x is not None and y is not None and abs(x - y) <= 1e-9 * max(abs(x), abs(y)) + 1e-12)))
+    differ = sum(
+        1
+        for f in features
+        for x, y in zip(a[f], b[f], strict=True)
+        if not (x == y or (x is not None and y is not None and abs(x - y) <= 1e-9 * max(abs(x), abs(y)) + 1e-12))
+    )
     return "identical" if differ == 0 else f"{differ} values differ"
 
 
@@ -252,7 +300,14 @@ def write_feast_yaml(feast_repo: Path, store: str, name: str) -> None:
     """A feature_store.yaml beside the benchmark's Feast registry, so plain Feast can reopen it."""
     import yaml
 
-    config = {"project": name, "registry": str(feast_repo / "registry.db"), "provider": "local", "offline_store": {"type": "duckdb"}, "online_store": feast_online(store, name), "entity_key_serialization_version": 3}
+    config = {
+        "project": name,
+        "registry": str(feast_repo / "registry.db"),
+        "provider": "local",
+        "offline_store": {"type": "duckdb"},
+        "online_store": feast_online(store, name),
+        "entity_key_serialization_version": 3,
+    }
     (feast_repo / "feature_store.yaml").write_text(yaml.safe_dump(config))
 
 
@@ -260,7 +315,9 @@ def report(title: str, results: list[Measurement], check: str, call: list[float]
     ours, theirs = results
     lines = [f"\n#### {title}\n", "| contender | median s | peak MB (process tree) |", "|---|---|---|"]
     for r in results:
-        lines.append(f"| {r.name} | {'failed: ' + r.failed.splitlines()[-1][:80] if r.failed else f'{r.median:.2f}'} | {'' if r.failed else f'{r.peak:.0f}'} |")
+        lines.append(
+            f"| {r.name} | {'failed: ' + r.failed.splitlines()[-1][:80] if r.failed else f'{r.median:.2f}'} | {'' if r.failed else f'{r.peak:.0f}'} |"
+        )
     if ours.seconds and theirs.seconds:
         call_text = f"{statistics.median(call):.2f} s" if call else "n/a"
         ratio_call = statistics.median(call) / ours.median if call else float("nan")
@@ -279,7 +336,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--stores", default="sqlite,redis,postgres")
     parser.add_argument("--cases", default="latest,windows")
-    parser.add_argument("--write", action="store_true", help="write the results into benchmarks/RESULTS.md (section materialize)")
+    parser.add_argument(
+        "--write", action="store_true", help="write the results into benchmarks/RESULTS.md (section materialize)"
+    )
     args = parser.parse_args()
     source = generate(args.rows, args.entities)
     sections: list[str] = []
@@ -294,7 +353,10 @@ def main() -> None:
             calls_file = feast_repo / "call_seconds.txt"
             calls = [float(x) for x in calls_file.read_text().split()] if calls_file.exists() else []
             call = calls[1:] if len(calls) > 1 else calls  # drop the warm-up
-            title = {"latest": f"{args.entities:,} entities x 2 features", "windows": f"{args.entities:,} entities, 3 windows (count 1h, sum 1d, avg 7d)"}[case]
+            title = {
+                "latest": f"{args.entities:,} entities x 2 features",
+                "windows": f"{args.entities:,} entities, 3 windows (count 1h, sum 1d, avg 7d)",
+            }[case]
             sections.append(report(f"{store}: {title}", results, check, call))
     header = (
         f"\n### Run of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"

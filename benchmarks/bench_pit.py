@@ -66,26 +66,31 @@ def generate(rows: int, spine_rows: int, keys: int) -> None:
 def bigml_project(name: str, features: str) -> Path:
     root = DATA / name
     (root / "features").mkdir(parents=True, exist_ok=True)
-    (root / "project.yaml").write_text(textwrap.dedent(f"""\
+    (root / "project.yaml").write_text(
+        textwrap.dedent(f"""\
         name: bench
         engine: {{type: duckdb, path: {DATA}/{name}/.bigml/warehouse.duckdb}}
         entities: [{{name: driver, join_keys: [driver_id]}}]
         sources:
           - {{name: stats, path: {DATA}/features.parquet, timestamp: ts, created_timestamp: created}}
-        """))
+        """)
+    )
     (root / "features" / "views.yaml").write_text(textwrap.dedent(features))
     return root
 
 
 def latest_contenders(ttl_days: int) -> list[tuple[str, list[str]]]:
-    root = bigml_project(f"latest_{ttl_days}d", f"""\
+    root = bigml_project(
+        f"latest_{ttl_days}d",
+        f"""\
         feature_views:
           - name: driver_stats
             entities: [driver]
             source: stats
             ttl: {ttl_days}d
             features: [{{name: conv_rate}}, {{name: trips}}]
-        """)
+        """,
+    )
     out = DATA / "out"
     hand = f"""
 import duckdb
@@ -106,22 +111,39 @@ import sys; sys.path.insert(0, {str(HERE.parent)!r})
 from datetime import timedelta
 import pandas as pd
 from benchmarks.feast_peer import PeerView, feast_store, historical
-store = feast_store(__import__('pathlib').Path({str(DATA / f'feast_{ttl_days}d')!r}),
-    [PeerView('driver_stats', __import__('pathlib').Path({str(DATA / 'features.parquet')!r}), ['driver_id'], 'ts', 'created', {{'conv_rate': 'Float64', 'trips': 'Int64'}}, timedelta(days={ttl_days}))])
-spine = pd.read_parquet({str(DATA / 'spine.parquet')!r})
+store = feast_store(__import__('pathlib').Path({str(DATA / f"feast_{ttl_days}d")!r}),
+    [PeerView('driver_stats', __import__('pathlib').Path({str(DATA / "features.parquet")!r}), ['driver_id'], 'ts', 'created', {{'conv_rate': 'Float64', 'trips': 'Int64'}}, timedelta(days={ttl_days}))])
+spine = pd.read_parquet({str(DATA / "spine.parquet")!r})
 spine['rid'] = range(len(spine))
 df = historical(store, spine, ['driver_stats:conv_rate', 'driver_stats:trips']).sort_values('rid')
-df[['driver_id', 'event_timestamp', 'conv_rate', 'trips']].to_parquet({str(out) + '_feast.parquet'!r}, index=False)
+df[['driver_id', 'event_timestamp', 'conv_rate', 'trips']].to_parquet({str(out) + "_feast.parquet"!r}, index=False)
 """
     return [
-        ("bigml_fs", [*BIGML, "--quiet", "--project", str(root), "training-set", "--features", "driver_stats:*", "--spine", str(DATA / "spine.parquet"), "-o", f"{out}_bigml.parquet"]),
+        (
+            "bigml_fs",
+            [
+                *BIGML,
+                "--quiet",
+                "--project",
+                str(root),
+                "training-set",
+                "--features",
+                "driver_stats:*",
+                "--spine",
+                str(DATA / "spine.parquet"),
+                "-o",
+                f"{out}_bigml.parquet",
+            ],
+        ),
         ("hand-written DuckDB ASOF", [PY, "-c", hand]),
         ("Feast (DuckDB offline store)", [PY, "-c", feast]),
     ]
 
 
 def window_contenders() -> list[tuple[str, list[str]]]:
-    root = bigml_project("windows", """\
+    root = bigml_project(
+        "windows",
+        """\
         feature_views:
           - name: driver_windows
             entities: [driver]
@@ -130,7 +152,8 @@ def window_contenders() -> list[tuple[str, list[str]]]:
               - {name: trips_count_1h, agg: count, window: 1h}
               - {name: trips_sum_1d, agg: sum, expr: trips, window: 1d}
               - {name: conv_avg_7d, agg: avg, expr: conv_rate, window: 7d}
-        """)
+        """,
+    )
     out = DATA / "out"
     hand = f"""
 import duckdb
@@ -150,7 +173,22 @@ con.execute('''COPY (
   ORDER BY s.rid) TO '{out}_hand_windows.parquet' (FORMAT parquet)''')
 """
     return [
-        ("bigml_fs", [*BIGML, "--quiet", "--project", str(root), "training-set", "--features", "driver_windows:*", "--spine", str(DATA / "spine.parquet"), "-o", f"{out}_bigml_windows.parquet"]),
+        (
+            "bigml_fs",
+            [
+                *BIGML,
+                "--quiet",
+                "--project",
+                str(root),
+                "training-set",
+                "--features",
+                "driver_windows:*",
+                "--spine",
+                str(DATA / "spine.parquet"),
+                "-o",
+                f"{out}_bigml_windows.parquet",
+            ],
+        ),
         ("hand-written DuckDB window", [PY, "-c", hand]),
     ]
 
@@ -179,15 +217,30 @@ def main() -> None:
     if args.only in (None, "latest"):
         for ttl in (1, 30):
             print(f"latest values, ttl {ttl}d", flush=True)
-            results = measure_all([(n, c) for n, c in latest_contenders(ttl) if not (args.skip_feast and n.startswith("Feast"))], runs=args.runs)
-            checks = {"hand-written": check_equal(DATA / "out_bigml.parquet", DATA / "out_hand.parquet", ["driver_id", "conv_rate", "trips"])}
+            results = measure_all(
+                [(n, c) for n, c in latest_contenders(ttl) if not (args.skip_feast and n.startswith("Feast"))],
+                runs=args.runs,
+            )
+            checks = {
+                "hand-written": check_equal(
+                    DATA / "out_bigml.parquet", DATA / "out_hand.parquet", ["driver_id", "conv_rate", "trips"]
+                )
+            }
             if not args.skip_feast and not results[-1].failed:
-                checks["Feast"] = check_equal(DATA / "out_bigml.parquet", DATA / "out_feast.parquet", ["driver_id", "conv_rate", "trips"])
+                checks["Feast"] = check_equal(
+                    DATA / "out_bigml.parquet", DATA / "out_feast.parquet", ["driver_id", "conv_rate", "trips"]
+                )
             sections.append(report(f"Latest values, ttl {ttl} day{'s' if ttl > 1 else ''}", results, checks))
     if args.only in (None, "windows"):
         print("window aggregates", flush=True)
         results = measure_all(window_contenders(), runs=args.runs)
-        checks = {"hand-written": check_equal(DATA / "out_bigml_windows.parquet", DATA / "out_hand_windows.parquet", ["driver_id", "trips_count_1h", "trips_sum_1d", "conv_avg_7d"])}
+        checks = {
+            "hand-written": check_equal(
+                DATA / "out_bigml_windows.parquet",
+                DATA / "out_hand_windows.parquet",
+                ["driver_id", "trips_count_1h", "trips_sum_1d", "conv_avg_7d"],
+            )
+        }
         sections.append(report("Window aggregates (count 1h, sum 1d, avg 7d)", results, checks))
     header = (
         f"\n## Run of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
@@ -203,7 +256,11 @@ def main() -> None:
 
 def report(title: str, results: list[Measurement], checks: dict[str, str]) -> str:
     ours = results[0]
-    lines = [f"\n### {title}\n", "| contender | median s | peak MB (process tree) | bigml_fs speed-up (their time / ours) |", "|---|---|---|---|"]
+    lines = [
+        f"\n### {title}\n",
+        "| contender | median s | peak MB (process tree) | bigml_fs speed-up (their time / ours) |",
+        "|---|---|---|---|",
+    ]
     for r in results:
         if r.failed:
             lines.append(f"| {r.name} | failed: {r.failed.splitlines()[-1][:80]} | | |")

@@ -51,19 +51,40 @@ def generate(rows: int, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray]:
     data["country"] = rng.choice(["US", "FR", "DE", "BR", "IN", "JP", "NG", "MX"], size=rows).astype(object)
     data["channel"] = rng.choice(["web", "app", "pos"], size=rows).astype(object)
     frame = pd.DataFrame(data)
-    logit = 0.8 * (frame.x0 - 0) - 0.3 * (frame.x1 - 1) + 0.2 * np.sin(frame.x2) + (frame.country == "NG") * 1.5 - (frame.channel == "pos") * 0.7
+    logit = (
+        0.8 * (frame.x0 - 0)
+        - 0.3 * (frame.x1 - 1)
+        + 0.2 * np.sin(frame.x2)
+        + (frame.country == "NG") * 1.5
+        - (frame.channel == "pos") * 0.7
+    )
     y = (logit + rng.logistic(size=rows) > 0.5).astype(np.int64).to_numpy()
     return frame, y
 
 
 def pipelines() -> dict[str, Pipeline]:
     def pre() -> ColumnTransformer:
-        return ColumnTransformer([("num", StandardScaler(), NUMERIC), ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), TEXT)], sparse_threshold=0.0)
+        return ColumnTransformer(
+            [
+                ("num", StandardScaler(), NUMERIC),
+                ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), TEXT),
+            ],
+            sparse_threshold=0.0,
+        )
 
     return {
-        "logistic regression (scaler + one-hot)": Pipeline([("pre", pre()), ("estimator", LogisticRegression(max_iter=1000))]),
-        "random forest (100 trees, depth 8)": Pipeline([("pre", pre()), ("estimator", RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0, n_jobs=2))]),
-        "gradient boosting (100 trees, depth 3)": Pipeline([("pre", pre()), ("estimator", GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0))]),
+        "logistic regression (scaler + one-hot)": Pipeline(
+            [("pre", pre()), ("estimator", LogisticRegression(max_iter=1000))]
+        ),
+        "random forest (100 trees, depth 8)": Pipeline(
+            [
+                ("pre", pre()),
+                ("estimator", RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0, n_jobs=2)),
+            ]
+        ),
+        "gradient boosting (100 trees, depth 3)": Pipeline(
+            [("pre", pre()), ("estimator", GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0))]
+        ),
     }
 
 
@@ -99,7 +120,13 @@ def run_python(pipe: Pipeline, parquet: Path, out: Path) -> None:
     frame = pq.read_table(parquet).to_pandas()
     proba = pipe.predict_proba(frame[FEATURES])
     pred = pipe.predict(frame[FEATURES])
-    table = pa.table({"row_id": frame["row_id"].to_numpy(), "prediction": pred, **{f"probability__{c}": proba[:, i] for i, c in enumerate(pipe.classes_)}})
+    table = pa.table(
+        {
+            "row_id": frame["row_id"].to_numpy(),
+            "prediction": pred,
+            **{f"probability__{c}": proba[:, i] for i, c in enumerate(pipe.classes_)},
+        }
+    )
     pq.write_table(table, out)
 
 
@@ -120,19 +147,33 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1, help="Untimed rounds before the timed ones.")
     parser.add_argument("--skip-orbital", action="store_true")
-    parser.add_argument("--only", default="", help="Run only the pipelines whose name contains one of these comma-separated texts (e.g. forest,logistic).")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="Run only the pipelines whose name contains one of these comma-separated texts (e.g. forest,logistic).",
+    )
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     frame, y = generate(args.rows)
     parquet = DATA / "rows.parquet"
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet, row_group_size=100_000)  # row groups let DuckDB use every core
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), parquet, row_group_size=100_000
+    )  # row groups let DuckDB use every core
     train = slice(0, min(args.train_rows, args.rows))
     only = f" --only {args.only}" if args.only else ""
     print(f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    print(f"{args.rows:,} rows scored (8 numbers, 2 categories), trained on the first {train.stop:,}; median of {args.runs} interleaved run(s) after {args.warmup} warm-up round(s); Parquet in, Parquet out.")
-    print(f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}, scikit-learn {sklearn.__version__}, duckdb {duckdb.__version__}, orbital 0.6.")
-    print(f"Reproduce: `.venv/bin/python benchmarks/bench_scoring.py --rows {args.rows} --runs {args.runs} --warmup {args.warmup}{only}`\n")
-    print("| pipeline | contender | compile (s) | SQL size (KB) | run (s) | max abs diff of P(class 1) vs sklearn | rows with another class |")
+    print(
+        f"{args.rows:,} rows scored (8 numbers, 2 categories), trained on the first {train.stop:,}; median of {args.runs} interleaved run(s) after {args.warmup} warm-up round(s); Parquet in, Parquet out."
+    )
+    print(
+        f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}, scikit-learn {sklearn.__version__}, duckdb {duckdb.__version__}, orbital 0.6."
+    )
+    print(
+        f"Reproduce: `.venv/bin/python benchmarks/bench_scoring.py --rows {args.rows} --runs {args.runs} --warmup {args.warmup}{only}`\n"
+    )
+    print(
+        "| pipeline | contender | compile (s) | SQL size (KB) | run (s) | max abs diff of P(class 1) vs sklearn | rows with another class |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, pipe in pipelines().items():
         if args.only and not any(part in name for part in args.only.split(",")):
@@ -141,14 +182,32 @@ def main() -> None:
         truth_path = DATA / "sklearn.parquet"
         contenders = {}
         compile_s, sql = timed(lambda pipe=pipe: compile_bigml(pipe, parquet))
-        contenders["bigml_fs (DuckDB)"] = (compile_s, len(sql), lambda sql=sql: run_sql(sql, DATA / "bigml.parquet"), DATA / "bigml.parquet", ("prediction", "probability__{}"))
+        contenders["bigml_fs (DuckDB)"] = (
+            compile_s,
+            len(sql),
+            lambda sql=sql: run_sql(sql, DATA / "bigml.parquet"),
+            DATA / "bigml.parquet",
+            ("prediction", "probability__{}"),
+        )
         if not args.skip_orbital:
             try:
                 compile_s, osql = timed(lambda pipe=pipe: compile_orbital(pipe))
-                contenders["orbital 0.6 (DuckDB)"] = (compile_s, len(osql), lambda osql=osql: run_sql(osql, DATA / "orbital.parquet", parquet), DATA / "orbital.parquet", ("output_label", "output_probability.{}"))
+                contenders["orbital 0.6 (DuckDB)"] = (
+                    compile_s,
+                    len(osql),
+                    lambda osql=osql: run_sql(osql, DATA / "orbital.parquet", parquet),
+                    DATA / "orbital.parquet",
+                    ("output_label", "output_probability.{}"),
+                )
             except Exception as exc:
                 print(f"| {name} | orbital 0.6 | failed: {type(exc).__name__}: {str(exc)[:80]} | | | | |")
-        contenders["scikit-learn (Python)"] = (None, None, lambda pipe=pipe, truth_path=truth_path: run_python(pipe, parquet, truth_path), truth_path, ("prediction", "probability__{}"))
+        contenders["scikit-learn (Python)"] = (
+            None,
+            None,
+            lambda pipe=pipe, truth_path=truth_path: run_python(pipe, parquet, truth_path),
+            truth_path,
+            ("prediction", "probability__{}"),
+        )
         times: dict[str, list[float]] = {k: [] for k in contenders}
         for run in range(args.warmup + args.runs):  # the first rounds are the warm-up
             for key, (_, _, fn, _, _) in contenders.items():
@@ -160,7 +219,10 @@ def main() -> None:
             diff, wrong = differences(path, truth, label, prob)
             comp = "" if compile_s is None else f"{compile_s:.3f}"
             kb = "" if size is None else f"{size / 1024:,.0f}"
-            print(f"| {name} | {key} | {comp} | {kb} | {statistics.median(times[key]):.2f} | {diff:.2e} | {wrong:,} |", flush=True)
+            print(
+                f"| {name} | {key} | {comp} | {kb} | {statistics.median(times[key]):.2f} | {diff:.2e} | {wrong:,} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,21 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90.0) ->
 
 
 @contextmanager
-def server_process(command: Sequence[str], health_url: str, env: dict[str, str] | None = None, stderr: IO | int | None = subprocess.DEVNULL, timeout: float = 90.0) -> Iterator[subprocess.Popen]:
+def server_process(
+    command: Sequence[str],
+    health_url: str,
+    env: dict[str, str] | None = None,
+    stderr: IO | int | None = subprocess.DEVNULL,
+    timeout: float = 90.0,
+) -> Iterator[subprocess.Popen]:
     """Run ``command`` for the duration of the block; it answers ``health_url`` when the block starts."""
-    process = subprocess.Popen(list(command), env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    process = subprocess.Popen(
+        list(command),
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )
     try:
         wait_until_up(health_url, process, timeout)
         yield process
@@ -88,7 +100,19 @@ def bigml_serve_command(project: Path, port: int, *extra: str) -> list[str]:
 
 
 def feast_serve_command(repo: Path, port: int) -> list[str]:
-    return [str(BIN / "feast"), "-c", str(repo), "serve", "--port", str(port), "--no-access-log", "--max-requests", "0", "--workers", "1"]
+    return [
+        str(BIN / "feast"),
+        "-c",
+        str(repo),
+        "serve",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--max-requests",
+        "0",
+        "--workers",
+        "1",
+    ]
 
 
 # --- the benchmark -------------------------------------------------------------------
@@ -156,10 +180,16 @@ def compare_values(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[int, i
 def run(project: Path, n_requests: int, warmup: int, seed: int) -> dict[tuple[str, int], list[float]]:
     rng = random.Random(seed)
     ports = {"bigml-fs": free_port(), "feast": free_port()}
-    commands = {"bigml-fs": bigml_serve_command(project, ports["bigml-fs"]), "feast": feast_serve_command(project / ".bigml" / "feast", ports["feast"])}
+    commands = {
+        "bigml-fs": bigml_serve_command(project, ports["bigml-fs"]),
+        "feast": feast_serve_command(project / ".bigml" / "feast", ports["feast"]),
+    }
     paths = {"bigml-fs": "/features", "feast": "/get-online-features"}
     latencies: dict[tuple[str, int], list[float]] = {(name, n): [] for name in ports for n in (1, 100)}
-    with server_process(commands["bigml-fs"], f"http://127.0.0.1:{ports['bigml-fs']}/health"), server_process(commands["feast"], f"http://127.0.0.1:{ports['feast']}/health"):
+    with (
+        server_process(commands["bigml-fs"], f"http://127.0.0.1:{ports['bigml-fs']}/health"),
+        server_process(commands["feast"], f"http://127.0.0.1:{ports['feast']}/health"),
+    ):
         conns = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for name, port in ports.items()}
         requests = Requests(project, rng)
         compared = differing = 0
@@ -181,7 +211,9 @@ def run(project: Path, n_requests: int, warmup: int, seed: int) -> dict[tuple[st
                     compared, differing = compared + c, differing + d
         for conn in conns.values():
             conn.close()
-    print(f"values compared with Feast's in sampled answers: {compared:,}, differing: {differing} (values past their ttl, OUTSIDE_MAX_AGE in bigml-fs, not compared)")
+    print(
+        f"values compared with Feast's in sampled answers: {compared:,}, differing: {differing} (values past their ttl, OUTSIDE_MAX_AGE in bigml-fs, not compared)"
+    )
     return latencies
 
 
@@ -195,7 +227,9 @@ class Requests:
 
     def make(self, n: int) -> tuple[bytes, bytes]:
         ids = [self.rng.randint(1, self.customers) for _ in range(n)]
-        return json.dumps({"features": self.ours, "entities": {"customer_id": ids}}).encode(), json.dumps({"features": self.theirs, "entities": {"customer_id": ids}}).encode()
+        return json.dumps({"features": self.ours, "entities": {"customer_id": ids}}).encode(), json.dumps(
+            {"features": self.theirs, "entities": {"customer_id": ids}}
+        ).encode()
 
 
 def count_customers(project: Path) -> int:
@@ -215,7 +249,9 @@ def report(latencies: dict[tuple[str, int], list[float]], args: argparse.Namespa
     for n, target in ((1, "<= 1.2"), (100, "<= 0.33")):
         ours, theirs = latencies[("bigml-fs", n)], latencies[("feast", n)]
         p99_ratio = percentile(ours, 99) / percentile(theirs, 99)
-        lines.append(f"| {n} | {percentile(ours, 50):.2f} ms | {percentile(ours, 99):.2f} ms | {percentile(theirs, 50):.2f} ms | {percentile(theirs, 99):.2f} ms | {p99_ratio:.2f} | {target} |")
+        lines.append(
+            f"| {n} | {percentile(ours, 50):.2f} ms | {percentile(ours, 99):.2f} ms | {percentile(theirs, 50):.2f} ms | {percentile(theirs, 99):.2f} ms | {p99_ratio:.2f} | {target} |"
+        )
     return "\n".join(lines)
 
 

@@ -53,9 +53,19 @@ def feast_store(repo: Path, views: list[PeerView]):
         for key in view.keys:
             if key not in entities:
                 entities[key] = Entity(name=key, join_keys=[key])
-        source = FileSource(path=str(view.path), timestamp_field=view.timestamp, created_timestamp_column=view.created or "")
+        source = FileSource(
+            path=str(view.path), timestamp_field=view.timestamp, created_timestamp_column=view.created or ""
+        )
         schema = [Field(name=name, dtype=getattr(ftypes, dtype)) for name, dtype in view.features.items()]
-        objects.append(FeatureView(name=view.name, entities=[entities[k] for k in view.keys], ttl=view.ttl or timedelta(0), schema=schema, source=source))
+        objects.append(
+            FeatureView(
+                name=view.name,
+                entities=[entities[k] for k in view.keys],
+                ttl=view.ttl or timedelta(0),
+                schema=schema,
+                source=source,
+            )
+        )
     store.apply([*entities.values(), *objects])
     return store
 

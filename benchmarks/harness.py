@@ -53,7 +53,9 @@ def run_once(command: list[str], timeout: float) -> tuple[float, float]:
     return elapsed, peak / 2**20
 
 
-def measure_all(contenders: list[tuple[str, list[str]]], runs: int = 3, warmup: int = 1, timeout: float = 1800) -> list[Measurement]:
+def measure_all(
+    contenders: list[tuple[str, list[str]]], runs: int = 3, warmup: int = 1, timeout: float = 1800
+) -> list[Measurement]:
     """Run the contenders in turn, A B C A B C ..., so drift in the machine's speed hits all alike."""
     results = [Measurement(name, [], []) for name, _ in contenders]
     for i in range(warmup + runs):

@@ -67,7 +67,9 @@ class ResolvedView:
         if self.timestamp is None:
             return self
         relation = self.relation
-        probed = engine.lookup_relation(relation, [*self.keys, self.timestamp, *([self.created] if self.created else [])])
+        probed = engine.lookup_relation(
+            relation, [*self.keys, self.timestamp, *([self.created] if self.created else [])]
+        )
         return self if probed is relation else replace(self, relation=probed)
 
 
@@ -123,7 +125,14 @@ def is_time_type(dtype: str) -> bool:
     return dtype.upper().startswith(TIME_TYPES)
 
 
-def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Table], problems: list[Problem], dialect: str, upstream: dict[str, str] | None = None) -> Catalog:
+def build_catalog(
+    defs: Definitions,
+    engine: Engine,
+    relations: dict[str, exp.Table],
+    problems: list[Problem],
+    dialect: str,
+    upstream: dict[str, str] | None = None,
+) -> Catalog:
     """Resolve views and models; append every problem found to ``problems``.
 
     ``upstream`` maps sql model names to their fingerprints, so a view's
@@ -135,7 +144,9 @@ def build_catalog(defs: Definitions, engine: Engine, relations: dict[str, exp.Ta
             catalog.columns[name] = engine.columns(exp.select("*").from_(relation).limit(0))
         except BigmlError as exc:
             kind = "source" if ("source", name) in defs.origins else "sql"
-            problems.append(defs.origin(kind, name).problem("name" if kind == "source" else (), f"cannot read its columns: {exc}"))
+            problems.append(
+                defs.origin(kind, name).problem("name" if kind == "source" else (), f"cannot read its columns: {exc}")
+            )
     broken_sources = _check_sources(defs, catalog, problems)
     for view in defs.views.values():
         if view.source in broken_sources and not view.timestamp:
@@ -162,15 +173,33 @@ def _check_sources(defs: Definitions, catalog: Catalog, problems: list[Problem])
             if column is None:
                 continue
             if column not in columns:
-                problems.append(origin.problem(key, f"source '{source.name}' has no column '{column}'{did_you_mean(column, columns)}; its columns: {', '.join(columns)}"))
+                problems.append(
+                    origin.problem(
+                        key,
+                        f"source '{source.name}' has no column '{column}'{did_you_mean(column, columns)}; its columns: {', '.join(columns)}",
+                    )
+                )
                 broken.add(source.name)
             elif not is_time_type(columns[column]):
-                problems.append(origin.problem(key, f"column '{column}' of source '{source.name}' is {columns[column]}, not a timestamp or date; cast it in a sql/ model"))
+                problems.append(
+                    origin.problem(
+                        key,
+                        f"column '{column}' of source '{source.name}' is {columns[column]}, not a timestamp or date; cast it in a sql/ model",
+                    )
+                )
                 broken.add(source.name)
     return broken
 
 
-def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, engine: Engine, problems: list[Problem], dialect: str, upstream: str) -> ResolvedView | None:
+def _resolve_view(
+    defs: Definitions,
+    view: FeatureViewSpec,
+    catalog: Catalog,
+    engine: Engine,
+    problems: list[Problem],
+    dialect: str,
+    upstream: str,
+) -> ResolvedView | None:
     origin = defs.origin("view", view.name)
     before = len(problems)
     entities = {e.name: e for e in defs.project.entities}
@@ -178,27 +207,51 @@ def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, en
     for i, ref in enumerate(view.entity_refs):
         entity = entities.get(ref.name)
         if entity is None:
-            problems.append(origin.problem(("entities", i), f"unknown entity '{ref.name}'{did_you_mean(ref.name, entities)}; declare it under 'entities:' in project.yaml"))
+            problems.append(
+                origin.problem(
+                    ("entities", i),
+                    f"unknown entity '{ref.name}'{did_you_mean(ref.name, entities)}; declare it under 'entities:' in project.yaml",
+                )
+            )
             continue
         for key in ref.keys:
             if key not in entity.join_keys:
-                problems.append(origin.problem(("entities", i, "keys", key), f"entity '{ref.name}' has no join key '{key}'{did_you_mean(key, entity.join_keys)}"))
+                problems.append(
+                    origin.problem(
+                        ("entities", i, "keys", key),
+                        f"entity '{ref.name}' has no join key '{key}'{did_you_mean(key, entity.join_keys)}",
+                    )
+                )
         for key in entity.join_keys:
             column = ref.keys.get(key, key)
             if column in keys:
-                problems.append(origin.problem(("entities", i), f"key column '{column}' is used twice; map one entity's keys to other columns with keys: {{...}}"))
+                problems.append(
+                    origin.problem(
+                        ("entities", i),
+                        f"key column '{column}' is used twice; map one entity's keys to other columns with keys: {{...}}",
+                    )
+                )
             keys.append(column)
     seen: set[str] = set()
     for i, feature in enumerate(view.features):
         if feature.name in seen:
-            problems.append(origin.problem(("features", i, "name"), f"duplicate feature name '{feature.name}' in view '{view.name}'"))
+            problems.append(
+                origin.problem(
+                    ("features", i, "name"), f"duplicate feature name '{feature.name}' in view '{view.name}'"
+                )
+            )
         seen.add(feature.name)
 
     source_spec = next((s for s in defs.project.sources if s.name == view.source), None)
     is_sql = view.source in defs.sql_files
     if source_spec is None and not is_sql:
         candidates = [s.name for s in defs.project.sources] + list(defs.sql_files)
-        problems.append(origin.problem("source", f"unknown source '{view.source}'{did_you_mean(view.source, candidates)}; name a source in project.yaml or a sql/ model"))
+        problems.append(
+            origin.problem(
+                "source",
+                f"unknown source '{view.source}'{did_you_mean(view.source, candidates)}; name a source in project.yaml or a sql/ model",
+            )
+        )
         return None
     if source_spec is not None:
         timestamp = view.timestamp or source_spec.timestamp
@@ -206,7 +259,12 @@ def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, en
     else:
         timestamp, created = view.timestamp, view.created_timestamp
         if timestamp is None:
-            problems.append(origin.problem("timestamp", f"a view over the sql model '{view.source}' needs 'timestamp:' (its event time column), or 'timestamp: none' for a static table"))
+            problems.append(
+                origin.problem(
+                    "timestamp",
+                    f"a view over the sql model '{view.source}' needs 'timestamp:' (its event time column), or 'timestamp: none' for a static table",
+                )
+            )
     if timestamp == "none":
         timestamp, created = None, None
     if timestamp is None:
@@ -215,12 +273,22 @@ def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, en
     columns = catalog.columns.get(view.source)
     if columns is None:
         return None
-    for col, key in [(c, ("entities",)) for c in keys] + [(timestamp, ("timestamp",)), (created, ("created_timestamp",))]:
+    for col, key in [(c, ("entities",)) for c in keys] + [
+        (timestamp, ("timestamp",)),
+        (created, ("created_timestamp",)),
+    ]:
         if col is not None and col not in columns:
-            problems.append(origin.problem(key, f"source '{view.source}' has no column '{col}'{did_you_mean(col, columns)}"))
+            problems.append(
+                origin.problem(key, f"source '{view.source}' has no column '{col}'{did_you_mean(col, columns)}")
+            )
     for col, key in ((timestamp, "timestamp"), (created, "created_timestamp")):
         if col in columns and not is_time_type(columns[col]):
-            problems.append(origin.problem(key, f"column '{col}' of '{view.source}' is {columns[col]}, not a timestamp or date; cast it in a sql/ model"))
+            problems.append(
+                origin.problem(
+                    key,
+                    f"column '{col}' of '{view.source}' is {columns[col]}, not a timestamp or date; cast it in a sql/ model",
+                )
+            )
     relation = catalog.relations[view.source]
     for i, feature in enumerate(view.features):
         for attr in ("expr", "where"):
@@ -229,11 +297,18 @@ def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, en
                 continue
             message = _probe_expression(engine, relation, text, dialect, columns, view.source)
             if message:
-                problems.append(origin.problem(("features", i, attr if getattr(feature, attr) is not None else "name"), message))
+                problems.append(
+                    origin.problem(("features", i, attr if getattr(feature, attr) is not None else "name"), message)
+                )
     for i, check in enumerate(view.checks):
         for col in _check_columns(check):
             if col not in columns:
-                problems.append(origin.problem(("checks", i), f"check names column '{col}' that '{view.source}' does not have{did_you_mean(col, columns)}"))
+                problems.append(
+                    origin.problem(
+                        ("checks", i),
+                        f"check names column '{col}' that '{view.source}' does not have{did_you_mean(col, columns)}",
+                    )
+                )
     if len(problems) > before:
         return None
     fingerprint = _fingerprint(view, columns, upstream)
@@ -242,13 +317,24 @@ def _resolve_view(defs: Definitions, view: FeatureViewSpec, catalog: Catalog, en
 
 def _check_static(origin: Origin, view: FeatureViewSpec, problems: list[Problem]) -> None:
     if view.ttl is not None:
-        problems.append(origin.problem("ttl", f"view '{view.name}' is over a static source (no timestamp), so it cannot have a ttl; remove it"))
+        problems.append(
+            origin.problem(
+                "ttl", f"view '{view.name}' is over a static source (no timestamp), so it cannot have a ttl; remove it"
+            )
+        )
     for i, feature in enumerate(view.features):
         if feature.is_window:
-            problems.append(origin.problem(("features", i, "agg"), f"feature '{feature.name}': a static source has no event time, so window aggregates are not possible"))
+            problems.append(
+                origin.problem(
+                    ("features", i, "agg"),
+                    f"feature '{feature.name}': a static source has no event time, so window aggregates are not possible",
+                )
+            )
 
 
-def _probe_expression(engine: Engine, relation: exp.Table, text: str, dialect: str, columns: dict[str, str], source: str) -> str | None:
+def _probe_expression(
+    engine: Engine, relation: exp.Table, text: str, dialect: str, columns: dict[str, str], source: str
+) -> str | None:
     try:
         parsed = sqlglot.parse_one(text, read=dialect)
     except ParseError as exc:
@@ -281,20 +367,39 @@ def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems
     before = len(problems)
     known = ESTIMATORS[model.task]
     if model.estimator not in known and not is_dotted_path(model.estimator):
-        problems.append(origin.problem("estimator", f"unknown {model.task} estimator '{model.estimator}'{did_you_mean(model.estimator, known)}; use one of {', '.join(known)} or a dotted path like sklearn.ensemble.ExtraTreesClassifier"))
+        problems.append(
+            origin.problem(
+                "estimator",
+                f"unknown {model.task} estimator '{model.estimator}'{did_you_mean(model.estimator, known)}; use one of {', '.join(known)} or a dotted path like sklearn.ensemble.ExtraTreesClassifier",
+            )
+        )
     for i, metric in enumerate(model.metrics):
         if metric not in METRICS[model.task]:
-            problems.append(origin.problem(("metrics", i), f"unknown {model.task} metric '{metric}'{did_you_mean(metric, METRICS[model.task])}; use one of {', '.join(METRICS[model.task])}"))
+            problems.append(
+                origin.problem(
+                    ("metrics", i),
+                    f"unknown {model.task} metric '{metric}'{did_you_mean(metric, METRICS[model.task])}; use one of {', '.join(METRICS[model.task])}",
+                )
+            )
     labels = model.labels
     columns = catalog.columns.get(labels.source)
     if labels.source not in catalog.relations:
         candidates = list(catalog.relations)
-        problems.append(origin.problem(("labels", "source"), f"unknown labels source '{labels.source}'{did_you_mean(labels.source, candidates)}"))
+        problems.append(
+            origin.problem(
+                ("labels", "source"),
+                f"unknown labels source '{labels.source}'{did_you_mean(labels.source, candidates)}",
+            )
+        )
     elif columns is not None:
         for key in ("timestamp", "target"):
             col = getattr(labels, key)
             if col and col not in columns:
-                problems.append(origin.problem(("labels", key), f"'{labels.source}' has no column '{col}'{did_you_mean(col, columns)}"))
+                problems.append(
+                    origin.problem(
+                        ("labels", key), f"'{labels.source}' has no column '{col}'{did_you_mean(col, columns)}"
+                    )
+                )
     for i, text in enumerate(model.features):
         found: list[FeatureRef] = []
         problem = catalog.expand_one(text, found) if ":" in text else f"'{text}' is not view:feature or view:*"
@@ -306,7 +411,12 @@ def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems
         view = catalog.views[found[0].view]
         missing = [k for k in view.keys if columns is not None and k not in columns]
         if missing:
-            problems.append(origin.problem(("features", i), f"labels '{labels.source}' lack the join key(s) {', '.join(missing)} of view '{view.name}'"))
+            problems.append(
+                origin.problem(
+                    ("features", i),
+                    f"labels '{labels.source}' lack the join key(s) {', '.join(missing)} of view '{view.name}'",
+                )
+            )
     return len(problems) == before
 
 
@@ -318,14 +428,38 @@ def _fingerprint(view: FeatureViewSpec, columns: dict[str, str], upstream: str) 
 
 
 _INTEGERS = {
-    "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
-    "INT1", "INT2", "INT4", "INT8", "INT16", "INT32", "INT64", "INT128", "LONG", "SHORT", "BYTE", "SERIAL", "BIGSERIAL",
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "INT",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "INT1",
+    "INT2",
+    "INT4",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "INT128",
+    "LONG",
+    "SHORT",
+    "BYTE",
+    "SERIAL",
+    "BIGSERIAL",
 }
 _FAMILIES = {
     **dict.fromkeys(_INTEGERS, "integer"),
     **dict.fromkeys(("FLOAT", "FLOAT4", "REAL"), "float32"),
     **dict.fromkeys(("DOUBLE", "FLOAT8", "DOUBLE PRECISION"), "float64"),
-    **dict.fromkeys(("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR", "CHARACTER VARYING", "CHARACTER", "NAME"), "string"),
+    **dict.fromkeys(
+        ("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR", "CHARACTER VARYING", "CHARACTER", "NAME"), "string"
+    ),
     **dict.fromkeys(("BOOLEAN", "BOOL"), "boolean"),
     **dict.fromkeys(("BLOB", "BINARY", "VARBINARY", "BYTEA", "BYTES"), "binary"),
     "DATE": "date",

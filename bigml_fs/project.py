@@ -104,7 +104,12 @@ class Project:
                 try:
                     relation = engine.register_file_source(source.name, full)
                 except BigmlError:
-                    problems.append(origin.problem("path", f"source '{source.name}': no file matches {source.path}; check the path (relative to the project) or generate the data"))
+                    problems.append(
+                        origin.problem(
+                            "path",
+                            f"source '{source.name}': no file matches {source.path}; check the path (relative to the project) or generate the data",
+                        )
+                    )
                     continue
             relations[source.name] = relation
             source_sql[source.name] = relation.sql(dialect)
@@ -118,19 +123,25 @@ class Project:
         data = {source.name: self._data_signature(source) for source in self.defs.project.sources}
         signatures: dict[str, str | None] = {}
         for name, model in self._sql_models.items():
-            signatures[name] = model_signature(fingerprints[name], {s: data.get(s) for s in model.sources}, {r: signatures[r] for r in model.refs})
+            signatures[name] = model_signature(
+                fingerprints[name], {s: data.get(s) for s in model.sources}, {r: signatures[r] for r in model.refs}
+            )
             if any(s not in relations for s in model.sources):
                 continue
             try:
                 if model.materialized == "table":
                     table = engine.create_model_table(name, model.query, signatures[name])
-                    engine.create_temp_view(model.relation, exp.select("*").from_(table.copy()))  # what ref() in other models reads
+                    engine.create_temp_view(
+                        model.relation, exp.select("*").from_(table.copy())
+                    )  # what ref() in other models reads
                 else:
                     table = model.relation
                     engine.create_temp_view(model.relation, model.query)
             except BigmlError as exc:
                 what = "build this model's table" if model.materialized == "table" else "create this model"
-                problems.append(Problem(model.display, None, "", f"the engine cannot {what}: {str(exc).splitlines()[0]}"))
+                problems.append(
+                    Problem(model.display, None, "", f"the engine cannot {what}: {str(exc).splitlines()[0]}")
+                )
                 continue
             relations[name] = table
         return build_catalog(self.defs, engine, relations, problems, dialect, fingerprints)
@@ -174,7 +185,9 @@ class Project:
             refs = catalog.expand(list(model.features), f"model '{name}'")
             return self._training_sql(refs, dialect)
         known = [*self.sql_models, *catalog.views, *catalog.models]
-        raise UsageError(f"nothing named '{name}' to compile{did_you_mean(name, known)}; give a sql model, feature view or model name")
+        raise UsageError(
+            f"nothing named '{name}' to compile{did_you_mean(name, known)}; give a sql model, feature view or model name"
+        )
 
     def compile_plan(self, refs: list[FeatureRef], dialect: str) -> tuple[Any, str]:
         """The training-set plan `compile` shows, over a spine of the views' keys and ``event_timestamp``; returns (plan, engine planned for).
@@ -250,7 +263,9 @@ class Project:
         if type(spine).__module__.startswith("pandas"):  # a DataFrame; pandas is imported only when used
             spine = pa.Table.from_pandas(spine, preserve_index=False)
         if not isinstance(spine, pa.Table):
-            raise UsageError(f"a spine is a file path, an Arrow table or a pandas DataFrame, not {type(spine).__name__}")
+            raise UsageError(
+                f"a spine is a file path, an Arrow table or a pandas DataFrame, not {type(spine).__name__}"
+            )
         spine_io.load_spine_table(self.engine, spine)
 
     # --- state, materialize and online reads (bigml_fs/store) ---------------
@@ -266,11 +281,25 @@ class Project:
 
         return plan(self, views=list(views) if views else None, end=end)
 
-    def materialize(self, views: Iterable[str] | None = None, start: Any = None, end: Any = None, full_refresh: bool = False, progress: Any = None) -> Any:
+    def materialize(
+        self,
+        views: Iterable[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+        full_refresh: bool = False,
+        progress: Any = None,
+    ) -> Any:
         """Compute feature tables as of ``end``, publish them, register them in Feast, load the online store."""
         from bigml_fs.store.materialize import materialize
 
-        return materialize(self, views=list(views) if views else None, start=start, end=end, full_refresh=full_refresh, progress=progress)
+        return materialize(
+            self,
+            views=list(views) if views else None,
+            start=start,
+            end=end,
+            full_refresh=full_refresh,
+            progress=progress,
+        )
 
     def online_features(self, features: Iterable[str], entities: Any, full_feature_names: bool = False) -> Any:
         """Online values for entity rows (a dict of key -> list, Arrow or pandas), checked against ttl now."""
@@ -286,7 +315,15 @@ class Project:
 
         return train(self, model, end=end, progress=progress)
 
-    def predict(self, model: str, spine: Any, output: str | Path | None = None, in_warehouse: bool = False, strict: bool = False, timestamp: str | None = None) -> Any:
+    def predict(
+        self,
+        model: str,
+        spine: Any,
+        output: str | Path | None = None,
+        in_warehouse: bool = False,
+        strict: bool = False,
+        timestamp: str | None = None,
+    ) -> Any:
         """Point-in-time features at each spine row, then the model's scores (``MODEL`` or ``MODEL@V``)."""
         from bigml_fs.scoring.predict import predict
 

@@ -15,7 +15,14 @@ from bigml_fs import Project
 ENGINE: dict | None = None
 
 
-def write_project(root: Path, project: dict, features: str = "", models: str = "", sql: dict[str, str] | None = None, tables: dict[str, pa.Table] | None = None) -> Path:
+def write_project(
+    root: Path,
+    project: dict,
+    features: str = "",
+    models: str = "",
+    sql: dict[str, str] | None = None,
+    tables: dict[str, pa.Table] | None = None,
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     if ENGINE is not None and "engine" not in project:
         project = {**project, "engine": ENGINE}

@@ -24,7 +24,9 @@ class Event:
     label: str | None
 
 
-def latest(events: list[Event], key: int | None, t: int, ttl: int | None, fields: tuple[str, ...] = ("value", "label")) -> tuple:
+def latest(
+    events: list[Event], key: int | None, t: int, ttl: int | None, fields: tuple[str, ...] = ("value", "label")
+) -> tuple:
     """The selected row's ``fields``; tied rows are ambiguous only if they differ in those fields."""
     if key is None:
         return tuple(None for _ in fields)
@@ -69,6 +71,10 @@ def window(events: list[Event], key: int | None, t: int, w: int, agg: str, field
     if agg == "variance":
         return statistics.variance(values) if len(values) > 1 else None
     ordered = sorted(
-        ((e.ts, -math.inf if e.created is None else e.created, getattr(e, field)) for e in rows if getattr(e, field) is not None),
+        (
+            (e.ts, -math.inf if e.created is None else e.created, getattr(e, field))
+            for e in rows
+            if getattr(e, field) is not None
+        ),
     )
     return ordered[0][2] if agg == "first" else ordered[-1][2]

@@ -92,7 +92,9 @@ def assert_same(pipeline: Any, table: pa.Table, task: str, features: list[str] =
         col = got[name].to_numpy()
         if name == "prediction" and task != "regression":
             mismatch = np.flatnonzero(np.asarray([a != b for a, b in zip(col, values, strict=True)]))
-            assert mismatch.size == 0, f"{name}: {mismatch.size} rows differ, first {mismatch[:5]}: sql {col[mismatch[:5]]} sklearn {values[mismatch[:5]]}"
+            assert mismatch.size == 0, (
+                f"{name}: {mismatch.size} rows differ, first {mismatch[:5]}: sql {col[mismatch[:5]]} sklearn {values[mismatch[:5]]}"
+            )
         else:
             diff = np.abs(col.astype(np.float64) - values.astype(np.float64))
             assert np.all(np.isfinite(col.astype(np.float64))), f"{name}: non-finite SQL values"
@@ -105,7 +107,13 @@ def threshold_rows(values: dict[int, list[float]]) -> list[list[float | None]]:
     rows: list[list[float | None]] = []
     for i, thresholds in values.items():
         for t in thresholds[:30]:
-            for v in (t, float(np.float32(t)), float(np.nextafter(t, np.inf)), float(np.nextafter(t, -np.inf)), float(np.nextafter(np.float32(t), np.float32(np.inf)))):
+            for v in (
+                t,
+                float(np.float32(t)),
+                float(np.nextafter(t, np.inf)),
+                float(np.nextafter(t, -np.inf)),
+                float(np.nextafter(np.float32(t), np.float32(np.inf))),
+            ):
                 row: list[float | None] = [0.5, 5.0, -1.0]
                 row[i] = v
                 rows.append(row)

@@ -34,15 +34,32 @@ def test_broken_project_exits_1_without_traceback(example_project, tmp_path):
     import shutil
 
     shutil.copytree(example_project, broken)
-    text = (broken / "features" / "customers.yaml").read_text().replace("ttl: 30d", "ttl: 30x").replace("agg: sum", "agg: summ")
+    text = (
+        (broken / "features" / "customers.yaml")
+        .read_text()
+        .replace("ttl: 30d", "ttl: 30x")
+        .replace("agg: sum", "agg: summ")
+    )
     (broken / "features" / "customers.yaml").write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "bigml_fs", "--project", str(broken), "validate"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bigml_fs", "--project", str(broken), "validate"], capture_output=True, text=True
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout
-    as_json = subprocess.run([sys.executable, "-m", "bigml_fs", "--project", str(broken), "validate", "--json"], capture_output=True, text=True)
+    as_json = subprocess.run(
+        [sys.executable, "-m", "bigml_fs", "--project", str(broken), "validate", "--json"],
+        capture_output=True,
+        text=True,
+    )
     problems = json.loads(as_json.stdout)["problems"]
-    assert as_json.returncode == 1 and {(p["file"], p["line"], p["key"]) for p in problems} >= {("features/customers.yaml", 7, "feature_views[0].ttl")}
-    assert "features/customers.yaml:7" in proc.stderr and "unknown unit 'x'" in proc.stderr and "did you mean 'sum'" in proc.stderr
+    assert as_json.returncode == 1 and {(p["file"], p["line"], p["key"]) for p in problems} >= {
+        ("features/customers.yaml", 7, "feature_views[0].ttl")
+    }
+    assert (
+        "features/customers.yaml:7" in proc.stderr
+        and "unknown unit 'x'" in proc.stderr
+        and "did you mean 'sum'" in proc.stderr
+    )
 
 
 def test_compile_prints_sql_in_any_dialect(example_project):
@@ -56,17 +73,45 @@ def test_training_set_command_with_a_csv_spine(example_project, tmp_path):
     spine = tmp_path / "spine.csv"
     spine.write_text("customer_id,event_timestamp\n1,2024-02-01T00:00:00Z\n2,2024-02-01T00:00:00+02:00\n")
     out = tmp_path / "out.parquet"
-    result = run("--project", str(example_project), "training-set", "--features", "customer_spend:txn_count_1h,customer_profile:*", "--spine", str(spine), "-o", str(out), "--json")
+    result = run(
+        "--project",
+        str(example_project),
+        "training-set",
+        "--features",
+        "customer_spend:txn_count_1h,customer_profile:*",
+        "--spine",
+        str(spine),
+        "-o",
+        str(out),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows"] == 2
     table = pq.read_table(out)
-    assert table.column_names == ["customer_id", "event_timestamp", "txn_count_1h", "home_country", "segment", "credit_limit"]
+    assert table.column_names == [
+        "customer_id",
+        "event_timestamp",
+        "txn_count_1h",
+        "home_country",
+        "segment",
+        "credit_limit",
+    ]
 
 
 def test_training_set_bad_spine_is_exit_1(example_project, tmp_path):
     spine = tmp_path / "spine.parquet"
     pq.write_table(pa.table({"customer": [1]}), spine)
-    result = run("--project", str(example_project), "training-set", "--features", "customer_spend:*", "--spine", str(spine), "-o", str(tmp_path / "o.parquet"))
+    result = run(
+        "--project",
+        str(example_project),
+        "training-set",
+        "--features",
+        "customer_spend:*",
+        "--spine",
+        str(spine),
+        "-o",
+        str(tmp_path / "o.parquet"),
+    )
     assert result.exit_code == 1
     assert "time column" in result.stderr or "lacks key column" in result.stderr
 
@@ -88,7 +133,24 @@ def test_init_creates_a_valid_runnable_project(tmp_path):
     assert again.exit_code == 1 and "not empty" in again.stderr
 
 
-@pytest.mark.parametrize("command", ["init", "validate", "compile", "plan", "materialize", "training-set", "train", "predict", "online", "serve", "generate-data", "models list", "models show"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "init",
+        "validate",
+        "compile",
+        "plan",
+        "materialize",
+        "training-set",
+        "train",
+        "predict",
+        "online",
+        "serve",
+        "generate-data",
+        "models list",
+        "models show",
+    ],
+)
 def test_every_command_has_help_and_is_in_the_readme(command):
     result = run(*command.split(), "--help")
     assert result.exit_code == 0 and "Usage" in result.stdout

@@ -85,7 +85,14 @@ def spark_jvm():
 def engine_block(request: pytest.FixtureRequest, engine_name: str) -> dict:
     if engine_name == "postgres":
         info, schema = request.getfixturevalue("postgres_schema")
-        return {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+        return {
+            "type": "postgres",
+            "host": info["host"],
+            "port": info["port"],
+            "database": info["database"],
+            "user": info["user"],
+            "schema": schema,
+        }
     request.getfixturevalue("spark_jvm")
     return {"type": "spark", "master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "2"}}
 
@@ -96,7 +103,11 @@ def _on_engine(engine_block: dict, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _oracle_test(max_examples: int):
-    @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(raw=events_strategy, spine_raw=SPINES, ttl=TTLS, window=WINDOWS)
     @oracle_examples
     def run(tmp_path_factory, engine_block, raw, spine_raw, ttl, window):
@@ -121,9 +132,16 @@ def _assert_same(expected: pa.Table, actual: pa.Table) -> None:
     assert actual.column_names == expected.column_names
     assert actual.num_rows == expected.num_rows
     for name in expected.column_names:
-        for i, (a, b) in enumerate(zip(expected.column(name).to_pylist(), actual.column(name).to_pylist(), strict=True)):
+        for i, (a, b) in enumerate(
+            zip(expected.column(name).to_pylist(), actual.column(name).to_pylist(), strict=True)
+        ):
             if isinstance(a, float) and isinstance(b, float):
-                assert abs(a - b) <= 1e-9 * max(abs(a), abs(b)) + 1e-12 or (math.isnan(a) and math.isnan(b)), (name, i, a, b)
+                assert abs(a - b) <= 1e-9 * max(abs(a), abs(b)) + 1e-12 or (math.isnan(a) and math.isnan(b)), (
+                    name,
+                    i,
+                    a,
+                    b,
+                )
             else:
                 assert a == b, (name, i, a, b)
 
@@ -136,28 +154,52 @@ def test_example_project_equals_duckdb(example_project: Path, engine_block: dict
         for model in models:
             _assert_same(expected[model], other.training_set(model=model))
         assert "LATERAL" in other.compile("customer_spend", dialect="postgres")
-        assert "IGNORE NULLS" in other.compile("customer_spend", dialect="spark") or "LAST(" in other.compile("customer_spend", dialect="spark")
+        assert "IGNORE NULLS" in other.compile("customer_spend", dialect="spark") or "LAST(" in other.compile(
+            "customer_spend", dialect="spark"
+        )
 
 
 def test_postgres_reloads_a_source_only_when_its_file_changes(tmp_path: Path, engine_block: dict):
     table = pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["free"]})
-    spec = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "users", "path": "data/users.parquet"}]}
-    root = helpers.write_project(tmp_path / "p", spec, "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n", tables={"users": table})
+    spec = {
+        "name": "t",
+        "entities": [{"name": "user", "join_keys": ["user_id"]}],
+        "sources": [{"name": "users", "path": "data/users.parquet"}],
+    }
+    root = helpers.write_project(
+        tmp_path / "p",
+        spec,
+        "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n",
+        tables={"users": table},
+    )
     spine = pa.table({"user_id": pa.array([1], type=pa.int64()), "event_timestamp": helpers.micros_to_ts([0])})
     with helpers.load(root) as p:
         assert p.training_set(features=["u:plan"], spine=spine).column("plan").to_pylist() == ["free"]
-        loaded_at = p.engine.to_arrow(f'SELECT loaded_at FROM "{engine_block["schema"]}".bigml_loaded_sources').column(0).to_pylist()
+        loaded_at = (
+            p.engine.to_arrow(f'SELECT loaded_at FROM "{engine_block["schema"]}".bigml_loaded_sources')
+            .column(0)
+            .to_pylist()
+        )
     with helpers.load(root) as p:  # same file: not loaded again
         p.validate()
-        assert p.engine.to_arrow(f'SELECT loaded_at FROM "{engine_block["schema"]}".bigml_loaded_sources').column(0).to_pylist() == loaded_at
+        assert (
+            p.engine.to_arrow(f'SELECT loaded_at FROM "{engine_block["schema"]}".bigml_loaded_sources')
+            .column(0)
+            .to_pylist()
+            == loaded_at
+        )
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["pro"]}), root / "data" / "users.parquet")
+    pq.write_table(
+        pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["pro"]}), root / "data" / "users.parquet"
+    )
     with helpers.load(root) as p:
         assert p.training_set(features=["u:plan"], spine=spine).column("plan").to_pylist() == ["pro"]
 
 
-def test_postgres_errors_name_host_and_port_never_the_password(tmp_path: Path, engine_block: dict, monkeypatch: pytest.MonkeyPatch):
+def test_postgres_errors_name_host_and_port_never_the_password(
+    tmp_path: Path, engine_block: dict, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("BIGML_TEST_PGPASSWORD", "s3cret-value")
     block = {**engine_block, "port": 1, "password_env": "BIGML_TEST_PGPASSWORD"}
     root = helpers.write_project(tmp_path / "p", {"name": "t", "engine": block, "entities": [], "sources": []})
@@ -179,17 +221,40 @@ def test_postgres_table_sources_are_read_in_place(tmp_path: Path, engine_block: 
     import psycopg
 
     schema = engine_block["schema"]
-    with psycopg.connect(host=engine_block["host"], port=engine_block["port"], dbname=engine_block["database"], user=engine_block["user"], autocommit=True) as con:
+    with psycopg.connect(
+        host=engine_block["host"],
+        port=engine_block["port"],
+        dbname=engine_block["database"],
+        user=engine_block["user"],
+        autocommit=True,
+    ) as con:
         con.execute(f'CREATE TABLE "{schema}".clicks (user_id bigint, page text, ts timestamptz)')
-        con.execute(f"""INSERT INTO "{schema}".clicks VALUES (1, 'a', '2024-05-01 00:00:00+00'), (1, 'b', '2024-05-01 00:01:00+00'), (2, 'x', '2024-05-01 00:00:00+00')""")
-    spec = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "clicks", "table": f"{schema}.clicks", "timestamp": "ts"}]}
+        con.execute(
+            f"""INSERT INTO "{schema}".clicks VALUES (1, 'a', '2024-05-01 00:00:00+00'), (1, 'b', '2024-05-01 00:01:00+00'), (2, 'x', '2024-05-01 00:00:00+00')"""
+        )
+    spec = {
+        "name": "t",
+        "entities": [{"name": "user", "join_keys": ["user_id"]}],
+        "sources": [{"name": "clicks", "table": f"{schema}.clicks", "timestamp": "ts"}],
+    }
     features = "feature_views:\n  - {name: c, entities: [user], source: clicks, features: [{name: page}, {name: n_1h, agg: count, window: 1h}]}\n"
     root = helpers.write_project(tmp_path / "p", spec, features)
     t0 = 1714521600 * 1_000_000
-    spine = pa.table({"user_id": pa.array([1, 1, 2], type=pa.int64()), "event_timestamp": helpers.micros_to_ts([t0 + 30_000_000, t0 + 60_000_000, t0])})
+    spine = pa.table(
+        {
+            "user_id": pa.array([1, 1, 2], type=pa.int64()),
+            "event_timestamp": helpers.micros_to_ts([t0 + 30_000_000, t0 + 60_000_000, t0]),
+        }
+    )
     with helpers.load(root) as p:
         out = p.training_set(features=["c:*"], spine=spine).to_pylist()
-        tables = p.engine.to_arrow(f"SELECT count(*) AS n FROM pg_tables WHERE schemaname = '{schema}' AND tablename LIKE 'bigml_src_%'").column("n").to_pylist()
+        tables = (
+            p.engine.to_arrow(
+                f"SELECT count(*) AS n FROM pg_tables WHERE schemaname = '{schema}' AND tablename LIKE 'bigml_src_%'"
+            )
+            .column("n")
+            .to_pylist()
+        )
     assert [(r["page"], r["n_1h"]) for r in out] == [("a", 1), ("b", 1), ("x", 0)]
     assert tables == [0]  # nothing copied: the table is read where it is
 
@@ -197,19 +262,37 @@ def test_postgres_table_sources_are_read_in_place(tmp_path: Path, engine_block: 
 def test_postgres_probes_an_indexed_copy_of_a_sql_view_model(tmp_path: Path, engine_block: dict):
     """A LATERAL probe into a view would run the view once per spine row: the plan reads an indexed temp copy instead."""
     t0 = 1714521600 * 1_000_000
-    events = pa.table({
-        "user_id": pa.array([1, 1, 2, 2, 3], type=pa.int64()),
-        "amount": [5.0, 7.0, 1.0, 2.0, 9.0],
-        "ts": helpers.micros_to_ts([t0, t0 + 60_000_000, t0, t0 + 120_000_000, t0 + 10_000_000]),
-    })
-    spec = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "events", "path": "data/events.parquet", "timestamp": "ts"}]}
+    events = pa.table(
+        {
+            "user_id": pa.array([1, 1, 2, 2, 3], type=pa.int64()),
+            "amount": [5.0, 7.0, 1.0, 2.0, 9.0],
+            "ts": helpers.micros_to_ts([t0, t0 + 60_000_000, t0, t0 + 120_000_000, t0 + 10_000_000]),
+        }
+    )
+    spec = {
+        "name": "t",
+        "entities": [{"name": "user", "join_keys": ["user_id"]}],
+        "sources": [{"name": "events", "path": "data/events.parquet", "timestamp": "ts"}],
+    }
     features = "feature_views:\n  - {name: v, entities: [user], source: paid, timestamp: ts, ttl: 1d, features: [{name: doubled}, {name: n_1h, agg: count, window: 1h}]}\n"
     sql = {"paid": "SELECT user_id, amount * 2 AS doubled, ts FROM {{ source('events') }} WHERE amount > 1"}
-    spine = pa.table({"user_id": pa.array([1, 2, 3, 1], type=pa.int64()), "event_timestamp": helpers.micros_to_ts([t0 + 90_000_000, t0 + 60_000_000, t0, t0 + 30_000_000])})
+    spine = pa.table(
+        {
+            "user_id": pa.array([1, 2, 3, 1], type=pa.int64()),
+            "event_timestamp": helpers.micros_to_ts([t0 + 90_000_000, t0 + 60_000_000, t0, t0 + 30_000_000]),
+        }
+    )
     duck_root = tmp_path / "duck"
-    with Project.load(helpers.write_project(duck_root, {**spec, "engine": {"type": "duckdb"}}, features, sql=sql, tables={"events": events}), in_memory=True) as duck:
+    with Project.load(
+        helpers.write_project(
+            duck_root, {**spec, "engine": {"type": "duckdb"}}, features, sql=sql, tables={"events": events}
+        ),
+        in_memory=True,
+    ) as duck:
         expected = duck.training_set(features=["v:*"], spine=spine)
     with helpers.load(helpers.write_project(tmp_path / "pg", spec, features, sql=sql, tables={"events": events})) as p:
         _assert_same(expected, p.training_set(features=["v:*"], spine=spine))
-        copies = p.engine.rows("SELECT indexname FROM pg_indexes WHERE schemaname = (SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()) AND tablename LIKE 'bigml_lookup_%'")
+        copies = p.engine.rows(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = (SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()) AND tablename LIKE 'bigml_lookup_%'"
+        )
     assert len(copies) == 1  # the view model was copied once and indexed on (user_id, ts)

@@ -28,7 +28,9 @@ def test_spark_connect_without_its_client_names_the_extra(monkeypatch: pytest.Mo
         spark_engine.SparkEngine("sc://127.0.0.1:15002")
 
 
-@pytest.mark.parametrize(("module", "engine", "extra"), [("psycopg", "postgres", "postgres"), ("pyspark.sql", "spark", "spark")])
+@pytest.mark.parametrize(
+    ("module", "engine", "extra"), [("psycopg", "postgres", "postgres"), ("pyspark.sql", "spark", "spark")]
+)
 def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, module: str, engine: str, extra: str):
     monkeypatch.setitem(sys.modules, module, None)
     if engine == "postgres":
@@ -45,7 +47,11 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, modul
 
 @pytest.mark.parametrize(
     ("dialect", "marks"),
-    [("duckdb", ["ASOF LEFT JOIN"]), ("postgres", ["LEFT JOIN LATERAL", "LIMIT 1", "EXTRACT(EPOCH"]), ("spark", ["LAST(", "IGNORE NULLS", "COLLECT_SET", "UNIX_MICROS"])],
+    [
+        ("duckdb", ["ASOF LEFT JOIN"]),
+        ("postgres", ["LEFT JOIN LATERAL", "LIMIT 1", "EXTRACT(EPOCH"]),
+        ("spark", ["LAST(", "IGNORE NULLS", "COLLECT_SET", "UNIX_MICROS"]),
+    ],
 )
 def test_compile_prints_the_plan_of_each_engine(example_project, dialect: str, marks: list[str]):
     with load(example_project) as project:
@@ -55,7 +61,9 @@ def test_compile_prints_the_plan_of_each_engine(example_project, dialect: str, m
     assert "planned for the" not in sql  # its own plan, not DuckDB's transpiled
     sqlglot.parse_one(sql, read=dialect)  # valid in that dialect
     if dialect != "duckdb":
-        assert "ASOF" not in sql and "ARG_MIN" not in sql.upper() and "HASH(" not in sql.upper().replace("XXHASH64(", "")
+        assert (
+            "ASOF" not in sql and "ARG_MIN" not in sql.upper() and "HASH(" not in sql.upper().replace("XXHASH64(", "")
+        )
 
 
 def check_parquet_spine_keeps_its_columns(tmp_path) -> None:
@@ -66,14 +74,33 @@ def check_parquet_spine_keeps_its_columns(tmp_path) -> None:
     from tests.helpers import micros_to_ts, write_project
 
     users = pa.table({"user_id": pa.array([1, 2], type=pa.int64()), "plan": ["free", "pro"]})
-    spec = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "users", "path": "data/users.parquet"}]}
-    root = write_project(tmp_path / "p", spec, "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n", tables={"users": users})
-    spine = pa.table({"note": ["b", "a", "c"], "user_id": pa.array([2, 1, 2], type=pa.int64()), "event_timestamp": micros_to_ts([0, 0, 0])})
+    spec = {
+        "name": "t",
+        "entities": [{"name": "user", "join_keys": ["user_id"]}],
+        "sources": [{"name": "users", "path": "data/users.parquet"}],
+    }
+    root = write_project(
+        tmp_path / "p",
+        spec,
+        "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n",
+        tables={"users": users},
+    )
+    spine = pa.table(
+        {
+            "note": ["b", "a", "c"],
+            "user_id": pa.array([2, 1, 2], type=pa.int64()),
+            "event_timestamp": micros_to_ts([0, 0, 0]),
+        }
+    )
     pq.write_table(spine, tmp_path / "spine.parquet")
     with load(root) as project:
         out = project.training_set(features=["u:plan"], spine=tmp_path / "spine.parquet")
     assert out.column_names == ["note", "user_id", "event_timestamp", "plan"]
-    assert out.column("note").to_pylist() == ["b", "a", "c"] and out.column("plan").to_pylist() == ["pro", "free", "pro"]
+    assert out.column("note").to_pylist() == ["b", "a", "c"] and out.column("plan").to_pylist() == [
+        "pro",
+        "free",
+        "pro",
+    ]
 
 
 def test_parquet_spine_keeps_its_columns_on_duckdb(tmp_path):

@@ -100,13 +100,20 @@ def _check_equals_duckdb(duckdb_run: Path, root: Path, first_end: str | None = N
         online = _online(root, features, entities)
         reference = _online(duckdb_run, features, entities)
         assert _close(online, reference), (features, online, reference)
-        present += sum(v is not None for result in online["results"][len(entities):] for v in result["values"])
+        present += sum(v is not None for result in online["results"][len(entities) :] for v in result["values"])
     assert present > 0
 
 
 def test_postgres_materialize_equals_duckdb(duckdb_run: Path, postgres_schema, tmp_path: Path):
     info, schema = postgres_schema
-    block = {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+    block = {
+        "type": "postgres",
+        "host": info["host"],
+        "port": info["port"],
+        "database": info["database"],
+        "user": info["user"],
+        "schema": schema,
+    }
     # a first run at an earlier end, so the second is incremental: the previous Parquet rows read back on PostgreSQL
     _check_equals_duckdb(duckdb_run, _copy(duckdb_run, tmp_path / "p", block), first_end="2024-03-10T00:00:00Z")
 
@@ -120,12 +127,21 @@ def test_spark_materialize_equals_duckdb(duckdb_run: Path, tmp_path: Path):
 
 def test_postgres_predicts_with_a_model_trained_on_duckdb(duckdb_run: Path, postgres_schema, tmp_path: Path):
     info, schema = postgres_schema
-    block = {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+    block = {
+        "type": "postgres",
+        "host": info["host"],
+        "port": info["port"],
+        "database": info["database"],
+        "user": info["user"],
+        "schema": schema,
+    }
     duck = tmp_path / "duck"
     shutil.copytree(duckdb_run, duck)
     names = {"ts": "event_timestamp"}
     raw = pq.read_table(duck / "data" / "transactions.parquet").slice(0, 200)
-    spine = raw.rename_columns([names.get(c, c) for c in raw.column_names]).select(["customer_id", "card_id", "merchant_id", "country", "event_timestamp"])
+    spine = raw.rename_columns([names.get(c, c) for c in raw.column_names]).select(
+        ["customer_id", "card_id", "merchant_id", "country", "event_timestamp"]
+    )
     with Project.load(duck) as project:
         project.train("amount_regressor")
         expected = project.predict("amount_regressor", spine)

@@ -24,14 +24,16 @@ def _data(seed: int, n_rows: int, n_keys: int) -> pa.Table:
     # created: distinct per row (0-2 s later, µs precision) so ties on event time are decided, as in Feast
     created = ts + pd.to_timedelta(rng.permutation(n_rows) * 7 % 2_000_000, unit="us")
     values = rng.normal(100, 30, n_rows).round(3)
-    return pa.table({
-        "driver_id": pa.array(rng.integers(1, n_keys + 1, n_rows), type=pa.int64()),
-        "ts": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
-        "created": pa.array(created, type=pa.timestamp("us", tz="UTC")),
-        "rating": pa.array(np.where(rng.random(n_rows) < 0.05, np.nan, values), type=pa.float64()).fill_null(None),
-        "trips": pa.array(rng.integers(0, 50, n_rows), type=pa.int64()),
-        "zone": pa.array(rng.choice(["n", "s", "e", "w"], n_rows)),
-    })
+    return pa.table(
+        {
+            "driver_id": pa.array(rng.integers(1, n_keys + 1, n_rows), type=pa.int64()),
+            "ts": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
+            "created": pa.array(created, type=pa.timestamp("us", tz="UTC")),
+            "rating": pa.array(np.where(rng.random(n_rows) < 0.05, np.nan, values), type=pa.float64()).fill_null(None),
+            "trips": pa.array(rng.integers(0, 50, n_rows), type=pa.int64()),
+            "zone": pa.array(rng.choice(["n", "s", "e", "w"], n_rows)),
+        }
+    )
 
 
 # ttl 30h fails inside Feast 0.67 itself (Ibis: "Unable to infer interval type from mixed units"), so whole days or hours only
@@ -61,15 +63,43 @@ def test_latest_values_equal_feast(tmp_path, ttl_hours, seed):
     raw_ts = table.column("ts").to_pandas()
     # spine times: random, exactly on event times, and one microsecond before them
     picks = raw_ts.sample(n_spine // 2, random_state=seed, replace=True).reset_index(drop=True)
-    spine_ts = pd.concat([picks, picks.iloc[: n_spine // 4] - pd.Timedelta(microseconds=1), pd.Series(BASE + pd.to_timedelta(rng.integers(-3600, 4 * 86_400, n_spine - len(picks) - n_spine // 4), unit="s"))], ignore_index=True)
+    spine_ts = pd.concat(
+        [
+            picks,
+            picks.iloc[: n_spine // 4] - pd.Timedelta(microseconds=1),
+            pd.Series(
+                BASE + pd.to_timedelta(rng.integers(-3600, 4 * 86_400, n_spine - len(picks) - n_spine // 4), unit="s")
+            ),
+        ],
+        ignore_index=True,
+    )
     spine = pd.DataFrame({"driver_id": rng.integers(1, 70, len(spine_ts)), "event_timestamp": spine_ts})
     spine["row_id"] = np.arange(len(spine))
 
     with load(root) as p:
-        ours = p.training_set(features=["driver_stats:*"], spine=pa.Table.from_pandas(spine, preserve_index=False)).to_pandas()
+        ours = p.training_set(
+            features=["driver_stats:*"], spine=pa.Table.from_pandas(spine, preserve_index=False)
+        ).to_pandas()
 
-    store = feast_store(tmp_path / "feast", [PeerView("driver_stats", root / "data" / "stats.parquet", ["driver_id"], "ts", "created", {"rating": "Float64", "trips": "Int64", "zone": "String"}, ttl)])
-    theirs = historical(store, spine, ["driver_stats:rating", "driver_stats:trips", "driver_stats:zone"]).sort_values("row_id").reset_index(drop=True)
+    store = feast_store(
+        tmp_path / "feast",
+        [
+            PeerView(
+                "driver_stats",
+                root / "data" / "stats.parquet",
+                ["driver_id"],
+                "ts",
+                "created",
+                {"rating": "Float64", "trips": "Int64", "zone": "String"},
+                ttl,
+            )
+        ],
+    )
+    theirs = (
+        historical(store, spine, ["driver_stats:rating", "driver_stats:trips", "driver_stats:zone"])
+        .sort_values("row_id")
+        .reset_index(drop=True)
+    )
 
     assert len(ours) == len(theirs) == len(spine)
     assert (ours["row_id"].to_numpy() == theirs["row_id"].to_numpy()).all()
@@ -79,4 +109,6 @@ def test_latest_values_equal_feast(tmp_path, ttl_hours, seed):
         a, b = ours[column], theirs[column]
         both_null = a.isna() & b.isna()
         equal = both_null | (a.astype(object) == b.astype(object))
-        assert equal.all(), f"{column}: {int((~equal).sum())} rows differ, e.g.\n{pd.concat([spine[~equal], a[~equal], b[~equal]], axis=1).head()}"
+        assert equal.all(), (
+            f"{column}: {int((~equal).sum())} rows differ, e.g.\n{pd.concat([spine[~equal], a[~equal], b[~equal]], axis=1).head()}"
+        )

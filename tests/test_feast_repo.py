@@ -49,14 +49,18 @@ def feast_store(materialized: Path):
 
 def _spine(project: Project, view_name: str, n: int, seed: int) -> pd.DataFrame:
     view = project.catalog.views[view_name]
-    keys = project.engine.to_arrow(f"SELECT DISTINCT {', '.join(view.keys)} FROM {view.relation.sql('duckdb')} WHERE {' AND '.join(k + ' IS NOT NULL' for k in view.keys)} ORDER BY ALL").to_pandas()
+    keys = project.engine.to_arrow(
+        f"SELECT DISTINCT {', '.join(view.keys)} FROM {view.relation.sql('duckdb')} WHERE {' AND '.join(k + ' IS NOT NULL' for k in view.keys)} ORDER BY ALL"
+    ).to_pandas()
     rng = np.random.default_rng(seed)
     picks = keys.iloc[rng.integers(0, len(keys), n)].reset_index(drop=True)
     start = pd.Timestamp("2024-01-01", tz="UTC")
     span = int((END_TS - start).total_seconds())
     # random times up to END, some exactly at END, on whole seconds and a microsecond off
     secs = rng.integers(0, span + 1, n)
-    times = pd.Series(start + pd.to_timedelta(secs, unit="s") + pd.to_timedelta(rng.choice([0, 0, 1, -1], n), unit="us"))
+    times = pd.Series(
+        start + pd.to_timedelta(secs, unit="s") + pd.to_timedelta(rng.choice([0, 0, 1, -1], n), unit="us")
+    )
     times = times.where(rng.random(n) > 0.1, END_TS)
     spine = picks.assign(event_timestamp=times.clip(upper=END_TS))
     spine["row_id"] = np.arange(n)
@@ -73,7 +77,15 @@ def _equal(a, b) -> bool:
     return a == b
 
 
-VIEWS = ["customer_spend", "customer_profile", "customer_daily_spend", "merchant_profile", "merchant_risk", "card_activity", "country_activity"]
+VIEWS = [
+    "customer_spend",
+    "customer_profile",
+    "customer_daily_spend",
+    "merchant_profile",
+    "merchant_risk",
+    "card_activity",
+    "country_activity",
+]
 
 
 @pytest.mark.parametrize("view_name", VIEWS)
@@ -81,9 +93,16 @@ def test_feast_historical_equals_training_set(materialized, feast_store, view_na
     with Project.load(materialized) as project:
         view = project.catalog.views[view_name]
         spine = _spine(project, view_name, 400, seed=len(view_name))
-        ours = project.training_set(features=[f"{view_name}:*"], spine=pa.Table.from_pandas(spine, preserve_index=False)).to_pandas()
+        ours = project.training_set(
+            features=[f"{view_name}:*"], spine=pa.Table.from_pandas(spine, preserve_index=False)
+        ).to_pandas()
     refs = [f"{part.name}:{f}" for part in feast_parts(view) for f in part.feature_names]
-    theirs = feast_store.get_historical_features(entity_df=spine, features=refs).to_df().sort_values("row_id").reset_index(drop=True)
+    theirs = (
+        feast_store.get_historical_features(entity_df=spine, features=refs)
+        .to_df()
+        .sort_values("row_id")
+        .reset_index(drop=True)
+    )
     assert len(theirs) == len(ours) == len(spine)
     found = 0
     for feature in view.spec.features:
@@ -91,7 +110,9 @@ def test_feast_historical_equals_training_set(materialized, feast_store, view_na
         for i, (a, b) in enumerate(zip(ours[feature.name].tolist(), theirs[feature.name].tolist(), strict=True)):
             if counts and a == 0 and _equal(b, None):
                 continue  # never-seen key or no event before t: Feast has no row, bigml_fs says 0
-            assert _equal(a, b), f"{view_name}:{feature.name} row {i} ({spine.iloc[i].to_dict()}): bigml_fs {a!r}, Feast {b!r}"
+            assert _equal(a, b), (
+                f"{view_name}:{feature.name} row {i} ({spine.iloc[i].to_dict()}): bigml_fs {a!r}, Feast {b!r}"
+            )
             found += a is not None and not (isinstance(a, float) and math.isnan(a))
     assert found > 0  # the spine hits real values
 
@@ -106,7 +127,9 @@ def test_repo_objects(materialized, feast_store):
         fv = views[name]
         assert fv.tags["bigml_fs.fingerprint"] == part.view.fingerprint
         assert [f.name for f in fv.features] == part.feature_names
-        assert sorted(fv.join_keys if hasattr(fv, "join_keys") else [c.name for c in fv.entity_columns]) == sorted(part.join_keys)
+        assert sorted(fv.join_keys if hasattr(fv, "join_keys") else [c.name for c in fv.entity_columns]) == sorted(
+            part.join_keys
+        )
         assert fv.ttl.total_seconds() == (part.ttl.total_seconds() if part.ttl else 0)
     entities = {e.name: e for e in feast_store.list_entities()}
     assert entities["country__country"].join_key == "country"  # a mapped key: its own Feast entity
@@ -123,11 +146,21 @@ def test_feast_online_equals_training_set_at_end(materialized, feast_store, view
     """Plain Feast's get_online_features after materialize --end T == training set at t = T."""
     with Project.load(materialized) as project:
         view = project.catalog.views[view_name]
-        spine = _spine(project, view_name, 60, seed=7).drop(columns=["row_id"]).drop_duplicates(subset=list(view.keys)).reset_index(drop=True)
+        spine = (
+            _spine(project, view_name, 60, seed=7)
+            .drop(columns=["row_id"])
+            .drop_duplicates(subset=list(view.keys))
+            .reset_index(drop=True)
+        )
         spine["event_timestamp"] = END_TS
-        ours = project.training_set(features=[f"{view_name}:*"], spine=pa.Table.from_pandas(spine, preserve_index=False)).to_pandas()
+        ours = project.training_set(
+            features=[f"{view_name}:*"], spine=pa.Table.from_pandas(spine, preserve_index=False)
+        ).to_pandas()
     refs = [f"{part.name}:{f}" for part in feast_parts(view) for f in part.feature_names]
-    rows = [{k: (int(v) if isinstance(v, (np.integer,)) else v) for k, v in r.items()} for r in spine[list(view.keys)].to_dict("records")]
+    rows = [
+        {k: (int(v) if isinstance(v, (np.integer,)) else v) for k, v in r.items()}
+        for r in spine[list(view.keys)].to_dict("records")
+    ]
     theirs = feast_store.get_online_features(features=refs, entity_rows=rows).to_dict()
     found = 0
     for feature in view.spec.features:
@@ -151,7 +184,9 @@ def _feast_online_matches(root: Path, end: str) -> None:
         for view in project.catalog.views.values():
             keys = list(range(1, 45))
             spine = pd.DataFrame({view.keys[0]: keys, "event_timestamp": pd.Timestamp(end)})
-            ours = project.training_set(features=[f"{view.name}:*"], spine=pa.Table.from_pandas(spine, preserve_index=False)).to_pandas()
+            ours = project.training_set(
+                features=[f"{view.name}:*"], spine=pa.Table.from_pandas(spine, preserve_index=False)
+            ).to_pandas()
             refs = [f"{part.name}:{f}" for part in feast_parts(view) for f in part.feature_names]
             theirs = store.get_online_features(features=refs, entity_rows=[{view.keys[0]: k} for k in keys]).to_dict()
             for feature in view.spec.features:
@@ -169,7 +204,9 @@ def test_feast_online_reads_redis(tmp_path, redis_prefix):
     info, prefix = redis_prefix
     root = _project(tmp_path / "p", _trips(4, 1500, days=6))
     text = (root / "project.yaml").read_text().replace("name: mat", f"name: {prefix}")
-    (root / "project.yaml").write_text(text + f"online_store: {{type: redis, host: {info['host']}, port: {info['port']}}}\n")
+    (root / "project.yaml").write_text(
+        text + f"online_store: {{type: redis, host: {info['host']}, port: {info['port']}}}\n"
+    )
     _feast_online_matches(root, "2024-03-05T06:00:00Z")
 
 

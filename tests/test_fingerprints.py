@@ -33,9 +33,18 @@ def fingerprints(root: Path) -> dict[str, str]:
     return {**out, **{f"sql:{k}": v for k, v in models.items()}}
 
 
-def test_duckdb_and_postgres_give_equal_fingerprints_and_changes_still_show(example_project: Path, tmp_path: Path, postgres_schema):
+def test_duckdb_and_postgres_give_equal_fingerprints_and_changes_still_show(
+    example_project: Path, tmp_path: Path, postgres_schema
+):
     info, schema = postgres_schema
-    engine = {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+    engine = {
+        "type": "postgres",
+        "host": info["host"],
+        "port": info["port"],
+        "database": info["database"],
+        "user": info["user"],
+        "schema": schema,
+    }
     duck = fingerprints(copy_with_engine(example_project, tmp_path / "duck", None))
     pg_root = copy_with_engine(example_project, tmp_path / "pg", engine)
     assert fingerprints(pg_root) == duck
@@ -47,27 +56,54 @@ def test_duckdb_and_postgres_give_equal_fingerprints_and_changes_still_show(exam
     assert "window: 7d" in text
     views.write_text(text.replace("window: 7d", "window: 8d", 1))
     changed = fingerprints(pg_root)
-    assert [k for k in duck if changed[k] != duck[k]] and all(k.startswith("view:") for k in duck if changed[k] != duck[k])
+    assert [k for k in duck if changed[k] != duck[k]] and all(
+        k.startswith("view:") for k in duck if changed[k] != duck[k]
+    )
     views.write_text(text)
 
     # a sql model's SQL changes it, the models over it and the views over them
     payments = pg_root / "sql" / "payments.sql"
-    payments.write_text(payments.read_text().replace("amount >= {{ var('high_amount') }}", "amount > {{ var('high_amount') }}"))
+    payments.write_text(
+        payments.read_text().replace("amount >= {{ var('high_amount') }}", "amount > {{ var('high_amount') }}")
+    )
     changed = fingerprints(pg_root)
     differ = {k for k in duck if changed[k] != duck[k]}
-    assert {"sql:payments", "sql:customer_daily", "sql:labeled_payments"} <= differ and "sql:merchant_chargebacks" not in differ
+    assert {
+        "sql:payments",
+        "sql:customer_daily",
+        "sql:labeled_payments",
+    } <= differ and "sql:merchant_chargebacks" not in differ
     assert any(k.startswith("view:") for k in differ)
 
 
 def test_columns_the_engines_type_differently_give_equal_fingerprints(tmp_path: Path, postgres_schema):
     """DuckDB reads these Parquet columns as TINYINT, UINTEGER, TIMESTAMP_NS; PostgreSQL loads them as SMALLINT, BIGINT, TIMESTAMP."""
     info, schema = postgres_schema
-    table = pa.table({"user_id": pa.array([1, 2], type=pa.int8()), "n": pa.array([1, 2], type=pa.uint32()), "ts": pa.array([0, 1_000], type=pa.timestamp("ns"))})
-    spec = {"name": "t", "entities": [{"name": "user", "join_keys": ["user_id"]}], "sources": [{"name": "events", "path": "data/events.parquet", "timestamp": "ts"}]}
+    table = pa.table(
+        {
+            "user_id": pa.array([1, 2], type=pa.int8()),
+            "n": pa.array([1, 2], type=pa.uint32()),
+            "ts": pa.array([0, 1_000], type=pa.timestamp("ns")),
+        }
+    )
+    spec = {
+        "name": "t",
+        "entities": [{"name": "user", "join_keys": ["user_id"]}],
+        "sources": [{"name": "events", "path": "data/events.parquet", "timestamp": "ts"}],
+    }
     features = "feature_views:\n  - {name: e, entities: [user], source: events, features: [{name: n}]}\n"
     duck = fingerprints(write_project(tmp_path / "duck", spec, features, tables={"events": table}))
-    engine = {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
-    with Project.load(write_project(tmp_path / "pg", {**spec, "engine": engine}, features, tables={"events": table})) as project:
+    engine = {
+        "type": "postgres",
+        "host": info["host"],
+        "port": info["port"],
+        "database": info["database"],
+        "user": info["user"],
+        "schema": schema,
+    }
+    with Project.load(
+        write_project(tmp_path / "pg", {**spec, "engine": engine}, features, tables={"events": table})
+    ) as project:
         assert project.catalog.columns["events"] == {"user_id": "SMALLINT", "n": "BIGINT", "ts": "TIMESTAMP"}
         assert project.catalog.views["e"].fingerprint == duck["view:e"]
 

@@ -11,14 +11,47 @@ from hypothesis import strategies as st
 from bigml_fs import Project
 from bigml_fs.errors import BigmlError
 
-FILES = ["project.yaml", "features/customers.yaml", "features/merchants.yaml", "features/cards.yaml", "models/fraud.yaml"]
-JUNK = st.sampled_from(["", "- x", "{", "}", "[]", "null", "7x", "-1", "true", "name: [a, b]", "  bogus: 1", "agg: summ", "window: 3mo", "ttl: []", "\t", "entities: [ghost]", "features: [nope:*]", "source: nowhere", "timestamp: amount", "keys: {x: y}"])
+FILES = [
+    "project.yaml",
+    "features/customers.yaml",
+    "features/merchants.yaml",
+    "features/cards.yaml",
+    "models/fraud.yaml",
+]
+JUNK = st.sampled_from(
+    [
+        "",
+        "- x",
+        "{",
+        "}",
+        "[]",
+        "null",
+        "7x",
+        "-1",
+        "true",
+        "name: [a, b]",
+        "  bogus: 1",
+        "agg: summ",
+        "window: 3mo",
+        "ttl: []",
+        "\t",
+        "entities: [ghost]",
+        "features: [nope:*]",
+        "source: nowhere",
+        "timestamp: amount",
+        "keys: {x: y}",
+    ]
+)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(
     file=st.sampled_from(FILES),
-    edits=st.lists(st.tuples(st.integers(0, 200), st.sampled_from(["delete", "replace", "insert"]), JUNK), min_size=1, max_size=3),
+    edits=st.lists(
+        st.tuples(st.integers(0, 200), st.sampled_from(["delete", "replace", "insert"]), JUNK), min_size=1, max_size=3
+    ),
 )
 def test_damaged_definitions_give_definition_errors(example_project, tmp_path_factory, file, edits):
     root = tmp_path_factory.mktemp("fuzz")
@@ -51,7 +84,9 @@ def test_damaged_definitions_give_definition_errors(example_project, tmp_path_fa
 def test_definition_errors_never_leak_python_reprs(example_project, tmp_path):
     root = tmp_path / "p"
     shutil.copytree(example_project, root)
-    (root / "features" / "cards.yaml").write_text("feature_views:\n  - name: x\n    entities: {a: 1}\n    source: 5\n    features: 3\n")
+    (root / "features" / "cards.yaml").write_text(
+        "feature_views:\n  - name: x\n    entities: {a: 1}\n    source: 5\n    features: 3\n"
+    )
     with pytest.raises(BigmlError) as info, Project.load(root, in_memory=True) as project:
         project.validate()
     assert "features/cards.yaml:3" in str(info.value) and "pydantic" not in str(info.value).lower()

@@ -61,18 +61,22 @@ def _trips(seed: int, n: int, days: int, start_day: int = 0) -> pa.Table:
     minutes = rng.integers(start_day * 1440, (start_day + days) * 1440, n)
     ts = BASE + minutes.astype("timedelta64[m]").astype("timedelta64[us]")
     created = ts + rng.permutation(n).astype("timedelta64[ms]").astype("timedelta64[us]")
-    return pa.table({
-        "driver_id": pa.array(rng.integers(1, 40, n), type=pa.int64()),
-        "ts": pa.array(ts, type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
-        "created": pa.array(created, type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
-        "rating": pa.array(rng.normal(4, 0.5, n).round(2)),
-        "zone": pa.array(rng.choice(["n", "s", "e", "w"], n)),
-        "fare": pa.array(rng.integers(0, 80, n).astype(float)),
-    })
+    return pa.table(
+        {
+            "driver_id": pa.array(rng.integers(1, 40, n), type=pa.int64()),
+            "ts": pa.array(ts, type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
+            "created": pa.array(created, type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
+            "rating": pa.array(rng.normal(4, 0.5, n).round(2)),
+            "zone": pa.array(rng.choice(["n", "s", "e", "w"], n)),
+            "fare": pa.array(rng.integers(0, 80, n).astype(float)),
+        }
+    )
 
 
 def _project(root: Path, trips: pa.Table, features: str = FEATURES) -> Path:
-    drivers = pa.table({"driver_id": pa.array(range(1, 41), type=pa.int64()), "city": pa.array([f"c{i % 5}" for i in range(40)])})
+    drivers = pa.table(
+        {"driver_id": pa.array(range(1, 41), type=pa.int64()), "city": pa.array([f"c{i % 5}" for i in range(40)])}
+    )
     project = {
         "name": "mat",
         "entities": [{"name": "driver", "join_keys": ["driver_id"]}],
@@ -94,7 +98,9 @@ def snapshot(root: Path) -> dict[str, bytes | list]:
     if db.exists():
         con = sqlite3.connect(db)
         for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"):
-            out[f"online:{table}"] = con.execute(f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" ORDER BY 1, 2').fetchall()
+            out[f"online:{table}"] = con.execute(
+                f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" ORDER BY 1, 2'
+            ).fetchall()
         con.close()
     return out
 
@@ -120,7 +126,9 @@ def _full_refresh_equals(root: Path, end: str, exact: bool = False) -> None:
         if exact or before[name] == after[name]:
             assert before[name] == after[name], f"{name} differs from a full refresh"
         elif name.endswith(".parquet"):
-            _assert_tables_close(pq.read_table(pa.BufferReader(before[name])), pq.read_table(pa.BufferReader(after[name])), name)
+            _assert_tables_close(
+                pq.read_table(pa.BufferReader(before[name])), pq.read_table(pa.BufferReader(after[name])), name
+            )
         else:
             _assert_online_close(before[name], after[name], name)
 
@@ -148,7 +156,9 @@ def _assert_online_close(a: list, b: list, name: str) -> None:
             va, vb = Value(), Value()
             va.ParseFromString(ra[2])
             vb.ParseFromString(rb[2])
-            assert va.WhichOneof("val") == vb.WhichOneof("val") == "double_val" and _close(va.double_val, vb.double_val), (name, va, vb)
+            assert va.WhichOneof("val") == vb.WhichOneof("val") == "double_val" and _close(
+                va.double_val, vb.double_val
+            ), (name, va, vb)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +191,11 @@ def test_same_end_twice_changes_nothing(base_project, tmp_path):
     before = snapshot(root)
     assert any(k.startswith("online:") for k in before) and any(k.endswith(".parquet") for k in before)
     report = _materialize(root, end="2024-03-05T12:00:00Z")
-    assert {v.view: v.action for v in report.views} == {"stats": "unchanged", "recent": "unchanged", "profile": "recompute"}
+    assert {v.view: v.action for v in report.views} == {
+        "stats": "unchanged",
+        "recent": "unchanged",
+        "profile": "recompute",
+    }
     assert snapshot(root) == before
     _full_refresh_equals(root, "2024-03-05T12:00:00Z")
 
@@ -200,8 +214,12 @@ def test_recompute_is_byte_equal_on_one_thread(tmp_path):
 
 def test_incremental_equals_full_refresh(base_project, tmp_path):
     root = _copy(base_project, tmp_path)
-    for i, end in enumerate(("2024-03-06T00:00:00Z", "2024-03-06T00:00:00.000001Z", "2024-03-07T13:30:00Z", "2024-03-09T00:00:00Z")):
-        report = _materialize(root, end=end, views=["stats"] if i == 1 else None, start="2024-03-03T12:00:00Z" if i == 2 else None)
+    for i, end in enumerate(
+        ("2024-03-06T00:00:00Z", "2024-03-06T00:00:00.000001Z", "2024-03-07T13:30:00Z", "2024-03-09T00:00:00Z")
+    ):
+        report = _materialize(
+            root, end=end, views=["stats"] if i == 1 else None, start="2024-03-03T12:00:00Z" if i == 2 else None
+        )
         assert {v.view: v.action for v in report.views}["stats"] == "update"
         assert not report.registry_updated  # same Feast objects: no apply (whatever the views' order)
     _full_refresh_equals(root, "2024-03-09T00:00:00Z")
@@ -227,12 +245,15 @@ def test_late_rows_recompute_and_plan(base_project, tmp_path):
 def test_definition_change_and_drop(base_project, tmp_path, monkeypatch):
     root = _copy(base_project, tmp_path)
     monkeypatch.undo()  # this test checks the Feast registry: apply it for real
-    changed = FEATURES.replace("ttl: 2d", "ttl: 3d").replace("""  - name: recent
+    changed = FEATURES.replace("ttl: 2d", "ttl: 3d").replace(
+        """  - name: recent
     entities: [driver]
     source: trips
     features:
       - {name: fare}
-""", "")
+""",
+        "",
+    )
     (root / "features" / "views.yaml").write_text(changed)
     with Project.load(root) as project:
         planned = {v.view: (v.action, v.reason) for v in project.plan(end="2024-03-05T12:00:00Z").views}
@@ -259,7 +280,12 @@ def test_failing_check_stops_the_view_only(base_project, tmp_path):
     fares = trips.column("fare").to_pylist()
     fares[7] = -5.0
     pq.write_table(trips.set_column(5, "fare", pa.array(fares)), root / "data" / "trips.parquet")
-    (root / "features" / "views.yaml").write_text(FEATURES.replace("      - {name: fare}\n", "      - {name: fare}\n" + CHECKS.strip("\n").replace("    checks", "    checks", 1) + "\n"))
+    (root / "features" / "views.yaml").write_text(
+        FEATURES.replace(
+            "      - {name: fare}\n",
+            "      - {name: fare}\n" + CHECKS.strip("\n").replace("    checks", "    checks", 1) + "\n",
+        )
+    )
     with pytest.raises(MaterializeFailed) as info:
         _materialize(root, end="2024-03-06T00:00:00Z")
     message = str(info.value)
@@ -269,17 +295,25 @@ def test_failing_check_stops_the_view_only(base_project, tmp_path):
     assert after["stats.parquet"] != before["stats.parquet"]  # the others moved on
     states = state.view_states(Project.load(root))
     assert states["stats"]["end"].startswith("2024-03-06") and states["recent"]["end"].startswith("2024-03-05")
-    result = subprocess.run([str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"], capture_output=True, text=True
+    )
     assert result.returncode == 1 and "range" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_second_materialize_exits_clearly(base_project, tmp_path):
     root = _copy(base_project, tmp_path)
     with Project.load(root) as project, state.materialize_lock(project):
-        result = subprocess.run([str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"], capture_output=True, text=True)
+        result = subprocess.run(
+            [str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"], capture_output=True, text=True
+        )
     assert result.returncode == 1
     assert "another bigml-fs materialize is running" in result.stderr and "Traceback" not in result.stderr
-    result = subprocess.run([str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z", "--json"], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z", "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -321,7 +355,9 @@ def test_sigkill_at_each_step_then_a_normal_run(base_project, tmp_path):
     # progress events: begin, then per view (view, steps..., done), then the last step before publishing
     killed: list[dict] = []
     for point in (2, 5, 9, 13):
-        result = subprocess.run([sys.executable, "-c", KILLER, str(root), str(point), end], capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", KILLER, str(root), str(point), end], capture_output=True, text=True
+        )
         assert result.returncode == -signal.SIGKILL, (point, result.stdout, result.stderr)
         killed.append(_assert_previous_state_readable(root, before, states_before))
     report = _materialize(root, end=end)
@@ -341,14 +377,21 @@ def test_sigkill_of_the_cli_at_random_times(tmp_path):
     end = "2024-03-06T00:00:00Z"
     env = {**os.environ, "FEAST_USAGE": "False"}
     for delay in (2.5,):
-        proc = subprocess.Popen([str(BIN), "-p", str(root), "-q", "materialize", "--end", end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            [str(BIN), "-p", str(root), "-q", "materialize", "--end", end],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         current = root / ".bigml" / "offline" / "current"
         if current.exists():  # the run published before the kill: it is complete
             assert set(state.view_states(Project.load(root))) == {"stats", "recent", "profile"}
-    result = subprocess.run([str(BIN), "-p", str(root), "materialize", "--end", end, "--json"], capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [str(BIN), "-p", str(root), "materialize", "--end", end, "--json"], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 0, result.stderr
     _full_refresh_equals(root, end)
 
@@ -357,13 +400,23 @@ def test_unreachable_online_store_names_it_and_keeps_the_state(base_project, tmp
     root = _copy(base_project, tmp_path)
     before, states_before = snapshot(root), state.view_states(Project.load(root))
     runs = sorted(p.name for p in (root / ".bigml" / "offline" / "runs").iterdir())
-    (root / "project.yaml").write_text((root / "project.yaml").read_text() + "online_store: {type: redis, host: 127.0.0.1, port: 1, password_env: BIGML_TEST_SECRET}\n")
+    (root / "project.yaml").write_text(
+        (root / "project.yaml").read_text()
+        + "online_store: {type: redis, host: 127.0.0.1, port: 1, password_env: BIGML_TEST_SECRET}\n"
+    )
     env = {**os.environ, "BIGML_TEST_SECRET": "s3cret-value"}
-    result = subprocess.run([str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"], capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 1 and "127.0.0.1:1" in result.stderr and "Traceback" not in result.stderr
     assert "s3cret-value" not in result.stderr + result.stdout
     assert snapshot(root) == before and state.view_states(Project.load(root)) == states_before
-    assert sorted(p.name for p in (root / ".bigml" / "offline" / "runs").iterdir()) == runs  # the failed run left nothing
+    assert (
+        sorted(p.name for p in (root / ".bigml" / "offline" / "runs").iterdir()) == runs
+    )  # the failed run left nothing
 
 
 def test_readers_during_a_run_see_old_or_new_values(base_project, tmp_path):
@@ -380,14 +433,20 @@ def test_readers_during_a_run_see_old_or_new_values(base_project, tmp_path):
     def read_all() -> tuple:
         store = open_store(project)
         try:
-            online = tuple(tuple(tuple(sorted(r.items())) for r in store.read(p, keys, p.feature_names).to_pylist()) for p in parts)
+            online = tuple(
+                tuple(tuple(sorted(r.items())) for r in store.read(p, keys, p.feature_names).to_pylist()) for p in parts
+            )
         finally:
             store.close()
         offline = tuple((root / ".bigml" / "offline" / "current" / f"{p.name}.parquet").read_bytes() for p in parts)
         return online, offline
 
     old = read_all()
-    proc = subprocess.Popen([str(BIN), "-q", "-p", str(root), "materialize", "--end", "2024-03-09T00:00:00Z"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(BIN), "-q", "-p", str(root), "materialize", "--end", "2024-03-09T00:00:00Z"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     seen = []
     while proc.poll() is None:
         seen.append(read_all())

@@ -52,7 +52,8 @@ class MemoryStore:
 
 def _features(window: int, ttl: int | None) -> str:
     aggs = "\n".join(
-        f"      - {{name: {agg}_v, agg: {agg}, expr: {'label' if agg in ('count_distinct', 'first', 'last') else 'value'}, window: {window}s}}" for agg in AGGS
+        f"      - {{name: {agg}_v, agg: {agg}, expr: {'label' if agg in ('count_distinct', 'first', 'last') else 'value'}, window: {window}s}}"
+        for agg in AGGS
     )
     ttl_line = f"    ttl: {ttl}s\n" if ttl else ""
     return f"""feature_views:
@@ -101,15 +102,22 @@ attrs_strategy = st.lists(st.tuples(st.integers(1, 4), st.sampled_from(["red", "
 
 
 def _write(root: Path, raw, attrs, window: int, ttl: int | None, store_spec: dict | None = None) -> None:
-    events = pa.table({
-        "k": pa.array([r[0] for r in raw], type=pa.int64()),
-        "ts": micros_to_ts([r[1] * S for r in raw]),
-        "created": micros_to_ts([None if r[2] is None else r[1] * S + r[2] * 1000 for r in raw]),
-        "value": pa.array([None if r[3] is None else float(r[3]) for r in raw], type=pa.float64()),
-        "label": pa.array([r[4] for r in raw], type=pa.string()),
-        "other": pa.array([r[5] for r in raw], type=pa.int64()),
-    })
-    static = pa.table({"k": pa.array([a[0] for a in attrs], type=pa.int64()), "colour": pa.array([a[1] for a in attrs], type=pa.string())})
+    events = pa.table(
+        {
+            "k": pa.array([r[0] for r in raw], type=pa.int64()),
+            "ts": micros_to_ts([r[1] * S for r in raw]),
+            "created": micros_to_ts([None if r[2] is None else r[1] * S + r[2] * 1000 for r in raw]),
+            "value": pa.array([None if r[3] is None else float(r[3]) for r in raw], type=pa.float64()),
+            "label": pa.array([r[4] for r in raw], type=pa.string()),
+            "other": pa.array([r[5] for r in raw], type=pa.int64()),
+        }
+    )
+    static = pa.table(
+        {
+            "k": pa.array([a[0] for a in attrs], type=pa.int64()),
+            "colour": pa.array([a[1] for a in attrs], type=pa.string()),
+        }
+    )
     spec = dict(store_spec or {})
     project = {
         "name": spec.pop("project_name", "prop"),
@@ -165,7 +173,9 @@ def _run_case(root: Path, store_spec: dict | None, monkeypatch, raw, attrs, end_
     memory = MemoryStore()
     if store_spec is None:
         monkeypatch.setattr(mat, "open_online_store", lambda project: memory)
-    monkeypatch.setattr(feast_repo, "write_repo", lambda project, description: None)  # Feast's apply is tested elsewhere
+    monkeypatch.setattr(
+        feast_repo, "write_repo", lambda project, description: None
+    )  # Feast's apply is tested elsewhere
     with load(root) as project:
         try:
             expected_error = None
@@ -180,7 +190,9 @@ def _run_case(root: Path, store_spec: dict | None, monkeypatch, raw, attrs, end_
             return
         assert expected_error is None, f"training set raised {expected_error} but materialize did not"
         if store_spec is None:
-            rows = {name: {r[_key(project, name)]: r for r in table.to_pylist()} for name, table in memory.tables.items()}
+            rows = {
+                name: {r[_key(project, name)]: r for r in table.to_pylist()} for name, table in memory.tables.items()
+            }
         else:
             rows = _read_back(project)
         check_online_equals_training(project, rows, end_us)
@@ -216,24 +228,68 @@ SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_sco
 
 @settings(max_examples=25, **SETTINGS)
 @given(**CASE)
-@example(raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (1, 5, None, 1, "c", 1), (1, 2, 5, 2, "a", 1), (1, 2, 5, 2, "a", 1)], attrs=[(1, "red")], end=7, end_us_off=0, ttl=3, window=2)
-@example(raw=[(1, 1, None, 1, "a", 1), (1, 1, None, 2, "a", 1)], attrs=[], end=2, end_us_off=0, ttl=None, window=1)  # ambiguous tie
-@example(raw=[(2, 3, 0, 1, "a", 1)], attrs=[(1, "red"), (1, "blue")], end=5, end_us_off=0, ttl=None, window=1)  # ambiguous static key
+@example(
+    raw=[
+        (1, 5, 0, 3, "a", 1),
+        (1, 5, 900, 4, "b", 2),
+        (1, 5, None, 1, "c", 1),
+        (1, 2, 5, 2, "a", 1),
+        (1, 2, 5, 2, "a", 1),
+    ],
+    attrs=[(1, "red")],
+    end=7,
+    end_us_off=0,
+    ttl=3,
+    window=2,
+)
+@example(
+    raw=[(1, 1, None, 1, "a", 1), (1, 1, None, 2, "a", 1)], attrs=[], end=2, end_us_off=0, ttl=None, window=1
+)  # ambiguous tie
+@example(
+    raw=[(2, 3, 0, 1, "a", 1)], attrs=[(1, "red"), (1, "blue")], end=5, end_us_off=0, ttl=None, window=1
+)  # ambiguous static key
 def test_online_rows_equal_training_set(tmp_path_factory, monkeypatch, raw, attrs, end, end_us_off, ttl, window):
     _run_case(tmp_path_factory.mktemp("online_prop"), None, monkeypatch, raw, attrs, end * S + end_us_off, ttl, window)
 
 
 @settings(max_examples=8, **SETTINGS)
 @given(**CASE)
-@example(raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (2, 2, 5, 2, "a", 3), (3, 1, 5, None, None, 1)], attrs=[(1, "red")], end=7, end_us_off=0, ttl=3, window=2)
-def test_sqlite_online_values_equal_training_set(tmp_path_factory, monkeypatch, raw, attrs, end, end_us_off, ttl, window):
-    _run_case(tmp_path_factory.mktemp("online_sqlite"), {"type": "sqlite", "path": ".bigml/online.db"}, monkeypatch, raw, attrs, end * S + end_us_off, ttl, window)
+@example(
+    raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (2, 2, 5, 2, "a", 3), (3, 1, 5, None, None, 1)],
+    attrs=[(1, "red")],
+    end=7,
+    end_us_off=0,
+    ttl=3,
+    window=2,
+)
+def test_sqlite_online_values_equal_training_set(
+    tmp_path_factory, monkeypatch, raw, attrs, end, end_us_off, ttl, window
+):
+    _run_case(
+        tmp_path_factory.mktemp("online_sqlite"),
+        {"type": "sqlite", "path": ".bigml/online.db"},
+        monkeypatch,
+        raw,
+        attrs,
+        end * S + end_us_off,
+        ttl,
+        window,
+    )
 
 
 @settings(max_examples=6, **SETTINGS)
 @given(**CASE)
-@example(raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (2, 2, 5, 2, "a", 3), (3, 1, 5, None, None, 1)], attrs=[(1, "red")], end=7, end_us_off=0, ttl=3, window=2)
-def test_redis_online_values_equal_training_set(tmp_path_factory, monkeypatch, redis_prefix, raw, attrs, end, end_us_off, ttl, window):
+@example(
+    raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (2, 2, 5, 2, "a", 3), (3, 1, 5, None, None, 1)],
+    attrs=[(1, "red")],
+    end=7,
+    end_us_off=0,
+    ttl=3,
+    window=2,
+)
+def test_redis_online_values_equal_training_set(
+    tmp_path_factory, monkeypatch, redis_prefix, raw, attrs, end, end_us_off, ttl, window
+):
     info, prefix = redis_prefix
     spec = {"type": "redis", "host": info["host"], "port": info["port"], "project_name": prefix}
     _run_case(tmp_path_factory.mktemp("online_redis"), spec, monkeypatch, raw, attrs, end * S + end_us_off, ttl, window)
@@ -241,10 +297,26 @@ def test_redis_online_values_equal_training_set(tmp_path_factory, monkeypatch, r
 
 @settings(max_examples=6, **SETTINGS)
 @given(**CASE)
-@example(raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (2, 2, 5, 2, "a", 3), (3, 1, 5, None, None, 1)], attrs=[(1, "red")], end=7, end_us_off=0, ttl=3, window=2)
-def test_postgres_online_values_equal_training_set(tmp_path_factory, monkeypatch, postgres_schema, raw, attrs, end, end_us_off, ttl, window):
+@example(
+    raw=[(1, 5, 0, 3, "a", 1), (1, 5, 900, 4, "b", 2), (2, 2, 5, 2, "a", 3), (3, 1, 5, None, None, 1)],
+    attrs=[(1, "red")],
+    end=7,
+    end_us_off=0,
+    ttl=3,
+    window=2,
+)
+def test_postgres_online_values_equal_training_set(
+    tmp_path_factory, monkeypatch, postgres_schema, raw, attrs, end, end_us_off, ttl, window
+):
     info, schema = postgres_schema
-    spec = {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+    spec = {
+        "type": "postgres",
+        "host": info["host"],
+        "port": info["port"],
+        "database": info["database"],
+        "user": info["user"],
+        "schema": schema,
+    }
     _run_case(tmp_path_factory.mktemp("online_pg"), spec, monkeypatch, raw, attrs, end * S + end_us_off, ttl, window)
 
 

@@ -36,12 +36,20 @@ feature_views:
   - {name: tot, entities: [user], source: totals, timestamp: none, features: [{name: total}]}
   - {name: dbl, entities: [user], source: doubled, timestamp: none, features: [{name: total2}]}
 """
-SPINE = pa.table({"user_id": pa.array([1, 2], type=pa.int64()), "event_timestamp": micros_to_ts([1_714_521_600_000_000] * 2)})
+SPINE = pa.table(
+    {"user_id": pa.array([1, 2], type=pa.int64()), "event_timestamp": micros_to_ts([1_714_521_600_000_000] * 2)}
+)
 
 
 def events(amounts: list[float]) -> pa.Table:
     n = len(amounts)
-    return pa.table({"user_id": pa.array([1 + i % 2 for i in range(n)], type=pa.int64()), "amount": amounts, "ts": micros_to_ts([1_714_000_000_000_000 + i for i in range(n)])})
+    return pa.table(
+        {
+            "user_id": pa.array([1 + i % 2 for i in range(n)], type=pa.int64()),
+            "amount": amounts,
+            "ts": micros_to_ts([1_714_000_000_000_000 + i for i in range(n)]),
+        }
+    )
 
 
 def write_events(root: Path, amounts: list[float]) -> None:
@@ -57,7 +65,14 @@ def engine_block(request: pytest.FixtureRequest) -> dict:
     if request.param == "duckdb":
         return {"type": "duckdb", "path": ".bigml/warehouse.duckdb"}
     info, schema = request.getfixturevalue("postgres_schema")
-    return {"type": "postgres", "host": info["host"], "port": info["port"], "database": info["database"], "user": info["user"], "schema": schema}
+    return {
+        "type": "postgres",
+        "host": info["host"],
+        "port": info["port"],
+        "database": info["database"],
+        "user": info["user"],
+        "schema": schema,
+    }
 
 
 def make(root: Path, engine: dict, sql: dict[str, str] | None = None) -> Path:
@@ -80,7 +95,9 @@ def built_at(root: Path, engine: dict) -> object:
         if engine["type"] == "duckdb":
             rows = project.engine.to_arrow("SELECT built_at FROM bigml_models.__bigml_signatures WHERE name = 'totals'")
         else:
-            rows = project.engine.to_arrow(f"""SELECT loaded_at FROM "{engine['schema']}".bigml_loaded_sources WHERE name = 'bigml_model_totals'""")
+            rows = project.engine.to_arrow(
+                f"""SELECT loaded_at FROM "{engine["schema"]}".bigml_loaded_sources WHERE name = 'bigml_model_totals'"""
+            )
     assert rows.num_rows == 1
     return rows.column(0)[0].as_py()
 
@@ -125,7 +142,12 @@ def test_a_table_over_a_database_table_is_rebuilt_every_time(tmp_path: Path):
     with duckdb.connect(str(root / ".bigml" / "warehouse.duckdb")) as con:
         con.execute("CREATE TABLE ext AS SELECT 1::BIGINT AS user_id, 7.0::DOUBLE AS amount")
     spec = {**PROJECT, "sources": [{"name": "events", "table": "main.ext"}]}
-    write_project(root, spec, "feature_views:\n  - {name: tot, entities: [user], source: totals, timestamp: none, features: [{name: total}]}\n", sql={"totals": SQL["totals"]})
+    write_project(
+        root,
+        spec,
+        "feature_views:\n  - {name: tot, entities: [user], source: totals, timestamp: none, features: [{name: total}]}\n",
+        sql={"totals": SQL["totals"]},
+    )
     engine = {"type": "duckdb"}
     with Project.load(root) as project:
         assert project.training_set(features=["tot:total"], spine=SPINE).column("total").to_pylist() == [7.0, None]
@@ -153,7 +175,10 @@ def test_materialized_must_be_view_or_table(tmp_path: Path):
 
 
 def test_a_table_the_engine_cannot_build_names_the_model_file(tmp_path: Path):
-    sql = {"totals": "{{ config(materialized='table') }}\nSELECT user_id, no_such_column AS total FROM {{ source('events') }}\n", "doubled": SQL["doubled"]}
+    sql = {
+        "totals": "{{ config(materialized='table') }}\nSELECT user_id, no_such_column AS total FROM {{ source('events') }}\n",
+        "doubled": SQL["doubled"],
+    }
     root = make(tmp_path / "p", {"type": "duckdb"}, sql)
     with pytest.raises(DefinitionError) as info, Project.load(root) as project:
         project.validate()

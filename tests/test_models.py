@@ -74,9 +74,26 @@ def test_versions_are_complete(trained):
         for file in (registry.MODEL_FILE, registry.MANIFEST, registry.REPORT):
             assert (result.path / file).stat().st_size > 0
         manifest = json.loads((result.path / registry.MANIFEST).read_text())
-        for key in ("fingerprints", "training_sql", "window", "rows", "params", "metrics", "features", "library_versions", "importances", "outputs"):
+        for key in (
+            "fingerprints",
+            "training_sql",
+            "window",
+            "rows",
+            "params",
+            "metrics",
+            "features",
+            "library_versions",
+            "importances",
+            "outputs",
+        ):
             assert key in manifest, key
-        assert manifest["rows"]["train"] + manifest["rows"]["test"] + manifest["rows"]["dropped_null_target"] + manifest["rows"]["dropped_null_time"] == manifest["rows"]["total"]
+        assert (
+            manifest["rows"]["train"]
+            + manifest["rows"]["test"]
+            + manifest["rows"]["dropped_null_target"]
+            + manifest["rows"]["dropped_null_time"]
+            == manifest["rows"]["total"]
+        )
         assert "SELECT" in manifest["training_sql"].upper()
         assert set(manifest["fingerprints"]["views"]) == {f["view"] for f in manifest["features"]}
         html = (result.path / registry.REPORT).read_text()
@@ -138,7 +155,10 @@ def test_anomaly_without_target_reports_flag_share(trained):
     metrics = results["spend_anomaly"].metrics
     assert 0 <= metrics["anomaly_rate"] <= 0.2
     assert metrics["score_q01"] <= metrics["score_q50"] <= metrics["score_q99"]
-    assert results["spend_anomaly"].manifest["outputs"] == [{"name": "prediction", "type": "BIGINT"}, {"name": "anomaly_score", "type": "DOUBLE"}]
+    assert results["spend_anomaly"].manifest["outputs"] == [
+        {"name": "prediction", "type": "BIGINT"},
+        {"name": "anomaly_score", "type": "DOUBLE"},
+    ]
 
 
 def _spine(root: Path, n: int = 300) -> pa.Table:
@@ -161,14 +181,19 @@ def test_predict_equals_pipeline_and_engine(trained, name):
     assert python.column_names == engine.column_names
     np.testing.assert_array_equal(python.column("prediction").to_numpy(), pipeline.predict(X))
     for column in python.column_names[spine.num_columns :]:
-        a, b = python.column(column).to_numpy(zero_copy_only=False), engine.column(column).to_numpy(zero_copy_only=False)
+        a, b = (
+            python.column(column).to_numpy(zero_copy_only=False),
+            engine.column(column).to_numpy(zero_copy_only=False),
+        )
         if a.dtype.kind == "f":
             np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
         else:
             np.testing.assert_array_equal(a, b)
     if name == "fraud_detector":
         assert python.schema.field("prediction").type == pa.int64()
-        np.testing.assert_allclose(python.column("probability__1").to_numpy(), pipeline.predict_proba(X)[:, 1], rtol=0, atol=0)
+        np.testing.assert_allclose(
+            python.column("probability__1").to_numpy(), pipeline.predict_proba(X)[:, 1], rtol=0, atol=0
+        )
 
 
 def test_determinism(trained, tmp_path):
@@ -180,7 +205,9 @@ def test_determinism(trained, tmp_path):
         p2 = project.predict("fraud_detector", spine)
     first = results["fraud_detector"].manifest
     assert again.manifest["metrics"] == first["metrics"]
-    assert again.manifest["params"] == first["params"] and again.manifest["estimator_params"] == first["estimator_params"]
+    assert (
+        again.manifest["params"] == first["params"] and again.manifest["estimator_params"] == first["estimator_params"]
+    )
     assert again.manifest["tuning"] == first["tuning"] and again.manifest["importances"] == first["importances"]
     with Project.load(root, in_memory=True) as project:
         p1 = project.predict("fraud_detector@v1", spine)
@@ -317,12 +344,21 @@ def test_labels_known_later_never_leak_into_training_rows(example_project, tmp_p
     (root / "sql" / "customer_labels.sql").write_text(LEAK_SQL)
     (root / "features" / "labels.yaml").write_text(LEAK_VIEW)
     (root / "models" / "leak.yaml").write_text(LEAK_MODEL)
-    labels = pq.read_table(root / "data" / "fraud_labels.parquet").join(pq.read_table(root / "data" / "transactions.parquet").select(["txn_id", "customer_id"]), "txn_id").to_pandas()
+    labels = (
+        pq.read_table(root / "data" / "fraud_labels.parquet")
+        .join(pq.read_table(root / "data" / "transactions.parquet").select(["txn_id", "customer_id"]), "txn_id")
+        .to_pandas()
+    )
     with Project.load(root, in_memory=True) as project:
-        table = project.training_set(features=["customer_fraud:last_label_at", "customer_fraud:last_label", "customer_fraud:frauds_30d"], spine=project.training_set(model="fraud_history").select(["customer_id", "ts"]))
+        table = project.training_set(
+            features=["customer_fraud:last_label_at", "customer_fraud:last_label", "customer_fraud:frauds_30d"],
+            spine=project.training_set(model="fraud_history").select(["customer_id", "ts"]),
+        )
         result = project.train("fraud_history")
     rows = table.to_pandas()
-    assert (rows["last_label_at"].isna() | (rows["last_label_at"] <= rows["ts"])).all()  # never a label from after the row's time
+    assert (
+        rows["last_label_at"].isna() | (rows["last_label_at"] <= rows["ts"])
+    ).all()  # never a label from after the row's time
     by_customer = {c: g.sort_values("labeled_at") for c, g in labels.groupby("customer_id")}
     for row in rows.sample(300, random_state=0).itertuples():
         known = by_customer[row.customer_id]

@@ -29,17 +29,27 @@ def test_train_predict_models_commands(root, tmp_path):
     assert result.exit_code == 0, result.output
     assert "rmse" in result.output and "Report:" in result.output and "report.html" in result.output
     payload = json.loads(run(root, "train", "amount_regressor", "--json").stdout)
-    assert payload["ok"] and payload["version"] == 2 and payload["metrics"]["rmse"] > 0 and Path(payload["report"]).exists()
+    assert (
+        payload["ok"]
+        and payload["version"] == 2
+        and payload["metrics"]["rmse"] > 0
+        and Path(payload["report"]).exists()
+    )
 
     listed = json.loads(run(root, "models", "list", "--json").stdout)["versions"]
-    assert [(v["model"], v["version"], v["in_use"]) for v in listed] == [("amount_regressor", 1, False), ("amount_regressor", 2, True)]
+    assert [(v["model"], v["version"], v["in_use"]) for v in listed] == [
+        ("amount_regressor", 1, False),
+        ("amount_regressor", 2, True),
+    ]
     assert run(root, "models", "promote", "amount_regressor@v1").exit_code == 0
     shown = json.loads(run(root, "models", "show", "amount_regressor", "--json").stdout)
     assert shown["promoted"] and shown["manifest"]["version"] == 1
     assert "amount_avg_30d" in run(root, "models", "show", "amount_regressor@2").output
 
     spine = tmp_path / "spine.parquet"
-    pq.write_table(pq.read_table(root / "data" / "transactions.parquet").select(["customer_id", "ts"]).slice(0, 100), spine)
+    pq.write_table(
+        pq.read_table(root / "data" / "transactions.parquet").select(["customer_id", "ts"]).slice(0, 100), spine
+    )
     for extra, name in (([], "py.parquet"), (["--in-warehouse"], "sql.parquet"), ([], "py.csv")):
         out = tmp_path / name
         result = run(root, "predict", "amount_regressor", "--spine", str(spine), "-o", str(out), "--json", *extra)
@@ -48,7 +58,13 @@ def test_train_predict_models_commands(root, tmp_path):
         assert payload["rows"] == 100 and payload["version"] == 1  # the promoted version
     py, sql = pq.read_table(tmp_path / "py.parquet"), pq.read_table(tmp_path / "sql.parquet")
     assert py.column_names == ["customer_id", "ts", "prediction"] == sql.column_names
-    assert max(abs(a - b) for a, b in zip(py.column("prediction").to_pylist(), sql.column("prediction").to_pylist(), strict=True)) < 1e-6
+    assert (
+        max(
+            abs(a - b)
+            for a, b in zip(py.column("prediction").to_pylist(), sql.column("prediction").to_pylist(), strict=True)
+        )
+        < 1e-6
+    )
 
 
 @pytest.mark.parametrize(

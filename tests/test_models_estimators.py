@@ -42,11 +42,49 @@ feature_views:
       - {name: n_1d, agg: count, window: 1d}
 """
 
-CLASSIFIERS = ["logistic_regression", "lasso", "ridge", "linear_svm", "svm", "decision_tree", "random_forest", "extra_trees", "gradient_boosting", "hist_gradient_boosting", "knn", "mlp", "naive_bayes"]
-REGRESSORS = ["linear_regression", "ridge", "lasso", "elastic_net", "linear_svm", "svm", "decision_tree", "random_forest", "extra_trees", "gradient_boosting", "hist_gradient_boosting", "knn", "mlp"]
+CLASSIFIERS = [
+    "logistic_regression",
+    "lasso",
+    "ridge",
+    "linear_svm",
+    "svm",
+    "decision_tree",
+    "random_forest",
+    "extra_trees",
+    "gradient_boosting",
+    "hist_gradient_boosting",
+    "knn",
+    "mlp",
+    "naive_bayes",
+]
+REGRESSORS = [
+    "linear_regression",
+    "ridge",
+    "lasso",
+    "elastic_net",
+    "linear_svm",
+    "svm",
+    "decision_tree",
+    "random_forest",
+    "extra_trees",
+    "gradient_boosting",
+    "hist_gradient_boosting",
+    "knn",
+    "mlp",
+]
 CLUSTERERS = ["kmeans", "minibatch_kmeans", "gaussian_mixture"]
 DETECTORS = ["isolation_forest", "one_class_svm", "local_outlier_factor"]
-SMALL = {"random_forest": "{n_estimators: 8, max_depth: 4}", "extra_trees": "{n_estimators: 8, max_depth: 4}", "gradient_boosting": "{n_estimators: 10}", "hist_gradient_boosting": "{max_iter: 10}", "mlp": "{hidden_layer_sizes: [8], max_iter: 300}", "isolation_forest": "{n_estimators: 20}", "kmeans": "{n_clusters: 3, n_init: 2}", "minibatch_kmeans": "{n_clusters: 3, n_init: 2}", "gaussian_mixture": "{n_components: 3}"}
+SMALL = {
+    "random_forest": "{n_estimators: 8, max_depth: 4}",
+    "extra_trees": "{n_estimators: 8, max_depth: 4}",
+    "gradient_boosting": "{n_estimators: 10}",
+    "hist_gradient_boosting": "{max_iter: 10}",
+    "mlp": "{hidden_layer_sizes: [8], max_iter: 300}",
+    "isolation_forest": "{n_estimators: 20}",
+    "kmeans": "{n_clusters: 3, n_init: 2}",
+    "minibatch_kmeans": "{n_clusters: 3, n_init: 2}",
+    "gaussian_mixture": "{n_components: 3}",
+}
 
 
 def events() -> pa.Table:
@@ -56,17 +94,25 @@ def events() -> pa.Table:
     cat = rng.choice(["a", "b", "c"], size=N).astype(object)
     cat[rng.random(N) < 0.1] = None
     signal = x1 + 0.5 * np.nan_to_num(x2) + (cat == "a") * 0.8 + rng.normal(scale=0.5, size=N)
-    return pa.table({
-        "customer_id": pa.array(rng.integers(0, 30, size=N), type=pa.int64()),
-        "ts": micros_to_ts([T0 + i * 600 * S for i in range(N)]),
-        "x1": x1, "x2": pa.array(x2, from_pandas=True), "cat": pa.array(cat, type=pa.string()),
-        "y_bin": pa.array((signal > 0.3).astype(np.int64)),
-        "y_multi": pa.array(np.where(signal < -0.3, "lo", np.where(signal < 0.8, "mid", "hi")).astype(object), type=pa.string()),
-        "y_reg": signal * 10,
-    })
+    return pa.table(
+        {
+            "customer_id": pa.array(rng.integers(0, 30, size=N), type=pa.int64()),
+            "ts": micros_to_ts([T0 + i * 600 * S for i in range(N)]),
+            "x1": x1,
+            "x2": pa.array(x2, from_pandas=True),
+            "cat": pa.array(cat, type=pa.string()),
+            "y_bin": pa.array((signal > 0.3).astype(np.int64)),
+            "y_multi": pa.array(
+                np.where(signal < -0.3, "lo", np.where(signal < 0.8, "mid", "hi")).astype(object), type=pa.string()
+            ),
+            "y_reg": signal * 10,
+        }
+    )
 
 
-def model_yaml(name: str, task: str, estimator: str, target: str | None, extra: str = "", prep: str | None = None) -> str:
+def model_yaml(
+    name: str, task: str, estimator: str, target: str | None, extra: str = "", prep: str | None = None
+) -> str:
     params = SMALL.get(estimator, "{}")
     target_line = f", target: {target}" if target else ""
     return f"""
@@ -98,23 +144,52 @@ def all_models() -> dict[str, tuple[str, str]]:
 
 
 EXTRA = {
-    "x_smote_pca": ("classification", "logistic_regression", "y_bin", "    resample: {method: smote, ratio: 0.8}\n    class_weight: balanced\n"),
+    "x_smote_pca": (
+        "classification",
+        "logistic_regression",
+        "y_bin",
+        "    resample: {method: smote, ratio: 0.8}\n    class_weight: balanced\n",
+    ),
     "x_under_ordinal": ("classification", "decision_tree", "y_multi", "    resample: {method: under, ratio: 1.0}\n"),
-    "x_grid": ("classification", "decision_tree", "y_bin", "    cv: {folds: 3, by: time}\n    tuning: {method: grid, space: {max_depth: [2, 3], min_samples_leaf: [1, 5]}}\n    metrics: [average_precision]\n"),
-    "x_bayes": ("regression", "ridge", "y_reg", "    cv: {folds: 3, by: random}\n    tuning: {method: bayes, n_iter: 4, space: {alpha: {low: 0.01, high: 10, log: true}}}\n"),
-    "x_random_split": ("classification", "logistic_regression", "y_multi", "    cv: {folds: 3, by: random}\n"),  # split made random below
+    "x_grid": (
+        "classification",
+        "decision_tree",
+        "y_bin",
+        "    cv: {folds: 3, by: time}\n    tuning: {method: grid, space: {max_depth: [2, 3], min_samples_leaf: [1, 5]}}\n    metrics: [average_precision]\n",
+    ),
+    "x_bayes": (
+        "regression",
+        "ridge",
+        "y_reg",
+        "    cv: {folds: 3, by: random}\n    tuning: {method: bayes, n_iter: 4, space: {alpha: {low: 0.01, high: 10, log: true}}}\n",
+    ),
+    "x_random_split": (
+        "classification",
+        "logistic_regression",
+        "y_multi",
+        "    cv: {folds: 3, by: random}\n",
+    ),  # split made random below
 }
 
 
-PREP = {"x_smote_pca": "{impute: median, scale: standard, encode: onehot, reduce: {pca: 3}}", "x_under_ordinal": "{impute: median, scale: none, encode: ordinal}"}
+PREP = {
+    "x_smote_pca": "{impute: median, scale: standard, encode: onehot, reduce: {pca: 3}}",
+    "x_under_ordinal": "{impute: median, scale: none, encode: ordinal}",
+}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory):
     models = {**all_models(), **{k: v[:3] for k, v in EXTRA.items()}}
-    text = "models:" + "".join(model_yaml(n, *spec, EXTRA[n][3] if n in EXTRA else "", PREP.get(n)) for n, spec in models.items())
+    text = "models:" + "".join(
+        model_yaml(n, *spec, EXTRA[n][3] if n in EXTRA else "", PREP.get(n)) for n, spec in models.items()
+    )
     head, _, tail = text.partition("name: x_random_split")
-    text = head + "name: x_random_split" + tail.replace("split: {by: time, test_fraction: 0.25}", "split: {by: random, test_fraction: 0.25}", 1)
+    text = (
+        head
+        + "name: x_random_split"
+        + tail.replace("split: {by: time, test_fraction: 0.25}", "split: {by: random, test_fraction: 0.25}", 1)
+    )
     root = write_project(tmp_path_factory.mktemp("gen"), PROJECT, FEATURES, models=text, tables={"events": events()})
     with Project.load(root, in_memory=True) as p:
         yield p
@@ -122,10 +197,14 @@ def project(tmp_path_factory: pytest.TempPathFactory):
 
 def spine() -> pa.Table:
     rng = np.random.default_rng(11)
-    return pa.table({
-        "customer_id": pa.array(list(rng.integers(0, 32, size=60)), type=pa.int64()),  # 30, 31: never seen -> null features
-        "event_timestamp": micros_to_ts([T0 + int(v) * S for v in rng.integers(0, N * 600 + 86400, size=60)]),
-    })
+    return pa.table(
+        {
+            "customer_id": pa.array(
+                list(rng.integers(0, 32, size=60)), type=pa.int64()
+            ),  # 30, 31: never seen -> null features
+            "event_timestamp": micros_to_ts([T0 + int(v) * S for v in rng.integers(0, N * 600 + 86400, size=60)]),
+        }
+    )
 
 
 def check_scores(project: Project, name: str) -> dict:
@@ -143,7 +222,10 @@ def check_scores(project: Project, name: str) -> dict:
         engine = project.predict(name, s, in_warehouse=True)
         assert engine.column_names == python.column_names
         for column in python.column_names[2:]:
-            a, b = python.column(column).to_numpy(zero_copy_only=False), engine.column(column).to_numpy(zero_copy_only=False)
+            a, b = (
+                python.column(column).to_numpy(zero_copy_only=False),
+                engine.column(column).to_numpy(zero_copy_only=False),
+            )
             if a.dtype.kind == "f":
                 np.testing.assert_allclose(b, a, atol=1e-6, rtol=0, err_msg=f"{name}.{column}")
             else:
@@ -155,7 +237,21 @@ def check_scores(project: Project, name: str) -> dict:
 
 
 # Names whose sklearn class another parametrized case already covers (same family) run under -m slow too.
-SECONDARY = {"c_lasso", "c_ridge", "c_svm", "c_mlp", "c_knn", "r_lasso", "r_elastic_net", "r_linear_svm", "r_svm", "r_mlp", "r_knn", "k_minibatch_kmeans", "a_one_class_svm"}
+SECONDARY = {
+    "c_lasso",
+    "c_ridge",
+    "c_svm",
+    "c_mlp",
+    "c_knn",
+    "r_lasso",
+    "r_elastic_net",
+    "r_linear_svm",
+    "r_svm",
+    "r_mlp",
+    "r_knn",
+    "k_minibatch_kmeans",
+    "a_one_class_svm",
+}
 
 
 def cases(prefix: str) -> list:
@@ -201,7 +297,12 @@ def test_resample_and_pca(project):
 def test_grid_tuning_tries_every_combination(project):
     m = check_scores(project, "x_grid")
     trials = m["tuning"]["trials"]
-    assert sorted((t["params"]["max_depth"], t["params"]["min_samples_leaf"]) for t in trials) == [(2, 1), (2, 5), (3, 1), (3, 5)]
+    assert sorted((t["params"]["max_depth"], t["params"]["min_samples_leaf"]) for t in trials) == [
+        (2, 1),
+        (2, 5),
+        (3, 1),
+        (3, 5),
+    ]
     assert m["objective"] == "average_precision" and m["cv"]["folds"] == 3
     assert m["tuning"]["best_params"] == max(trials, key=lambda t: t["score"])["params"]
 
@@ -211,7 +312,9 @@ def test_bayes_tuning_is_deterministic(project):
     second = project.train("x_bayes").manifest
     assert first["tuning"]["trials"] == second["tuning"]["trials"] and len(first["tuning"]["trials"]) == 4
     assert first["metrics"] == second["metrics"]
-    assert first["tuning"]["best_params"] == min(first["tuning"]["trials"], key=lambda t: t["score"])["params"]  # rmse: lower wins
+    assert (
+        first["tuning"]["best_params"] == min(first["tuning"]["trials"], key=lambda t: t["score"])["params"]
+    )  # rmse: lower wins
 
 
 def test_random_split_is_stratified(project):
@@ -244,7 +347,9 @@ def test_model_spec_errors_name_the_file_and_line(tmp_path, snippet, message):
     if snippet.startswith("preprocessing: "):
         text = "models:" + model_yaml("m", "regression", "ridge", "y_reg", prep=snippet.removeprefix("preprocessing: "))
     else:
-        text = "models:" + model_yaml("m", "regression", "ridge", "y_reg").replace("    split:", f"    {snippet}\n    split:")
+        text = "models:" + model_yaml("m", "regression", "ridge", "y_reg").replace(
+            "    split:", f"    {snippet}\n    split:"
+        )
     root = write_project(tmp_path / "bad", PROJECT, FEATURES, models=text, tables={"events": events()})
     with pytest.raises(DefinitionError) as info:
         Project.load(root, in_memory=True).validate()
@@ -252,7 +357,11 @@ def test_model_spec_errors_name_the_file_and_line(tmp_path, snippet, message):
 
 
 def test_bad_params_and_class_weight_are_clear(tmp_path):
-    text = "models:" + model_yaml("m", "classification", "knn", "y_bin", "    class_weight: balanced\n") + model_yaml("p", "regression", "ridge", "y_reg").replace("params: {}", "params: {alpah: 1}")
+    text = (
+        "models:"
+        + model_yaml("m", "classification", "knn", "y_bin", "    class_weight: balanced\n")
+        + model_yaml("p", "regression", "ridge", "y_reg").replace("params: {}", "params: {alpah: 1}")
+    )
     root = write_project(tmp_path / "bad", PROJECT, FEATURES, models=text, tables={"events": events()})
     with Project.load(root, in_memory=True) as p:
         with pytest.raises(BigmlError, match="does not take class_weight"):
@@ -275,7 +384,13 @@ def test_units_class_weight_dotted_paths_and_untrusted_dump():
     from bigml_fs.training.pipeline import build_pipeline
 
     def spec(**kw):
-        base = {"name": "m", "task": "classification", "labels": {"source": "s", "target": "y", "timestamp": "ts"}, "features": ["v:*"], "estimator": "logistic_regression"}
+        base = {
+            "name": "m",
+            "task": "classification",
+            "labels": {"source": "s", "target": "y", "timestamp": "ts"},
+            "features": ["v:*"],
+            "estimator": "logistic_regression",
+        }
         return ModelSpec(**{**base, **kw})
 
     features = [{"column": "a", "kind": "numeric"}, {"column": "b", "kind": "categorical"}]
@@ -283,16 +398,25 @@ def test_units_class_weight_dotted_paths_and_untrusted_dump():
     assert pipeline[-1].class_weight == {1: 5.0} and pipeline[-1].random_state == 0
     with pytest.raises(BigmlError, match="class '2', which the target does not have"):
         build_pipeline(spec(class_weight={"2": 5.0}), features, classes=[0, 1])
-    assert type(build_pipeline(spec(estimator="sklearn.ensemble.ExtraTreesClassifier", seed=3), features)[-1]).__name__ == "ExtraTreesClassifier"
-    assert build_pipeline(spec(estimator="sklearn.ensemble.ExtraTreesClassifier", seed=3), features)[-1].random_state == 3
+    assert (
+        type(build_pipeline(spec(estimator="sklearn.ensemble.ExtraTreesClassifier", seed=3), features)[-1]).__name__
+        == "ExtraTreesClassifier"
+    )
+    assert (
+        build_pipeline(spec(estimator="sklearn.ensemble.ExtraTreesClassifier", seed=3), features)[-1].random_state == 3
+    )
     with pytest.raises(BigmlError, match="not a scikit-learn estimator"):
         build_pipeline(spec(estimator="collections.OrderedDict"), features)
-    with pytest.raises(BigmlError, match="has no class 'RandomForrestClassifier'.*did you mean 'RandomForestClassifier'"):
+    with pytest.raises(
+        BigmlError, match="has no class 'RandomForrestClassifier'.*did you mean 'RandomForestClassifier'"
+    ):
         build_pipeline(spec(estimator="sklearn.ensemble.RandomForrestClassifier"), features)
     with pytest.raises(BigmlError, match="ratio applies to two classes"):
         build_pipeline(spec(resample={"method": "under", "ratio": 0.5}), features, classes=["a", "b", "c"])
     with pytest.raises(BigmlError, match="are text; set preprocessing.encode"):
         build_pipeline(spec(preprocessing={"encode": "none"}), features)
-    bad = Pipeline([("odd", FunctionTransformer(not_trusted)), ("estimator", FunctionTransformer())]).fit(np.zeros((2, 1)))
+    bad = Pipeline([("odd", FunctionTransformer(not_trusted)), ("estimator", FunctionTransformer())]).fit(
+        np.zeros((2, 1))
+    )
     with pytest.raises(registry.UntrustedModelError, match="not_trusted"):
         registry.dump_model(bad)

@@ -34,15 +34,32 @@ def loaded(tmp_path):
     store = open_store(project)
     store.write(stats, data)
     ids = data.column("customer_id").slice(0, 3)
-    store.write(latest, pa.table({"customer_id": ids, "event_timestamp": pa.array([T0 - timedelta(days=400)] * 3, TS), "f_i64": pa.array([7, None, 9], pa.int64())}))
-    store.write(windows, pa.table({"customer_id": ids, "event_timestamp": pa.array([T0] * 3, TS), "f_cnt_1d": pa.array([0, 4, 2], pa.int64())}))
+    store.write(
+        latest,
+        pa.table(
+            {
+                "customer_id": ids,
+                "event_timestamp": pa.array([T0 - timedelta(days=400)] * 3, TS),
+                "f_i64": pa.array([7, None, 9], pa.int64()),
+            }
+        ),
+    )
+    store.write(
+        windows,
+        pa.table(
+            {"customer_id": ids, "event_timestamp": pa.array([T0] * 3, TS), "f_cnt_1d": pa.array([0, 4, 2], pa.int64())}
+        ),
+    )
     store.close()
     yield project, data
     project.close()
 
 
 def _keys(data: pa.Table, rows: list[int]) -> dict[str, list]:
-    return {"customer_id": [data.column("customer_id")[i].as_py() for i in rows], "shop_code": [data.column("shop_code")[i].as_py() for i in rows]}
+    return {
+        "customer_id": [data.column("customer_id")[i].as_py() for i in rows],
+        "shop_code": [data.column("shop_code")[i].as_py() for i in rows],
+    }
 
 
 def test_statuses_present_not_found_outside_max_age(loaded):
@@ -63,8 +80,12 @@ def test_statuses_present_not_found_outside_max_age(loaded):
     # join key columns: PRESENT, no time, values as given
     assert r.statuses[0] == [PRESENT] * 4 and r.values[0] == entities["customer_id"]
     # a later request time expires the fresh rows too; an earlier one keeps the old ones
-    assert online_features(project, ["stats:f_i64"], _keys(data, [0]), now=T0 + timedelta(days=2)).statuses[-1] == [OUTSIDE_MAX_AGE]
-    assert online_features(project, ["stats:f_i64"], _keys(data, [30]), now=T0 - timedelta(days=1, hours=12)).statuses[-1] == [PRESENT]
+    assert online_features(project, ["stats:f_i64"], _keys(data, [0]), now=T0 + timedelta(days=2)).statuses[-1] == [
+        OUTSIDE_MAX_AGE
+    ]
+    assert online_features(project, ["stats:f_i64"], _keys(data, [30]), now=T0 - timedelta(days=1, hours=12)).statuses[
+        -1
+    ] == [PRESENT]
 
 
 def test_no_ttl_views_never_expire_and_windows_carry_materialize_time(loaded):
@@ -101,14 +122,23 @@ def test_entities_as_dict_arrow_pandas_and_casts(loaded):
     assert r.statuses[-1] == [NOT_FOUND]
 
 
-@pytest.mark.parametrize(("entities", "text"), [
-    ({"customer_id": ["abc"], "shop_code": ["a"]}, "entity key 'customer_id' must be an integer (int64); got 'abc'"),
-    ({"customer_id": [1.5], "shop_code": ["a"]}, "entity key 'customer_id' must be an integer (int64); got 1.5"),
-    ({"customer_id": [True], "shop_code": ["a"]}, "entity key 'customer_id' must be an integer (int64)"),
-    ({"customer_id": [1, "x"], "shop_code": ["a", "b"]}, "entity key 'customer_id' must be an integer (int64)"),
-    ({"customer_idd": [1], "shop_code": ["a"]}, "lack the join key(s) customer_id needed by stats (did you mean 'customer_idd'?)"),
-    ({"customer_id": [1, 2], "shop_code": ["a"]}, "different lengths"),
-])
+@pytest.mark.parametrize(
+    ("entities", "text"),
+    [
+        (
+            {"customer_id": ["abc"], "shop_code": ["a"]},
+            "entity key 'customer_id' must be an integer (int64); got 'abc'",
+        ),
+        ({"customer_id": [1.5], "shop_code": ["a"]}, "entity key 'customer_id' must be an integer (int64); got 1.5"),
+        ({"customer_id": [True], "shop_code": ["a"]}, "entity key 'customer_id' must be an integer (int64)"),
+        ({"customer_id": [1, "x"], "shop_code": ["a", "b"]}, "entity key 'customer_id' must be an integer (int64)"),
+        (
+            {"customer_idd": [1], "shop_code": ["a"]},
+            "lack the join key(s) customer_id needed by stats (did you mean 'customer_idd'?)",
+        ),
+        ({"customer_id": [1, 2], "shop_code": ["a"]}, "different lengths"),
+    ],
+)
 def test_entity_errors_name_the_key_and_type(loaded, entities, text):
     project, _ = loaded
     with pytest.raises(DataError) as info:
@@ -141,7 +171,9 @@ def test_one_round_trip_per_feast_view(loaded):
     entities = _keys(data, rows)
     r = online_features(project, ["stats:f_i64", "stats:f_f64", "by_customer:*"], entities, now=T0, store=store)
     assert sorted(calls) == [("by_customer", n), ("by_customer__windows", n), ("stats", n)]
-    assert r.values[r.feature_names.index("f_f64")] == [data.column("f_f64")[i].as_py() if i < 25 else None for i in rows]
+    assert r.values[r.feature_names.index("f_f64")] == [
+        data.column("f_f64")[i].as_py() if i < 25 else None for i in rows
+    ]
     store.close()
 
 
@@ -153,10 +185,22 @@ def test_to_dict_is_feasts_feature_server_json(loaded, tmp_path):
 
     project, data = loaded
     latest, windows = feast_parts(project.catalog.views["by_customer"])
-    config = RepoConfig(project="onl", provider="local", registry=str(tmp_path / "registry.db"), online_store={"type": "sqlite", "path": str(project.root / ".bigml" / "online.db")}, entity_key_serialization_version=3, repo_path=tmp_path)
+    config = RepoConfig(
+        project="onl",
+        provider="local",
+        registry=str(tmp_path / "registry.db"),
+        online_store={"type": "sqlite", "path": str(project.root / ".bigml" / "online.db")},
+        entity_key_serialization_version=3,
+        repo_path=tmp_path,
+    )
     fs = FeatureStore(config=config)
     fs.apply([*feast_entities(latest), feast_view(latest), feast_view(windows)])
     ids = [*data.column("customer_id").slice(0, 3).to_pylist(), -5]
-    theirs = convert_response_to_dict(fs.get_online_features(features=["by_customer:f_i64", "by_customer__windows:f_cnt_1d"], entity_rows=[{"customer_id": i} for i in ids]).proto)
+    theirs = convert_response_to_dict(
+        fs.get_online_features(
+            features=["by_customer:f_i64", "by_customer__windows:f_cnt_1d"],
+            entity_rows=[{"customer_id": i} for i in ids],
+        ).proto
+    )
     ours = online_features(project, ["by_customer:f_i64", "by_customer:f_cnt_1d"], {"customer_id": ids}).to_dict()
     assert ours == theirs

@@ -35,7 +35,9 @@ def _online(root: Path, *args: str):
 def test_online_cli_json_equals_training_set_at_end(project_dir):
     with Project.load(project_dir) as project:
         ids = pa.table({"customer_id": [1, 2, 3, 999_999]}).column("customer_id").to_pylist()
-        spine = pa.table({"customer_id": ids, "event_timestamp": pa.array([T] * len(ids), pa.timestamp("us", tz="UTC"))})
+        spine = pa.table(
+            {"customer_id": ids, "event_timestamp": pa.array([T] * len(ids), pa.timestamp("us", tz="UTC"))}
+        )
         features = ["customer_spend:*", "customer_profile:*"]
         expected = project.training_set(features=features, spine=spine)
     args = [a for i in ids for a in ("--entity", f"customer_id={i}")]
@@ -73,7 +75,9 @@ def test_online_cli_json_equals_training_set_at_end(project_dir):
 
 
 def test_online_cli_table_and_errors(project_dir, tmp_path):
-    result = _online(project_dir, "-f", "customer_profile:segment", "--entity", "customer_id=1", "--entity", "customer_id=424242")
+    result = _online(
+        project_dir, "-f", "customer_profile:segment", "--entity", "customer_id=1", "--entity", "customer_id=424242"
+    )
     assert result.exit_code == 0, result.output
     assert "segment" in result.output and "NOT_FOUND" in result.output
     # entities from a file

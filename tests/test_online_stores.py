@@ -53,17 +53,21 @@ feature_views:
 def make_project(tmp_path: Path, online_store: dict | None = None, name: str = "onl") -> Path:
     """A project with a two-key view (int + string keys) of every storable type."""
     n = 4
-    table = pa.table({
-        "customer_id": pa.array(range(n), pa.int64()),
-        "shop_code": pa.array([f"s{i}" for i in range(n)]),
-        "ts": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
-        "created": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
-        **{f: pa.nulls(n, t) for f, t in FEATURES.items()},
-    })
+    table = pa.table(
+        {
+            "customer_id": pa.array(range(n), pa.int64()),
+            "shop_code": pa.array([f"s{i}" for i in range(n)]),
+            "ts": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
+            "created": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
+            **{f: pa.nulls(n, t) for f, t in FEATURES.items()},
+        }
+    )
     project = {
         "name": name,
         "entities": [{"name": "customer", "join_keys": ["customer_id"]}, {"name": "shop", "join_keys": ["shop_code"]}],
-        "sources": [{"name": "events", "path": "data/events.parquet", "timestamp": "ts", "created_timestamp": "created"}],
+        "sources": [
+            {"name": "events", "path": "data/events.parquet", "timestamp": "ts", "created_timestamp": "created"}
+        ],
     }
     if online_store:
         project["online_store"] = online_store
@@ -75,7 +79,7 @@ def random_data(rng: np.random.Generator, n: int, null_rate: float = 0.2) -> pa.
     """Rows of the ``stats`` view: unique (customer_id, shop_code) keys, random values with nulls."""
     ids = rng.choice(10**6, n, replace=False) - 500_000
     shops = [rng.choice(["a", "b", "é", "long-" * 5, ""]) + str(i % 7) for i in range(n)]
-    secs = rng.integers(-10**6, 10**6, n)
+    secs = rng.integers(-(10**6), 10**6, n)
     micros = rng.integers(0, 10**6, n)
     events = [T0 + timedelta(seconds=int(s), microseconds=int(m)) for s, m in zip(secs, micros, strict=True)]
 
@@ -87,14 +91,19 @@ def random_data(rng: np.random.Generator, n: int, null_rate: float = 0.2) -> pa.
         "shop_code": pa.array(shops),
         "event_timestamp": pa.array(events, pa.timestamp("us", tz="UTC")),
         "created_timestamp": pa.array(maybe([e + timedelta(seconds=1) for e in events]), pa.timestamp("us", tz="UTC")),
-        "f_i64": pa.array(maybe([int(v) for v in rng.integers(-2**63, 2**63 - 1, n, dtype=np.int64)]), pa.int64()),
-        "f_i32": pa.array(maybe([int(v) for v in rng.integers(-2**31, 2**31 - 1, n)]), pa.int32()),
+        "f_i64": pa.array(maybe([int(v) for v in rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64)]), pa.int64()),
+        "f_i32": pa.array(maybe([int(v) for v in rng.integers(-(2**31), 2**31 - 1, n)]), pa.int32()),
         "f_f64": pa.array(maybe([float(v) for v in rng.normal(0, 1e6, n)]), pa.float64()),
         "f_f32": pa.array(maybe([float(v) for v in rng.normal(0, 100, n).astype(np.float32)]), pa.float32()),
         "f_str": pa.array(maybe([rng.choice(["", "x", "héllo wörld", "a" * 300]) for _ in range(n)])),
         "f_bool": pa.array(maybe([bool(v) for v in rng.integers(0, 2, n)]), pa.bool_()),
-        "f_ts": pa.array(maybe([T0 - timedelta(seconds=int(s), microseconds=7) for s in rng.integers(0, 10**8, n)]), pa.timestamp("us", tz="UTC")),
-        "f_bin": pa.array(maybe([bytes(rng.integers(0, 256, int(k)).astype(np.uint8)) for k in rng.integers(0, 200, n)]), pa.binary()),
+        "f_ts": pa.array(
+            maybe([T0 - timedelta(seconds=int(s), microseconds=7) for s in rng.integers(0, 10**8, n)]),
+            pa.timestamp("us", tz="UTC"),
+        ),
+        "f_bin": pa.array(
+            maybe([bytes(rng.integers(0, 256, int(k)).astype(np.uint8)) for k in rng.integers(0, 200, n)]), pa.binary()
+        ),
     }
     return pa.table(cols)
 
@@ -105,7 +114,14 @@ def random_data(rng: np.random.Generator, n: int, null_rate: float = 0.2) -> pa.
 def _feast_config(tmp_path: Path, project: str, online_store: dict):
     from feast.repo_config import RepoConfig
 
-    return RepoConfig(project=project, provider="local", registry=str(tmp_path / "registry.db"), online_store=online_store, entity_key_serialization_version=3, repo_path=tmp_path)
+    return RepoConfig(
+        project=project,
+        provider="local",
+        registry=str(tmp_path / "registry.db"),
+        online_store=online_store,
+        entity_key_serialization_version=3,
+        repo_path=tmp_path,
+    )
 
 
 @pytest.fixture(params=["sqlite", "redis", "postgres"])
@@ -124,8 +140,27 @@ def store_case(request, tmp_path):
         project_name, schema = prefix, None
     else:
         info, schema = request.getfixturevalue("postgres_schema")
-        root = make_project(tmp_path / "p", {"type": "postgres", "host": info["host"], "port": info["port"], "user": info["user"], "database": info["database"], "schema": schema})
-        feast_online = {"type": "postgres", "host": info["host"], "port": info["port"], "user": info["user"], "database": info["database"], "db_schema": schema, "password": "", "sslmode": "disable"}
+        root = make_project(
+            tmp_path / "p",
+            {
+                "type": "postgres",
+                "host": info["host"],
+                "port": info["port"],
+                "user": info["user"],
+                "database": info["database"],
+                "schema": schema,
+            },
+        )
+        feast_online = {
+            "type": "postgres",
+            "host": info["host"],
+            "port": info["port"],
+            "user": info["user"],
+            "database": info["database"],
+            "db_schema": schema,
+            "password": "",
+            "sslmode": "disable",
+        }
         project_name = "onl"
     from bigml_fs.store.online import open_store
 
@@ -149,7 +184,10 @@ def feast_entities(part):
 
     from bigml_fs.store import feast_types as ft
 
-    return [Entity(name=k, join_keys=[k], value_type=ft.feast_type_from_sql(part.view.columns[k]).value_type_enum) for k in part.join_keys]
+    return [
+        Entity(name=k, join_keys=[k], value_type=ft.feast_type_from_sql(part.view.columns[k]).value_type_enum)
+        for k in part.join_keys
+    ]
 
 
 def feast_view(part):
@@ -162,7 +200,14 @@ def feast_view(part):
     schema = [Field(name=k, dtype=ft.feast_type_from_sql(part.view.columns[k]).dtype) for k in part.join_keys]
     schema += [Field(name=f, dtype=ft.feast_type(FEATURES.get(f, pa.int64())).dtype) for f in part.feature_names]
     ttl = part.ttl or timedelta(0)
-    return FeatureView(name=part.name, entities=entities, schema=schema, ttl=ttl, source=FileSource(path="unused.parquet", timestamp_field="event_timestamp"), online=True)
+    return FeatureView(
+        name=part.name,
+        entities=entities,
+        schema=schema,
+        ttl=ttl,
+        source=FileSource(path="unused.parquet", timestamp_field="event_timestamp"),
+        online=True,
+    )
 
 
 def feast_read(feast, config, part, keys: pa.Table, features: list[str]):
@@ -172,8 +217,16 @@ def feast_read(feast, config, part, keys: pa.Table, features: list[str]):
     from bigml_fs.store import feast_types as ft
 
     fv = feast_view(part)
-    protos = {k: python_values_to_proto_values(keys.column(k).to_pylist(), ft.feast_type_from_sql(part.view.columns[k]).value_type_enum) for k in part.join_keys}
-    entity_keys = [EntityKey(join_keys=list(part.join_keys), entity_values=[protos[k][i] for k in part.join_keys]) for i in range(keys.num_rows)]
+    protos = {
+        k: python_values_to_proto_values(
+            keys.column(k).to_pylist(), ft.feast_type_from_sql(part.view.columns[k]).value_type_enum
+        )
+        for k in part.join_keys
+    }
+    entity_keys = [
+        EntityKey(join_keys=list(part.join_keys), entity_values=[protos[k][i] for k in part.join_keys])
+        for i in range(keys.num_rows)
+    ]
     return feast.online_read(config, fv, entity_keys, list(features))
 
 
@@ -181,7 +234,10 @@ def expected_python(column: pa.ChunkedArray, name: str) -> list:
     """What a value reads back as: timestamps as whole seconds (Feast's UNIX_TIMESTAMP), the rest as is."""
     values = column.to_pylist()
     if name == "f_ts":
-        return [None if v is None else int((v - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(seconds=1)) for v in values]
+        return [
+            None if v is None else int((v - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(seconds=1))
+            for v in values
+        ]
     return values
 
 
@@ -248,10 +304,14 @@ def test_upsert_and_replace(store_case):
     store.write(part, first)
     # upsert: rows 0-49 get new values, 50-99 stay
     second = random_data(rng, 50)
-    second = second.set_column(0, "customer_id", first.column("customer_id").slice(0, 50)).set_column(1, "shop_code", first.column("shop_code").slice(0, 50))
+    second = second.set_column(0, "customer_id", first.column("customer_id").slice(0, 50)).set_column(
+        1, "shop_code", first.column("shop_code").slice(0, 50)
+    )
     store.write(part, second)
     got = store.read(part, first.select(["customer_id", "shop_code"]), ["f_i64", "f_str"])
-    assert got.column("f_i64").to_pylist() == second.column("f_i64").to_pylist() + first.column("f_i64").to_pylist()[50:]
+    assert (
+        got.column("f_i64").to_pylist() == second.column("f_i64").to_pylist() + first.column("f_i64").to_pylist()[50:]
+    )
     # replace: only the new rows remain
     third = second.slice(0, 10)
     store.write(part, third, replace=True)
@@ -271,11 +331,21 @@ def test_other_views_untouched_and_drop(store_case):
     assert windows.name == "by_customer__windows"
     ids = pa.array([1, 2, 3], pa.int64())
     ts = pa.array([T0] * 3, pa.timestamp("us", tz="UTC"))
-    store.write(latest, pa.table({"customer_id": ids, "event_timestamp": ts, "f_i64": pa.array([10, 20, 30], pa.int64())}))
-    store.write(windows, pa.table({"customer_id": ids, "event_timestamp": ts, "f_cnt_1d": pa.array([0, 5, None], pa.int64())}))
+    store.write(
+        latest, pa.table({"customer_id": ids, "event_timestamp": ts, "f_i64": pa.array([10, 20, 30], pa.int64())})
+    )
+    store.write(
+        windows, pa.table({"customer_id": ids, "event_timestamp": ts, "f_cnt_1d": pa.array([0, 5, None], pa.int64())})
+    )
     store.write(stats, random_data(np.random.default_rng(5), 20))
     keys = pa.table({"customer_id": ids})
-    store.write(latest, pa.table({"customer_id": ids.slice(0, 1), "event_timestamp": ts.slice(0, 1), "f_i64": pa.array([99], pa.int64())}), replace=True)
+    store.write(
+        latest,
+        pa.table(
+            {"customer_id": ids.slice(0, 1), "event_timestamp": ts.slice(0, 1), "f_i64": pa.array([99], pa.int64())}
+        ),
+        replace=True,
+    )
     assert store.read(windows, keys, ["f_cnt_1d"]).column("f_cnt_1d").to_pylist() == [0, 5, None]
     assert store.read(latest, keys, ["f_i64"]).column("f_i64").to_pylist() == [99, None, None]
     store.drop(windows.name)
@@ -301,8 +371,16 @@ def test_sqlite_table_is_feasts_own_ddl(tmp_path):
     store.close()
     config = _feast_config(tmp_path, "onl", {"type": "sqlite", "path": str(tmp_path / "feast.db")})
     Feast().update(config, [], [feast_view(part)], [], [], partial=False)
-    ours = sqlite3.connect(root / ".bigml" / "online.db").execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
-    theirs = sqlite3.connect(tmp_path / "feast.db").execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    ours = (
+        sqlite3.connect(root / ".bigml" / "online.db")
+        .execute("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        .fetchall()
+    )
+    theirs = (
+        sqlite3.connect(tmp_path / "feast.db")
+        .execute("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        .fetchall()
+    )
     assert ours == theirs
     project.close()
 
@@ -354,7 +432,14 @@ def test_unreachable_servers_name_host_and_port_not_password(tmp_path, monkeypat
     monkeypatch.setenv("SECRET_PW", "hunter2-very-secret")
     for store_spec in (
         {"type": "redis", "host": "127.0.0.1", "port": 1, "password_env": "SECRET_PW"},
-        {"type": "postgres", "host": "127.0.0.1", "port": 1, "user": "postgres", "database": "test", "password_env": "SECRET_PW"},
+        {
+            "type": "postgres",
+            "host": "127.0.0.1",
+            "port": 1,
+            "user": "postgres",
+            "database": "test",
+            "password_env": "SECRET_PW",
+        },
     ):
         root = make_project(tmp_path / store_spec["type"], store_spec)
         project = load(root)
@@ -388,7 +473,10 @@ def test_sqlite_times_right_through_feast_off_utc(tmp_path, monkeypatch):
         rows = feast_read(Feast(), config, part, data.select(["customer_id", "shop_code"]), ["f_i64"])
         want = [e.replace(microsecond=0) for e in data.column("event_timestamp").to_pylist()]
         assert [ts for ts, _ in rows] == want
-        assert store.read(part, data.select(["customer_id", "shop_code"]), ["f_i64"]).column("event_timestamp").to_pylist() == want
+        assert (
+            store.read(part, data.select(["customer_id", "shop_code"]), ["f_i64"]).column("event_timestamp").to_pylist()
+            == want
+        )
         store.close()
     finally:
         monkeypatch.delenv("TZ")
@@ -405,7 +493,10 @@ def test_redis_replace_leaves_projects_with_a_longer_name_alone(redis_prefix, tm
     project = load(root)
     part = _stats_part(project)
     data = random_data(np.random.default_rng(4), 20)
-    ours, other = RedisOnlineStore(prefix, info["host"], info["port"]), RedisOnlineStore("x" + prefix, info["host"], info["port"])
+    ours, other = (
+        RedisOnlineStore(prefix, info["host"], info["port"]),
+        RedisOnlineStore("x" + prefix, info["host"], info["port"]),
+    )
     other.write(part, data)
     ours.write(part, data.slice(0, 5))
     ours.write(part, data.slice(0, 1), replace=True)

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.feast
 INT64 = st.integers(-(2**63), 2**63 - 1)
 INT32 = st.integers(-(2**31), 2**31 - 1)
 TEXT = st.text(max_size=150)
-TIMES = st.integers(-(2**40), 2**42).map(lambda us: datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us))
+TIMES = st.integers(-(2**40), 2**42).map(
+    lambda us: datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)
+)
 SCALARS = {
     "int64": (INT64, pa.int64(), ft.INT64),
     "int32": (INT32, pa.int32(), ft.INT32),
@@ -55,7 +57,9 @@ def test_values_equal_feast_bytes_and_decode_back(data, kind):
     decoded = enc.decode_column(ours, ftype).to_pylist()
     expected = [None if v != v else v for v in array.to_pylist()]  # NaN is written as null, as Feast does
     if ftype is ft.TIMESTAMP:  # Feast keeps whole seconds (truncated toward zero)
-        expected = [None if v is None else datetime.fromtimestamp(int(v.timestamp()), tz=timezone.utc) for v in expected]
+        expected = [
+            None if v is None else datetime.fromtimestamp(int(v.timestamp()), tz=timezone.utc) for v in expected
+        ]
     assert _same(decoded, expected)
     # the vectorized decoder (long columns) and the one-by-one decoder agree
     long = ours * (enc.SMALL // len(ours) + 1)
@@ -85,11 +89,18 @@ def test_value_texts_equal_feast(data, kind):
     assert enc.value_texts(array, ftype) == theirs
 
 
-KEY_TYPES = {"int64": (INT64, pa.int64(), ft.INT64), "int32": (INT32, pa.int32(), ft.INT32), "string": (TEXT, pa.string(), ft.STRING)}
+KEY_TYPES = {
+    "int64": (INT64, pa.int64(), ft.INT64),
+    "int32": (INT32, pa.int32(), ft.INT32),
+    "string": (TEXT, pa.string(), ft.STRING),
+}
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), names=st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True), min_size=1, max_size=3, unique=True))
+@given(
+    data=st.data(),
+    names=st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True), min_size=1, max_size=3, unique=True),
+)
 def test_entity_keys_equal_feast(data, names):
     from feast.infra.key_encoding_utils import serialize_entity_key
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
@@ -112,7 +123,11 @@ def test_entity_keys_equal_feast(data, names):
 
 
 @settings(max_examples=30, deadline=None)
-@given(times=st.lists(TIMES, min_size=1, max_size=20), view=st.from_regex(r"[a-z_]{1,10}", fullmatch=True), feature=st.from_regex(r"[a-z_0-9]{1,10}", fullmatch=True))
+@given(
+    times=st.lists(TIMES, min_size=1, max_size=20),
+    view=st.from_regex(r"[a-z_]{1,10}", fullmatch=True),
+    feature=st.from_regex(r"[a-z_0-9]{1,10}", fullmatch=True),
+)
 def test_redis_fields_and_timestamps_equal_feast(times, view, feature):
     from feast.infra.online_stores.helpers import _mmh3
     from google.protobuf.timestamp_pb2 import Timestamp
@@ -125,4 +140,6 @@ def test_redis_fields_and_timestamps_equal_feast(times, view, feature):
         proto = Timestamp()
         proto.FromDatetime(t)
         assert raw == proto.SerializeToString()
-        assert _timestamp_micros(raw) == round((t - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1))
+        assert _timestamp_micros(raw) == round(
+            (t - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1)
+        )

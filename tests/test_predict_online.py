@@ -56,7 +56,12 @@ def test_online_scores_equal_batch_scores_at_materialize_time(project, model):
     json.dumps(online)  # JSON-able as the HTTP app returns it
     assert online["model"] == model and online["version"] == 1
     assert set(online["features"]) == {f.split(":")[1] for f in project.catalog.models[model].features}
-    spine = pa.table({"customer_id": pa.array(ids, pa.int64()), "event_timestamp": pa.array([T] * len(ids), pa.timestamp("us", tz="UTC"))})
+    spine = pa.table(
+        {
+            "customer_id": pa.array(ids, pa.int64()),
+            "event_timestamp": pa.array([T] * len(ids), pa.timestamp("us", tz="UTC")),
+        }
+    )
     batch = project.predict(model, spine)
     features = project.training_set(features=list(project.catalog.models[model].features), spine=spine)
     for name, values in online["features"].items():
@@ -67,7 +72,12 @@ def test_online_scores_equal_batch_scores_at_materialize_time(project, model):
     else:
         assert online["predictions"] == batch.column("prediction").to_pylist()
         for cls in ("0", "1"):
-            np.testing.assert_allclose([p[cls] for p in online["probabilities"]], batch.column(f"probability__{cls}").to_numpy(), rtol=0, atol=1e-12)
+            np.testing.assert_allclose(
+                [p[cls] for p in online["probabilities"]],
+                batch.column(f"probability__{cls}").to_numpy(),
+                rtol=0,
+                atol=1e-12,
+            )
 
 
 def test_online_uses_promoted_version_and_named_version(project):

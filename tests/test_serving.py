@@ -62,7 +62,10 @@ class FakeBackend:
         return {"model": model, "version": 1, "predictions": [0 for _ in entities["customer_id"]]}
 
     def health(self):
-        return self.reachable, {"store": {"type": "fake", "reachable": self.reachable}, "views": {"spend": {"end": "2024-05-01T00:00:00+00:00"}}}
+        return self.reachable, {
+            "store": {"type": "fake", "reachable": self.reachable},
+            "views": {"spend": {"end": "2024-05-01T00:00:00+00:00"}},
+        }
 
     def entity_problems(self, entities):
         return entity_problems(entities, {"customer_id": ("integer", "BIGINT")})
@@ -97,7 +100,11 @@ def test_features_answer_feast_json(client: TestClient, backend: FakeBackend, pa
         "metadata": {"feature_names": ["customer_id", "amount"]},
         "results": [
             {"values": [1, 2, 3], "statuses": ["PRESENT"] * 3, "event_timestamps": ["1970-01-01T00:00:00Z"] * 3},
-            {"values": [10.5, None, None], "statuses": ["PRESENT", "PRESENT", "NOT_FOUND"], "event_timestamps": ["2024-05-01T12:00:00.250Z", "2024-05-01T12:00:00.250Z", "1970-01-01T00:00:00Z"]},
+            {
+                "values": [10.5, None, None],
+                "statuses": ["PRESENT", "PRESENT", "NOT_FOUND"],
+                "event_timestamps": ["2024-05-01T12:00:00.250Z", "2024-05-01T12:00:00.250Z", "1970-01-01T00:00:00Z"],
+            },
         ],
     }
     assert backend.calls == [("features", ["spend:amount"], None, {"customer_id": [1, 2, 3]}, False)]
@@ -123,8 +130,14 @@ def test_unknown_feature_is_400_with_the_backend_message(client: TestClient) -> 
         ({"features": ["spend:amount"]}, ["body", "entities"]),
         ({"features": ["spend:amount"], "entities": {"customer_id": 1}}, ["body", "entities", "customer_id"]),
         ({"features": ["spend:amount"], "entities": {"customer_id": [[1]]}}, ["body", "entities", "customer_id", 0]),
-        ({"features": ["spend:amount"], "entities": {"customer_id": [1]}, "full_feature_name": True}, ["body", "full_feature_name"]),
-        ({"features": ["spend:amount"], "entities": {"customer_id": [1]}, "full_feature_names": "maybe"}, ["body", "full_feature_names"]),
+        (
+            {"features": ["spend:amount"], "entities": {"customer_id": [1]}, "full_feature_name": True},
+            ["body", "full_feature_name"],
+        ),
+        (
+            {"features": ["spend:amount"], "entities": {"customer_id": [1]}, "full_feature_names": "maybe"},
+            ["body", "full_feature_names"],
+        ),
     ],
 )
 def test_malformed_body_is_422_naming_the_field(client: TestClient, payload: dict, loc: list) -> None:
@@ -135,7 +148,9 @@ def test_malformed_body_is_422_naming_the_field(client: TestClient, payload: dic
 
 def test_json_body_is_read_whatever_the_content_type(client: TestClient) -> None:
     """`curl -d '{...}'` sends application/x-www-form-urlencoded; the body is still JSON."""
-    r = client.post("/features", content=json.dumps(body()).encode(), headers={"content-type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/features", content=json.dumps(body()).encode(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 200 and r.json()["results"][0]["values"] == [1, 2, 3]
 
 
@@ -150,7 +165,12 @@ def test_entity_of_the_wrong_type_is_422_naming_key_and_type(client: TestClient,
     assert r.status_code == 422
     [problem] = r.json()["detail"]
     assert problem["loc"] == ["body", "entities", "customer_id", 1]
-    assert "customer_id" in problem["msg"] and "integer" in problem["msg"] and "BIGINT" in problem["msg"] and "'abc'" in problem["msg"]
+    assert (
+        "customer_id" in problem["msg"]
+        and "integer" in problem["msg"]
+        and "BIGINT" in problem["msg"]
+        and "'abc'" in problem["msg"]
+    )
     assert backend.calls == []  # refused before the store is touched
 
 
@@ -172,7 +192,11 @@ def test_unreachable_store_is_503(backend: FakeBackend) -> None:
 def test_health(client: TestClient) -> None:
     r = client.get("/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "store": {"type": "fake", "reachable": True}, "views": {"spend": {"end": "2024-05-01T00:00:00+00:00"}}}
+    assert r.json() == {
+        "status": "ok",
+        "store": {"type": "fake", "reachable": True},
+        "views": {"spend": {"end": "2024-05-01T00:00:00+00:00"}},
+    }
 
 
 def test_predict_route(client: TestClient, backend: FakeBackend) -> None:
@@ -201,7 +225,10 @@ def test_openapi_docs(client: TestClient) -> None:
     assert {"/health", "/features", "/get-online-features", "/predict/{model}"} <= set(paths)
     schema = paths["/features"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"entities", "features", "feature_service", "full_feature_names"} <= set(schema["properties"])
-    assert "entities" in paths["/predict/{model}"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert (
+        "entities"
+        in paths["/predict/{model}"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    )
 
 
 # --- auth ---------------------------------------------------------------------
@@ -218,7 +245,13 @@ def test_openapi_docs(client: TestClient) -> None:
     ],
 )
 def test_auth_refuses_without_the_token(secured: TestClient, backend: FakeBackend, headers: dict, reason: str) -> None:
-    for method, path in [("post", "/features"), ("post", "/get-online-features"), ("post", "/predict/fraud"), ("get", "/openapi.json"), ("get", "/docs")]:
+    for method, path in [
+        ("post", "/features"),
+        ("post", "/get-online-features"),
+        ("post", "/predict/fraud"),
+        ("get", "/openapi.json"),
+        ("get", "/docs"),
+    ]:
         r = secured.request(method.upper(), path, json=body() if method == "post" else None, headers=headers)
         assert r.status_code == 401, path
         assert reason in r.json()["detail"]
@@ -240,7 +273,9 @@ def test_one_json_log_line_per_request_without_the_token(secured: TestClient, ca
         secured.post("/features", json=body(), headers={"Authorization": f"Bearer {TOKEN}"})
         secured.post("/features", json=body(), headers={"Authorization": "Bearer nope"})
         secured.post("/features", json=body(features=["x:y"]), headers={"Authorization": f"Bearer {TOKEN}"})
-        secured.post("/predict/fraud", json={"entities": {"customer_id": [1, 2]}}, headers={"Authorization": f"Bearer {TOKEN}"})
+        secured.post(
+            "/predict/fraud", json={"entities": {"customer_id": [1, 2]}}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
         secured.get("/health")
     records = [r for r in caplog.records if r.name == ACCESS_LOGGER]
     lines = [json.loads(r.getMessage()) for r in records]
@@ -271,31 +306,48 @@ def test_timestamp_text_matches_feasts_adaptive_precision() -> None:
 
 
 def test_non_finite_floats_are_strings_as_in_feast() -> None:
-    assert [json_value(v) for v in (float("nan"), float("inf"), float("-inf"), 1.5, None, "x")] == ["NaN", "Infinity", "-Infinity", 1.5, None, "x"]
+    assert [json_value(v) for v in (float("nan"), float("inf"), float("-inf"), 1.5, None, "x")] == [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        1.5,
+        None,
+        "x",
+    ]
 
 
 # --- the real backend's start-up ------------------------------------------------------
 
 
-def test_backend_connects_reads_and_loads_every_model_at_start_up(example_project, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backend_connects_reads_and_loads_every_model_at_start_up(
+    example_project, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shutil
 
     from bigml_fs.project import Project
     from bigml_fs.serving.backend import ProjectBackend
 
     root = tmp_path / "project"
-    shutil.copytree(example_project, root, ignore=shutil.ignore_patterns(".bigml"))  # the store file is created here, not in the shared copy
+    shutil.copytree(
+        example_project, root, ignore=shutil.ignore_patterns(".bigml")
+    )  # the store file is created here, not in the shared copy
     project = Project.load(root, in_memory=True)
     reads: list[tuple] = []
     scored: list[tuple] = []
-    monkeypatch.setattr(project, "online_features", lambda features, entities, full_feature_names=False: reads.append((features, entities)))
+    monkeypatch.setattr(
+        project,
+        "online_features",
+        lambda features, entities, full_feature_names=False: reads.append((features, entities)),
+    )
     monkeypatch.setattr(project, "predict_online", lambda model, entities: scored.append((model, entities)))
     backend = ProjectBackend(project)
     try:
         assert len(reads) == 1 and all(values == [None] for values in reads[0][1].values())  # one read of a null key
         assert sorted(m for m, _ in scored) == sorted(project.catalog.models)
         fraud = dict(scored)["fraud_detector"]
-        assert set(fraud) == {"customer_id", "merchant_id", "card_id", "country"} and all(v == [None] for v in fraud.values())
+        assert set(fraud) == {"customer_id", "merchant_id", "card_id", "country"} and all(
+            v == [None] for v in fraud.values()
+        )
         ok, details = backend.health()
         assert ok and details["store"] == {"type": "sqlite", "reachable": True}
         assert details["views"] == {} and details["never_materialized"] == sorted(project.catalog.views)
@@ -308,13 +360,28 @@ def test_response_json_handles_numpy_datetimes_and_big_integers() -> None:
 
     from bigml_fs.serving.app import _dumps
 
-    content = {"a": np.int64(3), "b": np.float64(0.25), "c": np.array([1, 2]), "d": datetime(2024, 5, 1, tzinfo=timezone.utc), "e": 2**70, "f": "é"}
+    content = {
+        "a": np.int64(3),
+        "b": np.float64(0.25),
+        "c": np.array([1, 2]),
+        "d": datetime(2024, 5, 1, tzinfo=timezone.utc),
+        "e": 2**70,
+        "f": "é",
+    }
     decoded = json.loads(_dumps(content))
-    assert decoded["a"] == 3 and decoded["b"] == 0.25 and decoded["c"] == [1, 2] and decoded["e"] == 2**70 and decoded["f"] == "é"
+    assert (
+        decoded["a"] == 3
+        and decoded["b"] == 0.25
+        and decoded["c"] == [1, 2]
+        and decoded["e"] == 2**70
+        and decoded["f"] == "é"
+    )
     assert decoded["d"].startswith("2024-05-01T00:00:00")
 
 
-def test_unreachable_redis_gives_503_naming_host_and_port_never_the_password(example_project, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_redis_gives_503_naming_host_and_port_never_the_password(
+    example_project, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shutil
 
     import yaml
@@ -326,12 +393,19 @@ def test_unreachable_redis_gives_503_naming_host_and_port_never_the_password(exa
     shutil.copytree(example_project, root, ignore=shutil.ignore_patterns(".bigml"))
     port = free_port()  # nobody listens there
     spec = yaml.safe_load((root / "project.yaml").read_text())
-    spec["online_store"] = {"type": "redis", "host": "127.0.0.1", "port": port, "password_env": "BIGML_TEST_REDIS_PASSWORD"}
+    spec["online_store"] = {
+        "type": "redis",
+        "host": "127.0.0.1",
+        "port": port,
+        "password_env": "BIGML_TEST_REDIS_PASSWORD",
+    }
     (root / "project.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     monkeypatch.setenv("BIGML_TEST_REDIS_PASSWORD", "pa55-w0rd-secret")
     with TestClient(create_app(Project.load(root, in_memory=True))) as c:
         health = c.get("/health")
-        features = c.post("/features", json={"features": ["customer_profile:segment"], "entities": {"customer_id": [1]}})
+        features = c.post(
+            "/features", json={"features": ["customer_profile:segment"], "entities": {"customer_id": [1]}}
+        )
     assert health.status_code == 503 and health.json()["store"]["reachable"] is False
     assert f"127.0.0.1:{port}" in health.json()["store"]["error"]
     assert features.status_code == 503 and f"127.0.0.1:{port}" in features.json()["detail"]
@@ -367,7 +441,9 @@ def test_serve_refuses_an_unset_token_variable(tmp_path, monkeypatch: pytest.Mon
     from bigml_fs.cli.serve_commands import read_token
 
     monkeypatch.delenv("BIGML_TEST_UNSET_TOKEN", raising=False)
-    result = CliRunner().invoke(app, ["--project", str(tmp_path), "serve", "--port", str(free_port()), "--token-env", "BIGML_TEST_UNSET_TOKEN"])
+    result = CliRunner().invoke(
+        app, ["--project", str(tmp_path), "serve", "--port", str(free_port()), "--token-env", "BIGML_TEST_UNSET_TOKEN"]
+    )
     assert result.exit_code == 2 and "BIGML_TEST_UNSET_TOKEN" in result.output and "Traceback" not in result.output
     monkeypatch.setenv("BIGML_TEST_SET_TOKEN", "  abc  ")
     assert read_token("BIGML_TEST_SET_TOKEN") == "abc" and read_token(None) is None

@@ -60,7 +60,15 @@ def server(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """(base URL, stderr log file) of `bigml-fs serve --token-env` running on a free port."""
     port = free_port()
     log = tmp_path_factory.mktemp("serve-log") / "stderr.log"
-    with log.open("w") as stderr, server_process(bigml_serve_command(project_dir, port, "--token-env", TOKEN_ENV), f"http://127.0.0.1:{port}/health", env={TOKEN_ENV: TOKEN}, stderr=stderr):
+    with (
+        log.open("w") as stderr,
+        server_process(
+            bigml_serve_command(project_dir, port, "--token-env", TOKEN_ENV),
+            f"http://127.0.0.1:{port}/health",
+            env={TOKEN_ENV: TOKEN},
+            stderr=stderr,
+        ),
+    ):
         yield f"http://127.0.0.1:{port}", log
 
 
@@ -109,7 +117,10 @@ def columns(answer: dict[str, Any]) -> dict[str, dict[str, list]]:
 # --- shapes and parity with Feast ----------------------------------------------------
 
 REQUESTS = [
-    (["customer_spend:*", "customer_profile:*", "customer_daily_spend:*"], {"customer_id": [1, 2, 3, 17, 40, 999_999, 2]}),
+    (
+        ["customer_spend:*", "customer_profile:*", "customer_daily_spend:*"],
+        {"customer_id": [1, 2, 3, 17, 40, 999_999, 2]},
+    ),
     (["merchant_profile:*", "merchant_risk:*"], {"merchant_id": [1, 5, 20, 123_456]}),
     (["customer_profile:segment", "merchant_profile:risk_tier"], {"customer_id": [4, 5], "merchant_id": [6, 7]}),
     (["card_activity:*", "country_activity:*"], {"card_id": [1, 2, 3], "country": ["FR", "US", "ZZ"]}),
@@ -118,10 +129,14 @@ REQUESTS = [
 
 @pytest.mark.feast
 @pytest.mark.parametrize(("features", "entities"), REQUESTS)
-def test_features_equal_feasts_feature_server(client: httpx.Client, feast_client, catalog, features: list[str], entities: dict) -> None:
+def test_features_equal_feasts_feature_server(
+    client: httpx.Client, feast_client, catalog, features: list[str], entities: dict
+) -> None:
     ours = client.post("/features", json={"features": features, "entities": entities})
     assert ours.status_code == 200, ours.text
-    theirs = feast_client.post("/get-online-features", json={"features": feast_refs(catalog, features), "entities": entities})
+    theirs = feast_client.post(
+        "/get-online-features", json={"features": feast_refs(catalog, features), "entities": entities}
+    )
     assert theirs.status_code == 200, theirs.text
     a, b = ours.json(), theirs.json()
     assert set(a) == set(b) == {"metadata", "results"}
@@ -149,14 +164,19 @@ def test_features_equal_feasts_feature_server(client: httpx.Client, feast_client
                 continue
             ttl = ttl_of.get(name)
             stamped = datetime.fromisoformat(want[2].replace("Z", "+00:00"))
-            if ttl and want[1] == "PRESENT" and stamped < now - ttl:  # Feast ignores ttl online (issue #6821); bigml_fs does not
+            if (
+                ttl and want[1] == "PRESENT" and stamped < now - ttl
+            ):  # Feast ignores ttl online (issue #6821); bigml_fs does not
                 assert got[:2] == (None, "OUTSIDE_MAX_AGE"), (name, i, got, want)
             else:
                 assert got == want, (name, i, got, want)
 
 
 def test_full_feature_names(client: httpx.Client) -> None:
-    r = client.post("/get-online-features", json={"features": ["customer_profile:segment"], "entities": {"customer_id": [1]}, "full_feature_names": True})
+    r = client.post(
+        "/get-online-features",
+        json={"features": ["customer_profile:segment"], "entities": {"customer_id": [1]}, "full_feature_names": True},
+    )
     assert r.status_code == 200
     assert r.json()["metadata"]["feature_names"] == ["customer_id", "customer_profile__segment"]
 
@@ -164,14 +184,22 @@ def test_full_feature_names(client: httpx.Client) -> None:
 def test_feature_service_is_a_models_feature_list(client: httpx.Client, catalog) -> None:
     entities = {"customer_id": [1, 2, 3]}
     by_service = client.post("/features", json={"feature_service": "serve_check", "entities": entities})
-    by_list = client.post("/features", json={"features": list(catalog.models["serve_check"].features), "entities": entities})
+    by_list = client.post(
+        "/features", json={"features": list(catalog.models["serve_check"].features), "entities": entities}
+    )
     assert by_service.status_code == 200 and by_service.json() == by_list.json()
     r = client.post("/features", json={"feature_service": "serve_chek", "entities": entities})
     assert r.status_code == 400 and "did you mean 'serve_check'" in r.json()["detail"]
 
 
 def test_window_features_are_as_of_the_last_materialize(client: httpx.Client) -> None:
-    r = client.post("/features", json={"features": ["customer_spend:txn_count_1h", "customer_spend:amount_sum_7d"], "entities": {"customer_id": [1, 2, 3]}})
+    r = client.post(
+        "/features",
+        json={
+            "features": ["customer_spend:txn_count_1h", "customer_spend:amount_sum_7d"],
+            "entities": {"customer_id": [1, 2, 3]},
+        },
+    )
     for name in ("txn_count_1h", "amount_sum_7d"):
         col = columns(r.json())[name]
         assert set(col["statuses"]) <= {"PRESENT", "NOT_FOUND"}
@@ -244,7 +272,9 @@ def test_log_lines_are_json_without_the_token(client: httpx.Client, server: tupl
     text = server[1].read_text()
     assert TOKEN not in text and "leaked-guess" not in text
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    assert {"method": "POST", "route": "/features", "status": 200, "entities": 4} in [{k: v for k, v in line.items() if k != "ms"} for line in lines]
+    assert {"method": "POST", "route": "/features", "status": 200, "entities": 4} in [
+        {k: v for k, v in line.items() if k != "ms"} for line in lines
+    ]
     assert any(line["status"] == 401 for line in lines)
 
 
@@ -259,7 +289,9 @@ def trained(project_dir: Path) -> int:
     return 1
 
 
-def test_predict_equals_batch_scoring_at_the_materialize_time(client: httpx.Client, project_dir: Path, trained: int) -> None:
+def test_predict_equals_batch_scoring_at_the_materialize_time(
+    client: httpx.Client, project_dir: Path, trained: int
+) -> None:
     ids = [1, 2, 3, 17, 40, 999_999]
     r = client.post("/predict/serve_check", json={"entities": {"customer_id": ids}})
     assert r.status_code == 200, r.text
@@ -268,7 +300,12 @@ def test_predict_equals_batch_scoring_at_the_materialize_time(client: httpx.Clie
     assert len(answer["predictions"]) == len(answer["probabilities"]) == len(ids)
     import pyarrow as pa
 
-    spine = pa.table({"customer_id": pa.array(ids, pa.int64()), "event_timestamp": pa.array([END_DT] * len(ids), pa.timestamp("us", tz="UTC"))})
+    spine = pa.table(
+        {
+            "customer_id": pa.array(ids, pa.int64()),
+            "event_timestamp": pa.array([END_DT] * len(ids), pa.timestamp("us", tz="UTC")),
+        }
+    )
     with Project.load(project_dir, in_memory=True) as project:
         batch = project.predict("serve_check", spine).to_pylist()
     for row, prediction, probabilities in zip(batch, answer["predictions"], answer["probabilities"], strict=True):
@@ -276,7 +313,9 @@ def test_predict_equals_batch_scoring_at_the_materialize_time(client: httpx.Clie
         assert abs(sum(probabilities.values()) - 1) < 1e-9
         for label, p in probabilities.items():
             assert p == pytest.approx(row[f"probability__{label}"], abs=1e-12)
-    online = client.post("/features", json={"features": ["customer_spend:amount_sum_7d"], "entities": {"customer_id": ids}}).json()
+    online = client.post(
+        "/features", json={"features": ["customer_spend:amount_sum_7d"], "entities": {"customer_id": ids}}
+    ).json()
     assert answer["features"]["amount_sum_7d"] == online["results"][1]["values"]
 
 
@@ -307,7 +346,17 @@ def test_concurrent_clients_get_no_errors(server: tuple[str, Path]) -> None:
         try:
             for j in range(250):
                 ids = [(i * 7 + j) % 70 + 1, (j * 13) % 70 + 1]
-                conn.request("POST", "/features", body=json.dumps({"features": ["customer_spend:last_amount", "customer_profile:segment"], "entities": {"customer_id": ids}}), headers=AUTH)
+                conn.request(
+                    "POST",
+                    "/features",
+                    body=json.dumps(
+                        {
+                            "features": ["customer_spend:last_amount", "customer_profile:segment"],
+                            "entities": {"customer_id": ids},
+                        }
+                    ),
+                    headers=AUTH,
+                )
                 response = conn.getresponse()
                 data = response.read()
                 if response.status != 200 or json.loads(data)["results"][0]["values"] != ids:
@@ -338,7 +387,9 @@ def test_several_worker_processes(project_dir: Path) -> None:
     assert all(a.status_code == 200 and a.json()["results"][0]["values"] == [1, 2] for a in answers)
 
 
-def test_materialize_runs_while_serving_and_the_server_sees_it(client: httpx.Client, server: tuple[str, Path], project_dir: Path) -> None:
+def test_materialize_runs_while_serving_and_the_server_sees_it(
+    client: httpx.Client, server: tuple[str, Path], project_dir: Path
+) -> None:
     """serve holds no lock on the warehouse: materialize can run beside it, and the next request reads the new state."""
     later = datetime(2024, 3, 31, 12, tzinfo=timezone.utc)
     with Project.load(project_dir) as project:
@@ -346,4 +397,9 @@ def test_materialize_runs_while_serving_and_the_server_sees_it(client: httpx.Cli
     views = httpx.get(f"{server[0]}/health").json()["views"]
     assert datetime.fromisoformat(views["merchant_profile"]["end"].replace("Z", "+00:00")) == later
     assert datetime.fromisoformat(views["customer_profile"]["end"].replace("Z", "+00:00")) == END_DT
-    assert client.post("/features", json={"features": ["merchant_profile:risk_tier"], "entities": {"merchant_id": [1]}}).status_code == 200
+    assert (
+        client.post(
+            "/features", json={"features": ["merchant_profile:risk_tier"], "entities": {"merchant_id": [1]}}
+        ).status_code
+        == 200
+    )

@@ -12,13 +12,19 @@ from bigml_fs.engines.duckdb_engine import DuckDBEngine
 from bigml_fs.training import spine as spine_io
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-instants = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2090, 1, 1)).map(lambda d: d.replace(tzinfo=timezone.utc))
+instants = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2090, 1, 1)).map(
+    lambda d: d.replace(tzinfo=timezone.utc)
+)
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 styles = st.sampled_from(["T", " "])
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(st.tuples(instants, offsets, styles, st.sampled_from(["offset", "Z", "naive"])), min_size=1, max_size=20))
+@given(
+    rows=st.lists(
+        st.tuples(instants, offsets, styles, st.sampled_from(["offset", "Z", "naive"])), min_size=1, max_size=20
+    )
+)
 def test_iso_text_with_per_row_offsets(rows):
     texts, expected = [], []
     for instant, offset, sep, form in rows:

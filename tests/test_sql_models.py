@@ -43,7 +43,10 @@ def test_models_come_in_dependency_order():
     problems: list = []
     models = build_sql_models(
         files(c="SELECT * FROM {{ ref('b') }}", a="SELECT 1 AS x", b="SELECT * FROM {{ ref('a') }}"),
-        {}, {}, "duckdb", problems,
+        {},
+        {},
+        "duckdb",
+        problems,
     )
     assert not problems
     assert list(models) == ["a", "b", "c"]
@@ -52,14 +55,22 @@ def test_models_come_in_dependency_order():
 
 def test_a_cycle_names_its_members():
     problems: list = []
-    build_sql_models(files(a="SELECT * FROM {{ ref('b') }}", b="SELECT * FROM {{ ref('a') }}"), {}, {}, "duckdb", problems)
+    build_sql_models(
+        files(a="SELECT * FROM {{ ref('b') }}", b="SELECT * FROM {{ ref('a') }}"), {}, {}, "duckdb", problems
+    )
     assert len(problems) == 1 and "cycle" in problems[0].text and "a" in problems[0].text and "b" in problems[0].text
 
 
 def test_fingerprint_follows_upstream_and_vars():
     def fp(var_value: int) -> str:
         problems: list = []
-        models = build_sql_models(files(a="SELECT {{ var('n') }} AS x", b="SELECT * FROM {{ ref('a') }}"), {}, {"n": var_value}, "duckdb", problems)
+        models = build_sql_models(
+            files(a="SELECT {{ var('n') }} AS x", b="SELECT * FROM {{ ref('a') }}"),
+            {},
+            {"n": var_value},
+            "duckdb",
+            problems,
+        )
         prints: dict[str, str] = {}
         for name, model in models.items():
             prints[name] = model.fingerprint(prints)
@@ -95,7 +106,9 @@ def test_transpile_golden(read, write, source, expected):
     assert sqlglot.transpile(source, read=read, write=write)[0] == expected
 
 
-@pytest.mark.parametrize(("name", "dialect"), [("customer_spend", "duckdb"), ("payments", "postgres"), ("fraud_detector", "duckdb")])
+@pytest.mark.parametrize(
+    ("name", "dialect"), [("customer_spend", "duckdb"), ("payments", "postgres"), ("fraud_detector", "duckdb")]
+)
 def test_compiled_sql_golden(example_project, name, dialect):
     """The SQL `compile` prints; set BIGML_UPDATE_GOLDEN=1 to accept a deliberate change."""
     import os

@@ -24,15 +24,34 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge, SGDClassifier, SGDRegressor
+from sklearn.linear_model import (
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    SGDClassifier,
+    SGDRegressor,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from tests.sql_scoring_helpers import NUMERIC, TEXT, add_rows, assert_same, frame_of, make_data, threshold_rows, tree_thresholds
+from tests.sql_scoring_helpers import (
+    NUMERIC,
+    TEXT,
+    add_rows,
+    assert_same,
+    frame_of,
+    make_data,
+    threshold_rows,
+    tree_thresholds,
+)
 
-SETTINGS = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 seeds = st.integers(0, 2**31 - 1)
 null_rates = st.sampled_from([0.0, 0.1, 0.3])
 UNSEEN = [[None, None, None], [1.0, None, 2.0], [None, 7.5, None]]
@@ -42,17 +61,30 @@ UNSEEN_TEXT = [["zzz", "never"], [None, "q"], ["a", None]]
 def preprocess(scaler: str, encoder: str, impute: str = "mean") -> ColumnTransformer:
     num_steps = [("impute", SimpleImputer(strategy=impute))]
     if scaler != "none":
-        num_steps.append(("scale", {"standard": StandardScaler(), "minmax": MinMaxScaler(), "robust": RobustScaler()}[scaler]))
-    enc = OneHotEncoder(handle_unknown="ignore", sparse_output=False) if encoder == "onehot" else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+        num_steps.append(
+            ("scale", {"standard": StandardScaler(), "minmax": MinMaxScaler(), "robust": RobustScaler()}[scaler])
+        )
+    enc = (
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        if encoder == "onehot"
+        else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    )
     cat_steps = [("impute", SimpleImputer(strategy="constant", fill_value="__missing__")), ("encode", enc)]
-    return ColumnTransformer([("num", Pipeline(num_steps), NUMERIC), ("cat", Pipeline(cat_steps), TEXT)], sparse_threshold=0.0)
+    return ColumnTransformer(
+        [("num", Pipeline(num_steps), NUMERIC), ("cat", Pipeline(cat_steps), TEXT)], sparse_threshold=0.0
+    )
 
 
 def targets(table, kind: str, seed: int) -> np.ndarray:
     """A learnable target from the features (so trees split), with some noise."""
     X = frame_of(table)
     rng = np.random.default_rng(seed + 1)
-    score = np.nan_to_num(X["n0"].to_numpy()) + 0.1 * np.nan_to_num(X["n1"].to_numpy() - 5) + (X["c0"] == "a").to_numpy() + rng.normal(size=len(X)) * 0.3
+    score = (
+        np.nan_to_num(X["n0"].to_numpy())
+        + 0.1 * np.nan_to_num(X["n1"].to_numpy() - 5)
+        + (X["c0"] == "a").to_numpy()
+        + rng.normal(size=len(X)) * 0.3
+    )
     if kind == "regression":
         return score * 3.0 + 1.0
     if kind == "binary":
@@ -83,10 +115,18 @@ LINEAR = [
 @pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize(("kind", "estimator"), LINEAR, ids=lambda v: v if isinstance(v, str) else type(v).__name__)
 @SETTINGS
-@given(seed=seeds, null_rate=null_rates, scaler=st.sampled_from(["standard", "minmax", "robust", "none"]), encoder=st.sampled_from(["onehot", "ordinal"]), impute=st.sampled_from(["mean", "median", "most_frequent", "constant"]))
+@given(
+    seed=seeds,
+    null_rate=null_rates,
+    scaler=st.sampled_from(["standard", "minmax", "robust", "none"]),
+    encoder=st.sampled_from(["onehot", "ordinal"]),
+    impute=st.sampled_from(["mean", "median", "most_frequent", "constant"]),
+)
 def test_linear_models_equal_sklearn(kind, estimator, seed, null_rate, scaler, encoder, impute):
     table, X = make_data(seed, 120, null_rate)
-    pipe = Pipeline([("pre", preprocess(scaler, encoder, impute)), ("estimator", estimator)]).fit(X, targets(table, kind, seed))
+    pipe = Pipeline([("pre", preprocess(scaler, encoder, impute)), ("estimator", estimator)]).fit(
+        X, targets(table, kind, seed)
+    )
     assert_same(pipe, scored_table(table), "regression" if kind == "regression" else "classification")
 
 
@@ -151,14 +191,23 @@ MISSING_AWARE = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "estimator"), MISSING_AWARE, ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+@pytest.mark.parametrize(
+    ("kind", "estimator"), MISSING_AWARE, ids=lambda v: v if isinstance(v, str) else type(v).__name__
+)
 @SETTINGS
 @given(seed=seeds, null_rate=st.sampled_from([0.05, 0.3]))
-@example(seed=5432, null_rate=0.05)  # found by hypothesis: a leaf's fractions must not be renormalised (a tie moved one ulp)
+@example(
+    seed=5432, null_rate=0.05
+)  # found by hypothesis: a leaf's fractions must not be renormalised (a tie moved one ulp)
 def test_nulls_reach_trees_like_nan(kind, estimator, seed, null_rate):
     """No imputer: NULLs reach the trees and follow each node's missing_go_to_left, as NaN does in sklearn."""
     table, X = make_data(seed, 150, null_rate)
-    pre = ColumnTransformer([("num", "passthrough", NUMERIC), ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), TEXT)])
+    pre = ColumnTransformer(
+        [
+            ("num", "passthrough", NUMERIC),
+            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), TEXT),
+        ]
+    )
     pipe = Pipeline([("pre", pre), ("estimator", estimator)]).fit(X, targets(table, kind, seed))
     assert_same(pipe, scored_table(table), "regression" if kind == "regression" else "classification")
 
@@ -178,10 +227,17 @@ def _kmeans(k: int, seed: int):
 
 
 @SETTINGS
-@given(seed=seeds, null_rate=null_rates, max_features=st.sampled_from([1.0, 0.6]), contamination=st.sampled_from(["auto", 0.1]))
+@given(
+    seed=seeds,
+    null_rate=null_rates,
+    max_features=st.sampled_from([1.0, 0.6]),
+    contamination=st.sampled_from(["auto", 0.1]),
+)
 def test_isolation_forest_equals_sklearn(seed, null_rate, max_features, contamination):
     table, X = make_data(seed, 150, null_rate)
-    forest = IsolationForest(n_estimators=12, max_features=max_features, contamination=contamination, random_state=seed % 1000)
+    forest = IsolationForest(
+        n_estimators=12, max_features=max_features, contamination=contamination, random_state=seed % 1000
+    )
     pipe = Pipeline([("pre", preprocess("none", "ordinal")), ("estimator", forest)]).fit(X)
     est = pipe.named_steps["estimator"]
     rows = threshold_rows(tree_thresholds(est.estimators_)) if max_features == 1.0 else []

@@ -17,7 +17,15 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, OrdinalEncoder, PolynomialFeatures, RobustScaler, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    OneHotEncoder,
+    OrdinalEncoder,
+    PolynomialFeatures,
+    RobustScaler,
+    StandardScaler,
+)
 from sqlglot import exp
 
 from bigml_fs.errors import BigmlError
@@ -25,14 +33,21 @@ from bigml_fs.scoring.sql import compile_pipeline
 from tests.sql_scoring_helpers import FEATURES, NUMERIC, TEXT, add_rows, assert_same, expected, frame_of, make_data
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-SETTINGS = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 seeds = st.integers(0, 2**31 - 1)
 
 
 def _target(table, seed: int, kind: str = "multiclass"):
     X = frame_of(table)
     rng = np.random.default_rng(seed)
-    score = np.nan_to_num(X["n0"].to_numpy()) + (X["c1"] == "b").to_numpy() - (X["c0"] == "c").to_numpy() + rng.normal(size=len(X)) * 0.3
+    score = (
+        np.nan_to_num(X["n0"].to_numpy())
+        + (X["c1"] == "b").to_numpy()
+        - (X["c0"] == "c").to_numpy()
+        + rng.normal(size=len(X)) * 0.3
+    )
     if kind == "regression":
         return score
     return np.digitize(score, [-0.4, 0.7]).astype(np.int64)
@@ -48,11 +63,32 @@ def _scored(table):
     null_rate=st.sampled_from([0.0, 0.2]),
     num_impute=st.sampled_from(["mean", "median", "most_frequent", "constant"]),
     add_indicator=st.booleans(),
-    scaler=st.sampled_from([StandardScaler(), StandardScaler(with_mean=False), StandardScaler(with_std=False), MinMaxScaler(), MinMaxScaler(feature_range=(-1, 2), clip=True), RobustScaler(), RobustScaler(with_centering=False, quantile_range=(10, 90))]),
+    scaler=st.sampled_from(
+        [
+            StandardScaler(),
+            StandardScaler(with_mean=False),
+            StandardScaler(with_std=False),
+            MinMaxScaler(),
+            MinMaxScaler(feature_range=(-1, 2), clip=True),
+            RobustScaler(),
+            RobustScaler(with_centering=False, quantile_range=(10, 90)),
+        ]
+    ),
 )
 def test_numeric_steps_equal_sklearn(seed, null_rate, num_impute, add_indicator, scaler):
     table, X = make_data(seed, 100, null_rate)
-    pre = ColumnTransformer([("num", Pipeline([("impute", SimpleImputer(strategy=num_impute, add_indicator=add_indicator)), ("scale", scaler)]), NUMERIC)], remainder="drop")
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy=num_impute, add_indicator=add_indicator)), ("scale", scaler)]
+                ),
+                NUMERIC,
+            )
+        ],
+        remainder="drop",
+    )
     pipe = Pipeline([("pre", pre), ("estimator", LinearRegression())]).fit(X, _target(table, seed, "regression"))
     assert_same(pipe, _scored(table), "regression")
 
@@ -77,10 +113,18 @@ def test_numeric_steps_equal_sklearn(seed, null_rate, num_impute, add_indicator,
 def test_categorical_steps_equal_sklearn(seed, null_rate, impute, encoder):
     """Encoders on text with nulls (NaN as a category when seen) and unseen categories when scoring."""
     table, X = make_data(seed, 120, null_rate)
-    steps = [] if impute == "none" else [("impute", SimpleImputer(strategy=impute, fill_value="__missing__" if impute == "constant" else None))]
+    steps = (
+        []
+        if impute == "none"
+        else [("impute", SimpleImputer(strategy=impute, fill_value="__missing__" if impute == "constant" else None))]
+    )
     cat = Pipeline([*steps, ("encode", encoder)])
     pre = ColumnTransformer([("cat", cat, TEXT)], remainder=SimpleImputer(strategy="median"))
-    estimator = HistGradientBoostingClassifier(max_iter=5, random_state=0) if isinstance(encoder, OrdinalEncoder) else LogisticRegression(max_iter=300)
+    estimator = (
+        HistGradientBoostingClassifier(max_iter=5, random_state=0)
+        if isinstance(encoder, OrdinalEncoder)
+        else LogisticRegression(max_iter=300)
+    )
     pipe = Pipeline([("pre", pre), ("estimator", estimator)]).fit(X, _target(table, seed))
     assert_same(pipe, _scored(table), "classification")
 
@@ -91,10 +135,29 @@ def test_pca_and_imblearn_pipeline_equal_sklearn(seed, n_components, whiten):
     """PCA after encoding, a sampler (acts in fit only) and a forest, in an imbalanced-learn Pipeline."""
     table, X = make_data(seed, 120, 0.1)
     pre = ColumnTransformer(
-        [("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), NUMERIC), ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("encode", OneHotEncoder(handle_unknown="ignore"))]), TEXT)],
+        [
+            ("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), NUMERIC),
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                TEXT,
+            ),
+        ],
         sparse_threshold=0.0,
     )
-    pipe = ImbPipeline([("pre", pre), ("reduce", PCA(n_components=n_components, whiten=whiten, random_state=0)), ("resample", RandomOverSampler(random_state=0)), ("estimator", LogisticRegression(max_iter=300))])
+    pipe = ImbPipeline(
+        [
+            ("pre", pre),
+            ("reduce", PCA(n_components=n_components, whiten=whiten, random_state=0)),
+            ("resample", RandomOverSampler(random_state=0)),
+            ("estimator", LogisticRegression(max_iter=300)),
+        ]
+    )
     pipe.fit(X, _target(table, seed))
     assert_same(pipe, _scored(table), "classification")
 
@@ -102,10 +165,20 @@ def test_pca_and_imblearn_pipeline_equal_sklearn(seed, n_components, whiten):
 def test_remainder_passthrough_function_transformer_and_bare_estimator():
     table, X = make_data(3, 100, 0.0)
     y = _target(table, 3, "regression")
-    pre = ColumnTransformer([("scale", StandardScaler(), ["n1"]), ("id", FunctionTransformer(), ["n2"]), ("enc", OneHotEncoder(handle_unknown="ignore"), ["c0"])], remainder="passthrough", sparse_threshold=0.0)
+    pre = ColumnTransformer(
+        [
+            ("scale", StandardScaler(), ["n1"]),
+            ("id", FunctionTransformer(), ["n2"]),
+            ("enc", OneHotEncoder(handle_unknown="ignore"), ["c0"]),
+        ],
+        remainder="passthrough",
+        sparse_threshold=0.0,
+    )
     pipe = Pipeline([("pre", pre), ("estimator", LinearRegression())]).fit(X[["n0", "n1", "n2", "c0"]], y)
     assert_same(pipe, table, "regression", features=["n0", "n1", "n2", "c0"])
-    bare = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(X[NUMERIC].fillna(0), _target(table, 3))
+    bare = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(
+        X[NUMERIC].fillna(0), _target(table, 3)
+    )
     assert_same(bare, _no_nulls(table), "classification", features=NUMERIC)
 
 
@@ -128,7 +201,10 @@ def test_string_labels_keep_their_type_and_probabilities_their_names():
 
 @pytest.mark.parametrize(
     ("estimator", "name"),
-    [(KNeighborsClassifier(n_neighbors=3), "KNeighborsClassifier"), (Pipeline([("poly", PolynomialFeatures()), ("lr", LogisticRegression())]), "PolynomialFeatures")],
+    [
+        (KNeighborsClassifier(n_neighbors=3), "KNeighborsClassifier"),
+        (Pipeline([("poly", PolynomialFeatures()), ("lr", LogisticRegression())]), "PolynomialFeatures"),
+    ],
 )
 def test_unsupported_steps_are_named_with_the_supported_list(estimator, name):
     table, X = make_data(1, 60, 0.0)
@@ -156,20 +232,49 @@ def test_wrong_task_is_an_error():
 def _fitted_examples():
     table, X = make_data(11, 150, 0.15)
     y = _target(table, 11)
-    pre = ColumnTransformer([("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), NUMERIC), ("cat", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="__m")), ("encode", OneHotEncoder(handle_unknown="ignore"))]), TEXT)])
-    raw = ColumnTransformer([("num", "passthrough", NUMERIC), ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), TEXT)])
-    return table, X, [
-        Pipeline([("pre", pre), ("estimator", LogisticRegression(max_iter=300))]).fit(X, y),
-        Pipeline([("pre", pre), ("estimator", RandomForestClassifier(n_estimators=5, max_depth=5, random_state=0))]).fit(X, y),
-        Pipeline([("pre", raw), ("estimator", HistGradientBoostingClassifier(max_iter=5, random_state=0))]).fit(X, y),
-    ]
+    pre = ColumnTransformer(
+        [
+            ("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), NUMERIC),
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value="__m")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                TEXT,
+            ),
+        ]
+    )
+    raw = ColumnTransformer(
+        [
+            ("num", "passthrough", NUMERIC),
+            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), TEXT),
+        ]
+    )
+    return (
+        table,
+        X,
+        [
+            Pipeline([("pre", pre), ("estimator", LogisticRegression(max_iter=300))]).fit(X, y),
+            Pipeline(
+                [("pre", pre), ("estimator", RandomForestClassifier(n_estimators=5, max_depth=5, random_state=0))]
+            ).fit(X, y),
+            Pipeline([("pre", raw), ("estimator", HistGradientBoostingClassifier(max_iter=5, random_state=0))]).fit(
+                X, y
+            ),
+        ],
+    )
 
 
 @pytest.mark.parametrize("dialect", ["postgres", "spark", "duckdb"])
 def test_query_renders_and_parses_per_dialect(dialect):
     _table, _X, pipes = _fitted_examples()
     for pipe in pipes:
-        sql = compile_pipeline(pipe, exp.to_table("scored"), FEATURES, "classification", ["row_id"], dialect).sql(dialect)
+        sql = compile_pipeline(pipe, exp.to_table("scored"), FEATURES, "classification", ["row_id"], dialect).sql(
+            dialect
+        )
         parsed = sqlglot.parse_one(sql, read=dialect)
         assert parsed.find(exp.Select) is not None
         forest = isinstance(pipe.steps[-1][1], RandomForestClassifier)
@@ -188,12 +293,16 @@ def test_postgres_scores_equal_sklearn(postgres_schema):
     scored = _scored(table)
     conninfo = f"host={info['host']} port={info['port']} user={info['user']} dbname={info['database']}"
     with psycopg.connect(conninfo, autocommit=True) as con:
-        con.execute(f'CREATE TABLE "{schema}".scored (row_id BIGINT, n0 DOUBLE PRECISION, n1 DOUBLE PRECISION, n2 DOUBLE PRECISION, c0 TEXT, c1 TEXT)')
+        con.execute(
+            f'CREATE TABLE "{schema}".scored (row_id BIGINT, n0 DOUBLE PRECISION, n1 DOUBLE PRECISION, n2 DOUBLE PRECISION, c0 TEXT, c1 TEXT)'
+        )
         with con.cursor() as cur, cur.copy(f'COPY "{schema}".scored FROM STDIN') as copy:
             for row in scored.to_pylist():
                 copy.write_row([row[c] for c in ["row_id", *FEATURES]])
         for pipe in pipes:
-            sql = compile_pipeline(pipe, exp.table_("scored", db=schema, quoted=True), FEATURES, "classification", ["row_id"], "postgres").sql("postgres")
+            sql = compile_pipeline(
+                pipe, exp.table_("scored", db=schema, quoted=True), FEATURES, "classification", ["row_id"], "postgres"
+            ).sql("postgres")
             cur = con.execute(sql + " ORDER BY 1")
             names = [d.name for d in cur.description]
             rows = cur.fetchall()

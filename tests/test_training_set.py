@@ -59,22 +59,28 @@ feature_views:
 
 @pytest.fixture()
 def project(tmp_path: Path):
-    clicks = pa.table({
-        "user_id": pa.array([1, 1, 1, 2, 2], type=pa.int64()),
-        "shop_id": pa.array([10, 10, 11, 10, 11], type=pa.int64()),
-        "page": ["a", "b", "c", "x", "y"],
-        "score": [1.0, 2.0, 3.0, 4.0, 5.0],
-        "ts": micros_to_ts([T0, T0 + 60 * S, T0 + 60 * S, T0, T0 + 7200 * S]),
-        "created": micros_to_ts([T0, T0 + 61 * S, T0 + 62 * S, T0, None]),
-    })
+    clicks = pa.table(
+        {
+            "user_id": pa.array([1, 1, 1, 2, 2], type=pa.int64()),
+            "shop_id": pa.array([10, 10, 11, 10, 11], type=pa.int64()),
+            "page": ["a", "b", "c", "x", "y"],
+            "score": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "ts": micros_to_ts([T0, T0 + 60 * S, T0 + 60 * S, T0, T0 + 7200 * S]),
+            "created": micros_to_ts([T0, T0 + 61 * S, T0 + 62 * S, T0, None]),
+        }
+    )
     users = pa.table({"user_id": pa.array([1, 2], type=pa.int64()), "plan": ["free", "pro"]})
-    transfers = pa.table({
-        "sender_id": pa.array([1, 2, 1], type=pa.int64()),
-        "receiver_id": pa.array([2, 1, 2], type=pa.int64()),
-        "amount": [5.0, 7.0, 11.0],
-        "ts": micros_to_ts([T0, T0 + S, T0 + 2 * S]),
-    })
-    root = write_project(tmp_path / "p", PROJECT, FEATURES, tables={"clicks": clicks, "users": users, "transfers": transfers})
+    transfers = pa.table(
+        {
+            "sender_id": pa.array([1, 2, 1], type=pa.int64()),
+            "receiver_id": pa.array([2, 1, 2], type=pa.int64()),
+            "amount": [5.0, 7.0, 11.0],
+            "ts": micros_to_ts([T0, T0 + S, T0 + 2 * S]),
+        }
+    )
+    root = write_project(
+        tmp_path / "p", PROJECT, FEATURES, tables={"clicks": clicks, "users": users, "transfers": transfers}
+    )
     with load(root) as p:
         yield p
 
@@ -84,18 +90,36 @@ def spine(keys: dict[str, list], times: list[int | None], column: str = "event_t
 
 
 def test_latest_value_rules(project):
-    out = project.training_set(features=["clicks_view:last_page,clicks_view:score"], spine=spine({"user_id": [1, 1, 1, 1, 3, None]}, [T0 - 1, T0, T0 + 60 * S, T0 + 3660 * S + 1, T0, T0])).to_pylist()
-    assert [r["last_page"] for r in out] == [None, "a", "c", None, None, None]  # created breaks the tie at +60s; ttl 1h expires; unseen and null keys
+    out = project.training_set(
+        features=["clicks_view:last_page,clicks_view:score"],
+        spine=spine({"user_id": [1, 1, 1, 1, 3, None]}, [T0 - 1, T0, T0 + 60 * S, T0 + 3660 * S + 1, T0, T0]),
+    ).to_pylist()
+    assert [r["last_page"] for r in out] == [
+        None,
+        "a",
+        "c",
+        None,
+        None,
+        None,
+    ]  # created breaks the tie at +60s; ttl 1h expires; unseen and null keys
 
 
 def test_windows_exclude_t_and_include_t_minus_w(project):
     times = [T0, T0 + 1, T0 + 600 * S, T0 + 600 * S + 1, T0 + 660 * S, T0 + 660 * S + 1]
-    out = project.training_set(features=["clicks_view:clicks_10m"], spine=spine({"user_id": [1] * 6}, times)).to_pylist()
+    out = project.training_set(
+        features=["clicks_view:clicks_10m"], spine=spine({"user_id": [1] * 6}, times)
+    ).to_pylist()
     assert [r["clicks_10m"] for r in out] == [0, 1, 3, 2, 2, 0]
 
 
 def test_spine_order_columns_and_duplicates_are_kept(project):
-    s = pa.table({"note": ["z", "y", "z"], "user_id": pa.array([2, 1, 2], type=pa.int64()), "event_timestamp": micros_to_ts([T0 + 7200 * S, T0 + 60 * S, T0 + 7200 * S])})
+    s = pa.table(
+        {
+            "note": ["z", "y", "z"],
+            "user_id": pa.array([2, 1, 2], type=pa.int64()),
+            "event_timestamp": micros_to_ts([T0 + 7200 * S, T0 + 60 * S, T0 + 7200 * S]),
+        }
+    )
     out = project.training_set(features=["clicks_view:last_page", "user_attrs:plan"], spine=s)
     assert out.column_names == ["note", "user_id", "event_timestamp", "last_page", "plan"]
     assert out.column("last_page").to_pylist() == ["y", "c", "y"]
@@ -120,7 +144,9 @@ def test_mapped_entity_keys_use_the_mapped_spine_columns(project):
 def test_csv_spine_with_per_row_offsets_and_string_keys(project, tmp_path):
     path = tmp_path / "spine.csv"
     # the same instant written in three offsets, and a naive time (UTC)
-    path.write_text("user_id,when\n1,2024-05-01T01:01:00+01:00\n1,2024-05-01T00:01:00Z\n1,2024-04-30T19:01:00-05:00\n1,2024-05-01 00:00:30\n")
+    path.write_text(
+        "user_id,when\n1,2024-05-01T01:01:00+01:00\n1,2024-05-01T00:01:00Z\n1,2024-04-30T19:01:00-05:00\n1,2024-05-01 00:00:30\n"
+    )
     out = project.training_set(features=["clicks_view:last_page"], spine=path).to_pylist()
     assert [r["last_page"] for r in out] == ["c", "c", "c", "a"]
     assert out[0]["when"] == "2024-05-01T01:01:00+01:00"  # spine columns unchanged
@@ -128,8 +154,17 @@ def test_csv_spine_with_per_row_offsets_and_string_keys(project, tmp_path):
 
 def test_csv_keys_keep_their_text_until_cast(tmp_path):
     users = pa.table({"user_id": ["007", "7"], "plan": ["agent", "number"]})
-    project = {"name": "t", "entities": PROJECT["entities"], "sources": [{"name": "users", "path": "data/users.parquet"}]}
-    root = write_project(tmp_path / "txt", project, "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n", tables={"users": users})
+    project = {
+        "name": "t",
+        "entities": PROJECT["entities"],
+        "sources": [{"name": "users", "path": "data/users.parquet"}],
+    }
+    root = write_project(
+        tmp_path / "txt",
+        project,
+        "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n",
+        tables={"users": users},
+    )
     path = tmp_path / "spine.csv"
     path.write_text("user_id,event_timestamp\n007,2024-05-01\n7,2024-05-01\n")
     with load(root) as p:
@@ -138,11 +173,27 @@ def test_csv_keys_keep_their_text_until_cast(tmp_path):
 
 def test_naive_date_and_nanosecond_spine_times(project):
     naive = pa.table({"user_id": pa.array([1], type=pa.int64()), "t": pa.array([T0 + 60 * S], type=pa.timestamp("us"))})
-    assert project.training_set(features=["clicks_view:last_page"], spine=naive).column("last_page").to_pylist() == ["c"]
-    nanos = pa.table({"user_id": pa.array([1], type=pa.int64()), "t": pa.array([(T0 + 60 * S) * 1000 - 1], type=pa.timestamp("ns", tz="UTC"))})
-    assert project.training_set(features=["clicks_view:last_page"], spine=nanos).column("last_page").to_pylist() == ["a"]  # truncated to µs, just before +60s
-    new_york = pa.table({"user_id": pa.array([1], type=pa.int64()), "t": pa.array([T0 + 60 * S - 1], type=pa.timestamp("us", tz="America/New_York"))})
-    assert project.training_set(features=["clicks_view:last_page"], spine=new_york).column("last_page").to_pylist() == ["a"]
+    assert project.training_set(features=["clicks_view:last_page"], spine=naive).column("last_page").to_pylist() == [
+        "c"
+    ]
+    nanos = pa.table(
+        {
+            "user_id": pa.array([1], type=pa.int64()),
+            "t": pa.array([(T0 + 60 * S) * 1000 - 1], type=pa.timestamp("ns", tz="UTC")),
+        }
+    )
+    assert project.training_set(features=["clicks_view:last_page"], spine=nanos).column("last_page").to_pylist() == [
+        "a"
+    ]  # truncated to µs, just before +60s
+    new_york = pa.table(
+        {
+            "user_id": pa.array([1], type=pa.int64()),
+            "t": pa.array([T0 + 60 * S - 1], type=pa.timestamp("us", tz="America/New_York")),
+        }
+    )
+    assert project.training_set(features=["clicks_view:last_page"], spine=new_york).column("last_page").to_pylist() == [
+        "a"
+    ]
     day = pa.table({"user_id": pa.array([1], type=pa.int64()), "d": pa.array([T0 // S // 86400], type=pa.date32())})
     assert project.training_set(features=["clicks_view:last_page"], spine=day).column("last_page").to_pylist() == ["a"]
 
@@ -158,15 +209,44 @@ def test_spine_keys_are_cast_to_the_source_type(project):
 @pytest.mark.parametrize(
     ("table", "kwargs", "message"),
     [
-        (pa.table({"shop_id": pa.array([1], type=pa.int64()), "event_timestamp": micros_to_ts([T0])}), {}, "lacks key column.*user_id"),
+        (
+            pa.table({"shop_id": pa.array([1], type=pa.int64()), "event_timestamp": micros_to_ts([T0])}),
+            {},
+            "lacks key column.*user_id",
+        ),
         (pa.table({"user_id": pa.array([1], type=pa.int64())}), {}, "time column"),
-        (pa.table({"user_id": pa.array([1], type=pa.int64()), "t": ["not a time"]}), {"timestamp": "t"}, "'t'.*not a time"),
+        (
+            pa.table({"user_id": pa.array([1], type=pa.int64()), "t": ["not a time"]}),
+            {"timestamp": "t"},
+            "'t'.*not a time",
+        ),
         (pa.table({"user_id": pa.array([1], type=pa.int64()), "t": [5]}), {"timestamp": "t"}, "not a timestamp"),
         (pa.table({"user_id": pa.array([], type=pa.int64()), "event_timestamp": micros_to_ts([])}), {}, "empty"),
-        (pa.table({"user_id": pa.array([1], type=pa.int64()), "a": micros_to_ts([T0]), "b": micros_to_ts([T0])}), {}, "several time columns"),
-        (pa.table({"user_id": pa.array([1], type=pa.int64()), "event_timestamp": micros_to_ts([T0])}), {"timestamp": "when"}, "no time column 'when'"),
-        (pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["x"], "event_timestamp": micros_to_ts([T0])}), {}, "overwrite the spine column 'plan'"),
-        (pa.table({"user_id": pa.array([1, 1, 1], type=pa.int64()), "when": ["2024-01-01T00:00:00Z", "2024-01-02 10:00:00+02:00", "yesterday"]}), {}, "'when'.*'yesterday'"),
+        (
+            pa.table({"user_id": pa.array([1], type=pa.int64()), "a": micros_to_ts([T0]), "b": micros_to_ts([T0])}),
+            {},
+            "several time columns",
+        ),
+        (
+            pa.table({"user_id": pa.array([1], type=pa.int64()), "event_timestamp": micros_to_ts([T0])}),
+            {"timestamp": "when"},
+            "no time column 'when'",
+        ),
+        (
+            pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["x"], "event_timestamp": micros_to_ts([T0])}),
+            {},
+            "overwrite the spine column 'plan'",
+        ),
+        (
+            pa.table(
+                {
+                    "user_id": pa.array([1, 1, 1], type=pa.int64()),
+                    "when": ["2024-01-01T00:00:00Z", "2024-01-02 10:00:00+02:00", "yesterday"],
+                }
+            ),
+            {},
+            "'when'.*'yesterday'",
+        ),
     ],
 )
 def test_bad_spines_are_clear_errors(project, table, kwargs, message):
@@ -183,23 +263,37 @@ def test_unknown_features_suggest_the_closest(project):
 
 
 def test_ambiguous_ties_name_view_keys_and_time(tmp_path):
-    clicks = pa.table({"user_id": pa.array([1, 1, 1], type=pa.int64()), "page": ["a", "b", "a"], "ts": micros_to_ts([T0, T0, T0 + S])})
-    project = {"name": "t", "entities": PROJECT["entities"], "sources": [{"name": "clicks", "path": "data/clicks.parquet", "timestamp": "ts"}]}
+    clicks = pa.table(
+        {"user_id": pa.array([1, 1, 1], type=pa.int64()), "page": ["a", "b", "a"], "ts": micros_to_ts([T0, T0, T0 + S])}
+    )
+    project = {
+        "name": "t",
+        "entities": PROJECT["entities"],
+        "sources": [{"name": "clicks", "path": "data/clicks.parquet", "timestamp": "ts"}],
+    }
     features = "feature_views:\n  - {name: v, entities: [user], source: clicks, features: [{name: page}]}\n"
     root = write_project(tmp_path / "amb", project, features, tables={"clicks": clicks})
     with load(root) as p:
-        assert p.training_set(features=["v:page"], spine=spine({"user_id": [1]}, [T0 + S])).column("page").to_pylist() == ["a"]
+        assert p.training_set(features=["v:page"], spine=spine({"user_id": [1]}, [T0 + S])).column(
+            "page"
+        ).to_pylist() == ["a"]
         with pytest.raises(DataError, match=r"view 'v'.*user_id=1.*2024-05-01T00:00:00\+00:00"):
             p.training_set(features=["v:page"], spine=spine({"user_id": [1]}, [T0 + S - 1]))
 
 
 def test_static_view_with_duplicate_keys_is_an_error(tmp_path):
     users = pa.table({"user_id": pa.array([1, 1, 2, 2], type=pa.int64()), "plan": ["free", "pro", "x", "x"]})
-    project = {"name": "t", "entities": PROJECT["entities"], "sources": [{"name": "users", "path": "data/users.parquet"}]}
+    project = {
+        "name": "t",
+        "entities": PROJECT["entities"],
+        "sources": [{"name": "users", "path": "data/users.parquet"}],
+    }
     features = "feature_views:\n  - {name: u, entities: [user], source: users, features: [{name: plan}]}\n"
     root = write_project(tmp_path / "dup", project, features, tables={"users": users})
     with load(root) as p:
-        assert p.training_set(features=["u:plan"], spine=spine({"user_id": [2]}, [T0])).column("plan").to_pylist() == ["x"]  # identical duplicates are fine
+        assert p.training_set(features=["u:plan"], spine=spine({"user_id": [2]}, [T0])).column("plan").to_pylist() == [
+            "x"
+        ]  # identical duplicates are fine
         with pytest.raises(DataError, match="view 'u'.*user_id=1"):
             p.training_set(features=["u:plan"], spine=spine({"user_id": [1]}, [T0]))
 
@@ -217,7 +311,9 @@ def test_output_file_matches_the_arrow_result(project, tmp_path):
 def test_every_example_model_has_a_training_set(example_project):
     with load(example_project) as p:
         out = p.training_set(model="amount_regressor")
-        assert out.num_rows > 0 and {"amount", "amount_avg_30d", "spend_prev_day", "credit_limit"} <= set(out.column_names)
+        assert out.num_rows > 0 and {"amount", "amount_avg_30d", "spend_prev_day", "credit_limit"} <= set(
+            out.column_names
+        )
         assert out.column("spend_prev_day").null_count < out.num_rows  # the sql-model view finds values
         anomaly = p.training_set(model="spend_anomaly")
         assert anomaly.num_rows == out.num_rows and "merchants_7d" in anomaly.column_names
@@ -237,13 +333,19 @@ def test_multi_key_entities_match_on_every_key(tmp_path):
     from tests import oracle
 
     rows = [(o, d, t) for o in (1, 2) for d in (1, 2) for t in range(0, 10, 3)]
-    flights = pa.table({
-        "origin": pa.array([r[0] for r in rows], type=pa.int64()),
-        "dest": pa.array([r[1] for r in rows], type=pa.int64()),
-        "delay": [float(r[0] * 100 + r[1] * 10 + r[2]) for r in rows],
-        "ts": micros_to_ts([T0 + r[2] * S for r in rows]),
-    })
-    project = {"name": "t", "entities": [{"name": "route", "join_keys": ["origin", "dest"]}], "sources": [{"name": "flights", "path": "data/flights.parquet", "timestamp": "ts"}]}
+    flights = pa.table(
+        {
+            "origin": pa.array([r[0] for r in rows], type=pa.int64()),
+            "dest": pa.array([r[1] for r in rows], type=pa.int64()),
+            "delay": [float(r[0] * 100 + r[1] * 10 + r[2]) for r in rows],
+            "ts": micros_to_ts([T0 + r[2] * S for r in rows]),
+        }
+    )
+    project = {
+        "name": "t",
+        "entities": [{"name": "route", "join_keys": ["origin", "dest"]}],
+        "sources": [{"name": "flights", "path": "data/flights.parquet", "timestamp": "ts"}],
+    }
     features = """
     feature_views:
       - name: route_delays
@@ -256,10 +358,18 @@ def test_multi_key_entities_match_on_every_key(tmp_path):
     """
     root = write_project(tmp_path / "mk", project, features, tables={"flights": flights})
     spine_rows = [(o, d, t) for o in (1, 2, 3) for d in (1, 2) for t in (0, 4, 7, 16)]
-    s = pa.table({"origin": pa.array([r[0] for r in spine_rows], type=pa.int64()), "dest": pa.array([r[1] for r in spine_rows], type=pa.int64()), "event_timestamp": micros_to_ts([T0 + r[2] * S for r in spine_rows])})
+    s = pa.table(
+        {
+            "origin": pa.array([r[0] for r in spine_rows], type=pa.int64()),
+            "dest": pa.array([r[1] for r in spine_rows], type=pa.int64()),
+            "event_timestamp": micros_to_ts([T0 + r[2] * S for r in spine_rows]),
+        }
+    )
     with load(root) as p:
         out = p.training_set(features=["route_delays:*"], spine=s).to_pylist()
-    events = [oracle.Event(r[0] * 10 + r[1], T0 + r[2] * S, None, float(r[0] * 100 + r[1] * 10 + r[2]), None) for r in rows]
+    events = [
+        oracle.Event(r[0] * 10 + r[1], T0 + r[2] * S, None, float(r[0] * 100 + r[1] * 10 + r[2]), None) for r in rows
+    ]
     for row, (o, d, t) in zip(out, spine_rows, strict=True):
         key = o * 10 + d
         assert row["last_delay"] == oracle.latest(events, key, T0 + t * S, 5 * S)[0]
@@ -267,9 +377,18 @@ def test_multi_key_entities_match_on_every_key(tmp_path):
 
 
 def test_sql_and_expressions_are_transpiled_from_the_project_dialect(tmp_path):
-    orders = pa.table({"user_id": pa.array([1, 1], type=pa.int64()), "amount": [10.4, 20.6], "ts": micros_to_ts([T0, T0 + S])})
-    project = {"name": "t", "sql_dialect": "postgres", "entities": PROJECT["entities"], "sources": [{"name": "orders", "path": "data/orders.parquet", "timestamp": "ts"}]}
-    sql = {"orders_pg": "SELECT user_id, amount::integer AS whole, ts, 'y' || TO_CHAR(ts, 'YYYY') AS label FROM {{ source('orders') }}"}
+    orders = pa.table(
+        {"user_id": pa.array([1, 1], type=pa.int64()), "amount": [10.4, 20.6], "ts": micros_to_ts([T0, T0 + S])}
+    )
+    project = {
+        "name": "t",
+        "sql_dialect": "postgres",
+        "entities": PROJECT["entities"],
+        "sources": [{"name": "orders", "path": "data/orders.parquet", "timestamp": "ts"}],
+    }
+    sql = {
+        "orders_pg": "SELECT user_id, amount::integer AS whole, ts, 'y' || TO_CHAR(ts, 'YYYY') AS label FROM {{ source('orders') }}"
+    }
     features = """
     feature_views:
       - name: o
@@ -307,7 +426,9 @@ def test_a_failed_run_keeps_the_previous_output(project, tmp_path, monkeypatch):
 
 
 def test_a_null_spine_time_gives_null_features(project):
-    out = project.training_set(features=["clicks_view:*", "user_attrs:plan"], spine=spine({"user_id": [1, 1]}, [None, T0 + 60 * S])).to_pylist()
+    out = project.training_set(
+        features=["clicks_view:*", "user_attrs:plan"], spine=spine({"user_id": [1, 1]}, [None, T0 + 60 * S])
+    ).to_pylist()
     assert [r["last_page"] for r in out] == [None, "c"]
     assert [r["clicks_10m"] for r in out] == [None, 1]
     assert [r["plan"] for r in out] == ["free", "free"]  # a static view holds at every time, even an unknown one

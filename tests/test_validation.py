@@ -50,7 +50,13 @@ SQL = {
 }
 
 
-def make(root: Path, project: str = PROJECT, features: str = FEATURES, models: str = MODELS, sql: dict[str, str] | None = None) -> Path:
+def make(
+    root: Path,
+    project: str = PROJECT,
+    features: str = FEATURES,
+    models: str = MODELS,
+    sql: dict[str, str] | None = None,
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "project.yaml").write_text(project)
     for folder, name, text in (("features", "spend.yaml", features), ("models", "churn.yaml", models)):
@@ -60,8 +66,13 @@ def make(root: Path, project: str = PROJECT, features: str = FEATURES, models: s
     for name, text in (SQL if sql is None else sql).items():
         (root / "sql" / f"{name}.sql").write_text(text)
     (root / "data").mkdir(exist_ok=True)
-    pq.write_table(pa.table({"user_id": pa.array([1], type=pa.int64()), "amount": [5.0], "ts": micros_to_ts([0])}), root / "data" / "orders.parquet")
-    pq.write_table(pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["free"]}), root / "data" / "users.parquet")
+    pq.write_table(
+        pa.table({"user_id": pa.array([1], type=pa.int64()), "amount": [5.0], "ts": micros_to_ts([0])}),
+        root / "data" / "orders.parquet",
+    )
+    pq.write_table(
+        pa.table({"user_id": pa.array([1], type=pa.int64()), "plan": ["free"]}), root / "data" / "users.parquet"
+    )
     return root
 
 
@@ -84,48 +95,262 @@ def sub(text: str, old: str, new: str) -> str:
 
 CASES = [
     # (id, which file changes, how, expected fragments of the message)
-    ("unknown project key", "project", lambda t: t + "enginee: {type: duckdb}\n", ["project.yaml:12", "enginee", "did you mean 'engine'"]),
-    ("bad engine type", "project", lambda t: t + "engine: {type: duckdbb}\n", ["project.yaml:12", "engine", "did you mean 'duckdb'"]),
-    ("entity without keys", "project", lambda t: sub(t, "    join_keys: [user_id]\n", ""), ["project.yaml:4", "entities[0]", "join_keys"]),
-    ("source with path and table", "project", lambda t: sub(t, "    path: data/users.parquet", "    path: data/users.parquet\n    table: main.users"), ["project.yaml:10", "sources[1]", "exactly one of 'path'"]),
-    ("duplicate source", "project", lambda t: t + "  - name: orders\n    path: data/orders.parquet\n", ["project.yaml:12", "sources[2].name", "duplicate source name 'orders'", "project.yaml:7"]),
-    ("duplicate yaml key", "project", lambda t: sub(t, "name: shop\n", "name: shop\nname: shop2\n"), ["project.yaml:2", "name", "duplicate key"]),
-    ("invalid yaml", "project", lambda t: t + "  - name: [unclosed\n", ["project.yaml:13", "invalid YAML", "flow sequence at line 12"]),
-    ("missing source file", "project", lambda t: sub(t, "data/users.parquet", "data/userz.parquet"), ["project.yaml:11", "sources[1].path", "no file matches data/userz.parquet"]),
-    ("online store key of another type", "project", lambda t: t + "online_store: {type: redis, path: x.db}\n", ["project.yaml:12", "online_store.path", "unknown key 'path'"]),
-    ("secret written in YAML", "project", lambda t: t + "online_store: {type: postgres, password: hunter2}\n", ["project.yaml:12", "online_store.password", "did you mean 'password_env'"]),
-    ("class_weight on regression", "models", lambda t: sub(sub(t, "task: classification", "task: regression"), "estimator: logistic_regression", "estimator: ridge\n    class_weight: balanced"), ["models/churn.yaml:2", "class_weight"]),
-    ("unknown dialect", "project", lambda t: t + "sql_dialect: duckdbx\n", ["project.yaml:12", "sql_dialect", "unknown SQL dialect"]),
-    ("bad duration", "features", lambda t: sub(t, "ttl: 7d", "ttl: 7x"), ["features/spend.yaml:5", "feature_views[0].ttl", "unknown unit 'x'"]),
-    ("months rejected", "features", lambda t: sub(t, "window: 1d", "window: 1mo"), ["features/spend.yaml:9", "features[1].window", "months and years"]),
-    ("unknown view key", "features", lambda t: sub(t, "    ttl: 7d", "    tll: 7d"), ["features/spend.yaml:5", "feature_views[0].tll", "did you mean 'ttl'"]),
-    ("unknown feature key", "features", lambda t: sub(t, "        expr: amount", "        exp: amount"), ["features/spend.yaml:8", "features[0].exp", "did you mean 'expr'"]),
-    ("misspelt aggregation", "features", lambda t: sub(t, "agg: sum", "agg: summ"), ["features/spend.yaml:9", "features[1].agg", "did you mean 'sum'"]),
-    ("agg without window", "features", lambda t: sub(t, ", window: 1d", ""), ["features/spend.yaml:9", "features[1]", "needs a 'window'"]),
-    ("unknown entity", "features", lambda t: sub(t, "entities: [user]", "entities: [usr]"), ["features/spend.yaml:3", "entities[0]", "unknown entity 'usr'", "did you mean 'user'"]),
-    ("unknown source", "features", lambda t: sub(t, "source: orders", "source: order"), ["features/spend.yaml:4", "feature_views[0].source", "did you mean 'orders'"]),
-    ("source without the key column", "features", lambda t: sub(t, "entities: [user]", "entities: [{name: user, keys: {user_id: buyer_id}}]"), ["features/spend.yaml:3", "entities", "no column 'buyer_id'"]),
-    ("missing timestamp column", "features", lambda t: sub(t, "    ttl: 7d", "    timestamp: created\n    ttl: 7d"), ["features/spend.yaml:5", "feature_views[0].timestamp", "no column 'created'"]),
-    ("non-timestamp time column", "features", lambda t: sub(t, "    ttl: 7d", "    timestamp: amount\n    ttl: 7d"), ["features/spend.yaml:5", "timestamp", "not a timestamp"]),
-    ("bad feature expression", "features", lambda t: sub(t, "expr: amount\n", "expr: amout * 2\n"), ["features/spend.yaml:8", "features[0].expr", "amout"]),
-    ("duplicate feature", "features", lambda t: sub(t, "name: amount_sum_1d", "name: last_amount"), ["features/spend.yaml:9", "features[1].name", "duplicate feature name"]),
-    ("window over static source", "features", lambda t: sub(sub(t, "source: orders", "source: users"), "    ttl: 7d\n", ""), ["features/spend.yaml:8", "features[1].agg", "static source"]),
-    ("ttl over static source", "features", lambda t: sub(sub(t, "source: orders", "source: users"), "expr: amount\n", "expr: plan\n"), ["features/spend.yaml:5", "ttl", "static source"]),
-    ("sql view without timestamp", "features", lambda t: sub(t, "source: orders", "source: clean_orders"), ["features/spend.yaml:2", "timestamp", "needs 'timestamp:'"]),
-    ("wrong type", "features", lambda t: sub(t, "entities: [user]", "entities: user"), ["features/spend.yaml:3", "feature_views[0].entities", "valid list"]),
-    ("unknown model key", "models", lambda t: sub(t, "    estimator:", "    estimater:"), ["models/churn.yaml:6", "models[0].estimater", "did you mean 'estimator'"]),
-    ("bad task", "models", lambda t: sub(t, "task: classification", "task: clasification"), ["models/churn.yaml:3", "task", "did you mean 'classification'"]),
-    ("model with an unknown view", "models", lambda t: sub(t, "[spend:*]", "[spnd:*]"), ["models/churn.yaml:5", "models[0].features[0]", "did you mean 'spend'"]),
-    ("model with an unknown feature", "models", lambda t: sub(t, "[spend:*]", "[spend:last_amnt]"), ["models/churn.yaml:5", "features[0]", "did you mean 'last_amount'"]),
-    ("model without target column", "models", lambda t: sub(t, "target: churned", "target: churn"), ["models/churn.yaml:4", "labels.target", "did you mean 'churned'"]),
-    ("misspelt estimator", "models", lambda t: sub(t, "estimator: logistic_regression", "estimator: logistic_regresion"), ["models/churn.yaml:6", "models[0].estimator", "did you mean 'logistic_regression'"]),
-    ("estimator of another task", "models", lambda t: sub(t, "estimator: logistic_regression", "estimator: kmeans"), ["models/churn.yaml:6", "unknown classification estimator 'kmeans'"]),
-    ("misspelt metric", "models", lambda t: t + "    metrics: [roc_auc, precison]\n", ["models/churn.yaml:7", "models[0].metrics[1]", "did you mean 'precision'"]),
-    ("source lacks its timestamp", "project", lambda t: sub(t, "    timestamp: ts\n", "    timestamp: tss\n"), ["project.yaml:9", "sources[0].timestamp", "source 'orders' has no column 'tss'", "did you mean 'ts'"]),
-    ("unused source with a text timestamp", "project", lambda t: sub(t, "    path: data/users.parquet\n", "    path: data/users.parquet\n    timestamp: plan\n"), ["project.yaml:12", "sources[1].timestamp", "not a timestamp"]),
-    ("misspelt column in an expression", "features", lambda t: sub(t, "expr: amount\n", "expr: amout * 2\n"), ["features/spend.yaml:8", "features[0].expr", "names column 'amout'", "did you mean 'amount'"]),
-    ("entity error names the entity", "project", lambda t: sub(t, "join_keys: [user_id]", "join_keys: [user_id]\n    joinkeys: [x]"), ["project.yaml:6", "entity 'user'", "did you mean 'join_keys'"]),
-    ("labels source missing", "models", lambda t: sub(t, "source: labels", "source: lables"), ["models/churn.yaml:4", "labels.source", "did you mean 'labels'"]),
+    (
+        "unknown project key",
+        "project",
+        lambda t: t + "enginee: {type: duckdb}\n",
+        ["project.yaml:12", "enginee", "did you mean 'engine'"],
+    ),
+    (
+        "bad engine type",
+        "project",
+        lambda t: t + "engine: {type: duckdbb}\n",
+        ["project.yaml:12", "engine", "did you mean 'duckdb'"],
+    ),
+    (
+        "entity without keys",
+        "project",
+        lambda t: sub(t, "    join_keys: [user_id]\n", ""),
+        ["project.yaml:4", "entities[0]", "join_keys"],
+    ),
+    (
+        "source with path and table",
+        "project",
+        lambda t: sub(t, "    path: data/users.parquet", "    path: data/users.parquet\n    table: main.users"),
+        ["project.yaml:10", "sources[1]", "exactly one of 'path'"],
+    ),
+    (
+        "duplicate source",
+        "project",
+        lambda t: t + "  - name: orders\n    path: data/orders.parquet\n",
+        ["project.yaml:12", "sources[2].name", "duplicate source name 'orders'", "project.yaml:7"],
+    ),
+    (
+        "duplicate yaml key",
+        "project",
+        lambda t: sub(t, "name: shop\n", "name: shop\nname: shop2\n"),
+        ["project.yaml:2", "name", "duplicate key"],
+    ),
+    (
+        "invalid yaml",
+        "project",
+        lambda t: t + "  - name: [unclosed\n",
+        ["project.yaml:13", "invalid YAML", "flow sequence at line 12"],
+    ),
+    (
+        "missing source file",
+        "project",
+        lambda t: sub(t, "data/users.parquet", "data/userz.parquet"),
+        ["project.yaml:11", "sources[1].path", "no file matches data/userz.parquet"],
+    ),
+    (
+        "online store key of another type",
+        "project",
+        lambda t: t + "online_store: {type: redis, path: x.db}\n",
+        ["project.yaml:12", "online_store.path", "unknown key 'path'"],
+    ),
+    (
+        "secret written in YAML",
+        "project",
+        lambda t: t + "online_store: {type: postgres, password: hunter2}\n",
+        ["project.yaml:12", "online_store.password", "did you mean 'password_env'"],
+    ),
+    (
+        "class_weight on regression",
+        "models",
+        lambda t: sub(
+            sub(t, "task: classification", "task: regression"),
+            "estimator: logistic_regression",
+            "estimator: ridge\n    class_weight: balanced",
+        ),
+        ["models/churn.yaml:2", "class_weight"],
+    ),
+    (
+        "unknown dialect",
+        "project",
+        lambda t: t + "sql_dialect: duckdbx\n",
+        ["project.yaml:12", "sql_dialect", "unknown SQL dialect"],
+    ),
+    (
+        "bad duration",
+        "features",
+        lambda t: sub(t, "ttl: 7d", "ttl: 7x"),
+        ["features/spend.yaml:5", "feature_views[0].ttl", "unknown unit 'x'"],
+    ),
+    (
+        "months rejected",
+        "features",
+        lambda t: sub(t, "window: 1d", "window: 1mo"),
+        ["features/spend.yaml:9", "features[1].window", "months and years"],
+    ),
+    (
+        "unknown view key",
+        "features",
+        lambda t: sub(t, "    ttl: 7d", "    tll: 7d"),
+        ["features/spend.yaml:5", "feature_views[0].tll", "did you mean 'ttl'"],
+    ),
+    (
+        "unknown feature key",
+        "features",
+        lambda t: sub(t, "        expr: amount", "        exp: amount"),
+        ["features/spend.yaml:8", "features[0].exp", "did you mean 'expr'"],
+    ),
+    (
+        "misspelt aggregation",
+        "features",
+        lambda t: sub(t, "agg: sum", "agg: summ"),
+        ["features/spend.yaml:9", "features[1].agg", "did you mean 'sum'"],
+    ),
+    (
+        "agg without window",
+        "features",
+        lambda t: sub(t, ", window: 1d", ""),
+        ["features/spend.yaml:9", "features[1]", "needs a 'window'"],
+    ),
+    (
+        "unknown entity",
+        "features",
+        lambda t: sub(t, "entities: [user]", "entities: [usr]"),
+        ["features/spend.yaml:3", "entities[0]", "unknown entity 'usr'", "did you mean 'user'"],
+    ),
+    (
+        "unknown source",
+        "features",
+        lambda t: sub(t, "source: orders", "source: order"),
+        ["features/spend.yaml:4", "feature_views[0].source", "did you mean 'orders'"],
+    ),
+    (
+        "source without the key column",
+        "features",
+        lambda t: sub(t, "entities: [user]", "entities: [{name: user, keys: {user_id: buyer_id}}]"),
+        ["features/spend.yaml:3", "entities", "no column 'buyer_id'"],
+    ),
+    (
+        "missing timestamp column",
+        "features",
+        lambda t: sub(t, "    ttl: 7d", "    timestamp: created\n    ttl: 7d"),
+        ["features/spend.yaml:5", "feature_views[0].timestamp", "no column 'created'"],
+    ),
+    (
+        "non-timestamp time column",
+        "features",
+        lambda t: sub(t, "    ttl: 7d", "    timestamp: amount\n    ttl: 7d"),
+        ["features/spend.yaml:5", "timestamp", "not a timestamp"],
+    ),
+    (
+        "bad feature expression",
+        "features",
+        lambda t: sub(t, "expr: amount\n", "expr: amout * 2\n"),
+        ["features/spend.yaml:8", "features[0].expr", "amout"],
+    ),
+    (
+        "duplicate feature",
+        "features",
+        lambda t: sub(t, "name: amount_sum_1d", "name: last_amount"),
+        ["features/spend.yaml:9", "features[1].name", "duplicate feature name"],
+    ),
+    (
+        "window over static source",
+        "features",
+        lambda t: sub(sub(t, "source: orders", "source: users"), "    ttl: 7d\n", ""),
+        ["features/spend.yaml:8", "features[1].agg", "static source"],
+    ),
+    (
+        "ttl over static source",
+        "features",
+        lambda t: sub(sub(t, "source: orders", "source: users"), "expr: amount\n", "expr: plan\n"),
+        ["features/spend.yaml:5", "ttl", "static source"],
+    ),
+    (
+        "sql view without timestamp",
+        "features",
+        lambda t: sub(t, "source: orders", "source: clean_orders"),
+        ["features/spend.yaml:2", "timestamp", "needs 'timestamp:'"],
+    ),
+    (
+        "wrong type",
+        "features",
+        lambda t: sub(t, "entities: [user]", "entities: user"),
+        ["features/spend.yaml:3", "feature_views[0].entities", "valid list"],
+    ),
+    (
+        "unknown model key",
+        "models",
+        lambda t: sub(t, "    estimator:", "    estimater:"),
+        ["models/churn.yaml:6", "models[0].estimater", "did you mean 'estimator'"],
+    ),
+    (
+        "bad task",
+        "models",
+        lambda t: sub(t, "task: classification", "task: clasification"),
+        ["models/churn.yaml:3", "task", "did you mean 'classification'"],
+    ),
+    (
+        "model with an unknown view",
+        "models",
+        lambda t: sub(t, "[spend:*]", "[spnd:*]"),
+        ["models/churn.yaml:5", "models[0].features[0]", "did you mean 'spend'"],
+    ),
+    (
+        "model with an unknown feature",
+        "models",
+        lambda t: sub(t, "[spend:*]", "[spend:last_amnt]"),
+        ["models/churn.yaml:5", "features[0]", "did you mean 'last_amount'"],
+    ),
+    (
+        "model without target column",
+        "models",
+        lambda t: sub(t, "target: churned", "target: churn"),
+        ["models/churn.yaml:4", "labels.target", "did you mean 'churned'"],
+    ),
+    (
+        "misspelt estimator",
+        "models",
+        lambda t: sub(t, "estimator: logistic_regression", "estimator: logistic_regresion"),
+        ["models/churn.yaml:6", "models[0].estimator", "did you mean 'logistic_regression'"],
+    ),
+    (
+        "estimator of another task",
+        "models",
+        lambda t: sub(t, "estimator: logistic_regression", "estimator: kmeans"),
+        ["models/churn.yaml:6", "unknown classification estimator 'kmeans'"],
+    ),
+    (
+        "misspelt metric",
+        "models",
+        lambda t: t + "    metrics: [roc_auc, precison]\n",
+        ["models/churn.yaml:7", "models[0].metrics[1]", "did you mean 'precision'"],
+    ),
+    (
+        "source lacks its timestamp",
+        "project",
+        lambda t: sub(t, "    timestamp: ts\n", "    timestamp: tss\n"),
+        ["project.yaml:9", "sources[0].timestamp", "source 'orders' has no column 'tss'", "did you mean 'ts'"],
+    ),
+    (
+        "unused source with a text timestamp",
+        "project",
+        lambda t: sub(t, "    path: data/users.parquet\n", "    path: data/users.parquet\n    timestamp: plan\n"),
+        ["project.yaml:12", "sources[1].timestamp", "not a timestamp"],
+    ),
+    (
+        "misspelt column in an expression",
+        "features",
+        lambda t: sub(t, "expr: amount\n", "expr: amout * 2\n"),
+        ["features/spend.yaml:8", "features[0].expr", "names column 'amout'", "did you mean 'amount'"],
+    ),
+    (
+        "entity error names the entity",
+        "project",
+        lambda t: sub(t, "join_keys: [user_id]", "join_keys: [user_id]\n    joinkeys: [x]"),
+        ["project.yaml:6", "entity 'user'", "did you mean 'join_keys'"],
+    ),
+    (
+        "labels source missing",
+        "models",
+        lambda t: sub(t, "source: labels", "source: lables"),
+        ["models/churn.yaml:4", "labels.source", "did you mean 'labels'"],
+    ),
 ]
 
 
@@ -147,16 +372,54 @@ def test_all_errors_are_reported_at_once(tmp_path):
 
 
 SQL_CASES = [
-    ("syntax error names the line", {"clean_orders": "SELECT *\nFROM {{ source('orders') }}\nWHERE amount >>= 1 AND (\n"}, ["sql/clean_orders.sql:3", "syntax error"]),
-    ("unknown ref", {**SQL, "labels": "SELECT 1 AS x FROM {{ ref('clean_order') }}"}, ["sql/labels.sql:1", "did you mean 'clean_orders'"]),
-    ("unknown source", {**SQL, "clean_orders": "SELECT *\nFROM {{ source('ordrs') }}"}, ["sql/clean_orders.sql:2", "unknown source 'ordrs'", "did you mean 'orders'"]),
-    ("unknown var", {**SQL, "clean_orders": "SELECT * FROM {{ source('orders') }} WHERE amount > {{ var('min_amt') }}"}, ["sql/clean_orders.sql:1", "var('min_amt')", "did you mean 'min_amount'"]),
-    ("undefined jinja name", {**SQL, "clean_orders": "SELECT {{ colum }} FROM {{ source('orders') }}"}, ["sql/clean_orders.sql:1", "'colum' is undefined"]),
+    (
+        "syntax error names the line",
+        {"clean_orders": "SELECT *\nFROM {{ source('orders') }}\nWHERE amount >>= 1 AND (\n"},
+        ["sql/clean_orders.sql:3", "syntax error"],
+    ),
+    (
+        "unknown ref",
+        {**SQL, "labels": "SELECT 1 AS x FROM {{ ref('clean_order') }}"},
+        ["sql/labels.sql:1", "did you mean 'clean_orders'"],
+    ),
+    (
+        "unknown source",
+        {**SQL, "clean_orders": "SELECT *\nFROM {{ source('ordrs') }}"},
+        ["sql/clean_orders.sql:2", "unknown source 'ordrs'", "did you mean 'orders'"],
+    ),
+    (
+        "unknown var",
+        {**SQL, "clean_orders": "SELECT * FROM {{ source('orders') }} WHERE amount > {{ var('min_amt') }}"},
+        ["sql/clean_orders.sql:1", "var('min_amt')", "did you mean 'min_amount'"],
+    ),
+    (
+        "undefined jinja name",
+        {**SQL, "clean_orders": "SELECT {{ colum }} FROM {{ source('orders') }}"},
+        ["sql/clean_orders.sql:1", "'colum' is undefined"],
+    ),
     ("two statements", {**SQL, "clean_orders": "SELECT 1; SELECT 2"}, ["sql/clean_orders.sql", "exactly one SELECT"]),
     ("not a select", {**SQL, "clean_orders": "DELETE FROM x"}, ["sql/clean_orders.sql:1", "must be a SELECT"]),
-    ("cycle", {"a": "SELECT * FROM {{ ref('b') }}", "b": "SELECT * FROM {{ ref('c') }}", "c": "SELECT * FROM {{ ref('a') }}", "labels": SQL["labels"], "clean_orders": SQL["clean_orders"]}, ["cycle", "a -> ", "b", "c"]),
-    ("engine rejects", {**SQL, "clean_orders": "SELECT nope FROM {{ source('orders') }}"}, ["sql/clean_orders.sql", "nope"]),
-    ("sandbox", {**SQL, "clean_orders": "SELECT {{ ''.__class__.__mro__ }} FROM {{ source('orders') }}"}, ["sql/clean_orders.sql:1"]),
+    (
+        "cycle",
+        {
+            "a": "SELECT * FROM {{ ref('b') }}",
+            "b": "SELECT * FROM {{ ref('c') }}",
+            "c": "SELECT * FROM {{ ref('a') }}",
+            "labels": SQL["labels"],
+            "clean_orders": SQL["clean_orders"],
+        },
+        ["cycle", "a -> ", "b", "c"],
+    ),
+    (
+        "engine rejects",
+        {**SQL, "clean_orders": "SELECT nope FROM {{ source('orders') }}"},
+        ["sql/clean_orders.sql", "nope"],
+    ),
+    (
+        "sandbox",
+        {**SQL, "clean_orders": "SELECT {{ ''.__class__.__mro__ }} FROM {{ source('orders') }}"},
+        ["sql/clean_orders.sql:1"],
+    ),
 ]
 
 

@@ -48,7 +48,9 @@ def parse_vars(values: list[str]) -> dict[str, Any]:
 @app.callback()
 def main(
     project: Annotated[Path, typer.Option("--project", "-p", help="Project directory (default: current).")] = Path("."),
-    var: Annotated[list[str], typer.Option("--var", help="Override a project var: --var min_amount=10 (repeatable).")] = [],  # noqa: B006
+    var: Annotated[
+        list[str], typer.Option("--var", help="Override a project var: --var min_amount=10 (repeatable).")
+    ] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
 ) -> None:
     """Run in a project directory, or point at one with --project DIR."""
@@ -77,7 +79,9 @@ def init(
 
     with user_errors():
         written = scaffold(directory, rows=rows)
-    console.print(f"Created project in [bold]{escape(str(directory))}[/] ({len(written)} files). Next: cd {escape(str(directory))} && bigml-fs validate")
+    console.print(
+        f"Created project in [bold]{escape(str(directory))}[/] ({len(written)} files). Next: cd {escape(str(directory))} && bigml-fs validate"
+    )
 
 
 @app.command("generate-data")
@@ -112,7 +116,13 @@ def validate(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
     """
     with user_errors(as_json), load_project() as project:
         catalog = project.validate()
-        summary = {"views": len(catalog.views), "models": len(catalog.models), "sql_models": len(project.sql_models), "sources": len(project.spec.sources), "entities": len(project.spec.entities)}
+        summary = {
+            "views": len(catalog.views),
+            "models": len(catalog.models),
+            "sql_models": len(project.sql_models),
+            "sources": len(project.spec.sources),
+            "entities": len(project.spec.entities),
+        }
     if as_json:
         emit_json({"ok": True, **summary})
         return
@@ -123,7 +133,10 @@ def validate(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
 def compile_(
     name: Annotated[str, typer.Argument(help="A sql model, feature view or model.")],
     dialect: Annotated[str | None, typer.Option(help="SQLGlot dialect to print (default: the engine's).")] = None,
-    predict: Annotated[bool, typer.Option("--predict", help="Print a registered model's in-warehouse scoring SQL (NAME or NAME@VERSION).")] = False,
+    predict: Annotated[
+        bool,
+        typer.Option("--predict", help="Print a registered model's in-warehouse scoring SQL (NAME or NAME@VERSION)."),
+    ] = False,
 ) -> None:
     """Print the SQL a sql model, a feature view or a model's training set runs.
 
@@ -138,11 +151,21 @@ def compile_(
 @app.command("training-set")
 def training_set(
     model: Annotated[str | None, typer.Argument(help="Model whose labels are the spine.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")] = Path("training_set.parquet"),
-    features: Annotated[list[str], typer.Option("--features", "-f", help="view:feature or view:*, comma-separated or repeated.")] = [],  # noqa: B006
-    spine: Annotated[Path | None, typer.Option(help="Spine file (Parquet or CSV) with join keys and a time column.")] = None,
-    timestamp: Annotated[str | None, typer.Option(help="Spine time column (default: event_timestamp, else the only timestamp column).")] = None,
-    full_feature_names: Annotated[bool, typer.Option("--full-feature-names", help="Name every feature view__feature.")] = False,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")] = Path(
+        "training_set.parquet"
+    ),
+    features: Annotated[
+        list[str], typer.Option("--features", "-f", help="view:feature or view:*, comma-separated or repeated.")
+    ] = [],  # noqa: B006
+    spine: Annotated[
+        Path | None, typer.Option(help="Spine file (Parquet or CSV) with join keys and a time column.")
+    ] = None,
+    timestamp: Annotated[
+        str | None, typer.Option(help="Spine time column (default: event_timestamp, else the only timestamp column).")
+    ] = None,
+    full_feature_names: Annotated[
+        bool, typer.Option("--full-feature-names", help="Name every feature view__feature.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Point-in-time-correct training data for a model or any spine file.
@@ -151,7 +174,14 @@ def training_set(
     bigml-fs training-set --features customer_spend:* --spine spine.csv -o out.parquet
     """
     with user_errors(as_json), load_project() as project, status("Building the training set"):
-        rows = project.training_set(model=model, features=features or None, spine=spine, timestamp=timestamp, full_feature_names=full_feature_names, output=output)
+        rows = project.training_set(
+            model=model,
+            features=features or None,
+            spine=spine,
+            timestamp=timestamp,
+            full_feature_names=full_feature_names,
+            output=output,
+        )
     if as_json:
         emit_json({"ok": True, "rows": rows, "output": str(output)})
     else:
@@ -162,4 +192,13 @@ def training_set(
 # imported last so they can use `app`, `state` and `load_project` from here.
 from bigml_fs.cli import model_commands, online_commands, serve_commands, store_commands  # noqa: E402
 
-__all__ = ["app", "load_project", "model_commands", "models_app", "online_commands", "serve_commands", "state", "store_commands"]
+__all__ = [
+    "app",
+    "load_project",
+    "model_commands",
+    "models_app",
+    "online_commands",
+    "serve_commands",
+    "state",
+    "store_commands",
+]

@@ -23,7 +23,10 @@ def _fmt(value: Any) -> str:
 @app.command()
 def train(
     model: Annotated[str, typer.Argument(help="Model name (models/*.yaml).")],
-    end: Annotated[str | None, typer.Option(help="Use only labels whose prediction time is at or before this ISO 8601 time (naive = UTC).")] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Use only labels whose prediction time is at or before this ISO 8601 time (naive = UTC)."),
+    ] = None,
     as_json: JSON = False,
 ) -> None:
     """Training set, fit, evaluate and register a new model version.
@@ -57,7 +60,9 @@ def train(
         emit_json({"ok": True, **result.to_dict()})
         return
     m = result.manifest
-    table = Table(title=f"{model} v{result.version} — test part ({m['rows']['test']:,} rows after {m['window']['boundary'] or 'a random split'})")
+    table = Table(
+        title=f"{model} v{result.version} — test part ({m['rows']['test']:,} rows after {m['window']['boundary'] or 'a random split'})"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     wanted = list(m["definition"].get("metrics") or [])
@@ -66,9 +71,13 @@ def train(
             table.add_row(f"[bold]{name}[/]" if name in wanted else name, _fmt(m["metrics"][name]))
     console.print(table)
     if m.get("cv"):
-        console.print(f"CV ({m['cv']['folds']} folds by {m['cv']['by']}): {m['cv']['metric']} = {_fmt(m['cv']['mean'])}")
+        console.print(
+            f"CV ({m['cv']['folds']} folds by {m['cv']['by']}): {m['cv']['metric']} = {_fmt(m['cv']['mean'])}"
+        )
     if m.get("tuning"):
-        console.print(f"Tuning ({m['tuning']['method']}, {len(m['tuning']['trials'])} trials): best {m['tuning']['best_params']}")
+        console.print(
+            f"Tuning ({m['tuning']['method']}, {len(m['tuning']['trials'])} trials): best {m['tuning']['best_params']}"
+        )
     console.print(f"Registered {escape(model)} v{result.version}: {escape(str(result.path))}")
     console.print(f"Report: {escape(str(result.report_path))}")
 
@@ -77,10 +86,18 @@ def train(
 def predict(
     model: Annotated[str, typer.Argument(help="MODEL (promoted, else latest version) or MODEL@V.")],
     spine: Annotated[Path, typer.Option(help="Spine file (Parquet or CSV): join keys and a time column.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (Parquet; .csv for CSV).")] = Path("predictions.parquet"),
-    in_warehouse: Annotated[bool, typer.Option("--in-warehouse", help="Compile the pipeline to SQL and score inside the engine.")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail if a feature view changed since the version was trained.")] = False,
-    timestamp: Annotated[str | None, typer.Option(help="Spine time column (default: event_timestamp, else the only timestamp column).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (Parquet; .csv for CSV).")] = Path(
+        "predictions.parquet"
+    ),
+    in_warehouse: Annotated[
+        bool, typer.Option("--in-warehouse", help="Compile the pipeline to SQL and score inside the engine.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail if a feature view changed since the version was trained.")
+    ] = False,
+    timestamp: Annotated[
+        str | None, typer.Option(help="Spine time column (default: event_timestamp, else the only timestamp column).")
+    ] = None,
     as_json: JSON = False,
 ) -> None:
     """Batch scoring: point-in-time features at each spine row, then the model's scores.
@@ -90,13 +107,24 @@ def predict(
     from bigml_fs.cli.output import status
 
     with user_errors(as_json), load_project() as project, status(f"Scoring with {model}"):
-        rows = project.predict(model, spine, output=output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp)
+        rows = project.predict(
+            model, spine, output=output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp
+        )
         from bigml_fs.training.registry import resolve
 
         version = resolve(project.state_dir, model)
     where = "in the engine" if in_warehouse else "in Python"
     if as_json:
-        emit_json({"ok": True, "model": version.name, "version": version.number, "rows": rows, "output": str(output), "in_warehouse": in_warehouse})
+        emit_json(
+            {
+                "ok": True,
+                "model": version.name,
+                "version": version.number,
+                "rows": rows,
+                "output": str(output),
+                "in_warehouse": in_warehouse,
+            }
+        )
     else:
         console.print(f"Scored {rows:,} rows with {escape(version.label)} {where}; wrote {escape(str(output))}")
 
@@ -104,9 +132,16 @@ def predict(
 def _summary(version: Any, promoted: int | None) -> dict[str, Any]:
     m = version.manifest()
     return {
-        "model": version.name, "version": version.number, "promoted": version.number == promoted,
-        "created_at": m.get("created_at"), "task": m.get("task"), "estimator": m.get("estimator"),
-        "rows": m.get("rows"), "objective": m.get("objective"), "metrics": m.get("metrics"), "path": str(version.path),
+        "model": version.name,
+        "version": version.number,
+        "promoted": version.number == promoted,
+        "created_at": m.get("created_at"),
+        "task": m.get("task"),
+        "estimator": m.get("estimator"),
+        "rows": m.get("rows"),
+        "objective": m.get("objective"),
+        "metrics": m.get("metrics"),
+        "path": str(version.path),
     }
 
 
@@ -140,8 +175,11 @@ def models_list(as_json: JSON = False) -> None:
     for r in rows:
         objective = r["objective"]
         table.add_row(
-            r["model"], f"v{r['version']}", ("promoted" if r["promoted"] else "latest") if r["in_use"] else "",
-            str(r["created_at"])[:16].replace("T", " "), f"{r['rows']['train']}/{r['rows']['test']}",
+            r["model"],
+            f"v{r['version']}",
+            ("promoted" if r["promoted"] else "latest") if r["in_use"] else "",
+            str(r["created_at"])[:16].replace("T", " "),
+            f"{r['rows']['train']}/{r['rows']['test']}",
             f"{objective} {_fmt((r['metrics'] or {}).get(objective))}",
         )
     console.print(table)
@@ -165,9 +203,14 @@ def models_show(
     if as_json:
         emit_json({"ok": True, "path": str(version.path), "promoted": promoted == version.number, "manifest": m})
         return
-    console.print(f"[bold]{escape(version.label)}[/] ({m['task']}, {escape(m['estimator_class'])}) trained {m['created_at']}" + (" [green]promoted[/]" if promoted == version.number else ""))
+    console.print(
+        f"[bold]{escape(version.label)}[/] ({m['task']}, {escape(m['estimator_class'])}) trained {m['created_at']}"
+        + (" [green]promoted[/]" if promoted == version.number else "")
+    )
     w = m["window"]
-    console.print(f"train {w['train_start']} .. {w['train_end']} ({m['rows']['train']:,} rows); test {w['test_start']} .. {w['test_end']} ({m['rows']['test']:,} rows)")
+    console.print(
+        f"train {w['train_start']} .. {w['train_end']} ({m['rows']['train']:,} rows); test {w['test_start']} .. {w['test_end']} ({m['rows']['test']:,} rows)"
+    )
     console.print(f"params: {escape(str(m['params']))}")
     table = Table(title="metrics (test part)")
     table.add_column("metric")
@@ -176,7 +219,9 @@ def models_show(
         table.add_row(key, _fmt(value))
     console.print(table)
     if m.get("cv"):
-        console.print(f"CV: {m['cv']['metric']} = {_fmt(m['cv']['mean'])} over {m['cv']['folds']} folds by {m['cv']['by']}")
+        console.print(
+            f"CV: {m['cv']['metric']} = {_fmt(m['cv']['mean'])} over {m['cv']['folds']} folds by {m['cv']['by']}"
+        )
     features = Table(title="features")
     for column in ("column", "from", "type", "importance"):
         features.add_column(column)

@@ -17,10 +17,19 @@ STATUS_STYLE = {"NOT_FOUND": "dim", "OUTSIDE_MAX_AGE": "yellow"}
 
 @app.command()
 def online(
-    features: Annotated[list[str], typer.Option("--features", "-f", help="view:feature or view:*, comma-separated or repeated.")] = [],  # noqa: B006
-    entity: Annotated[list[str], typer.Option("--entity", "-e", help="JOIN_KEY=VALUE; repeat a key for more rows, give each key of the views.")] = [],  # noqa: B006
-    entities: Annotated[Path | None, typer.Option("--entities", help="Entity rows from a CSV, Parquet or JSON file.")] = None,
-    full_feature_names: Annotated[bool, typer.Option("--full-feature-names", help="Name every feature view__feature.")] = False,
+    features: Annotated[
+        list[str], typer.Option("--features", "-f", help="view:feature or view:*, comma-separated or repeated.")
+    ] = [],  # noqa: B006
+    entity: Annotated[
+        list[str],
+        typer.Option("--entity", "-e", help="JOIN_KEY=VALUE; repeat a key for more rows, give each key of the views."),
+    ] = [],  # noqa: B006
+    entities: Annotated[
+        Path | None, typer.Option("--entities", help="Entity rows from a CSV, Parquet or JSON file.")
+    ] = None,
+    full_feature_names: Annotated[
+        bool, typer.Option("--full-feature-names", help="Name every feature view__feature.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Feast feature-server JSON (/get-online-features).")] = False,
 ) -> None:
     """Online feature values for entity rows, as materialize left them (ttl checked now).
@@ -43,11 +52,15 @@ def online(
             response = project.online_features(features, rows, full_feature_names=full_feature_names)
             materialized = bool(view_states(project))
     if not materialized:
-        err_console.print("[yellow]warning:[/] nothing is materialized in this project yet, so every value is NOT_FOUND; run `bigml-fs materialize` first")
+        err_console.print(
+            "[yellow]warning:[/] nothing is materialized in this project yet, so every value is NOT_FOUND; run `bigml-fs materialize` first"
+        )
     if as_json:
         emit_json(response.to_dict())
         return
-    table = Table(title="online features", caption="NOT_FOUND: no value for the key; OUTSIDE_MAX_AGE: older than the view's ttl")
+    table = Table(
+        title="online features", caption="NOT_FOUND: no value for the key; OUTSIDE_MAX_AGE: older than the view's ttl"
+    )
     for i, name in enumerate(response.feature_names):
         table.add_column(escape(name), style="bold" if i < response.key_count else None)
     values, statuses = response.values, response.statuses

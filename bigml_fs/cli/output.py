@@ -38,7 +38,9 @@ def user_errors(as_json: bool = False) -> Iterator[None]:
         yield
     except BigmlError as exc:
         if as_json:
-            problems = [{"file": p.file, "line": p.line, "key": p.key, "message": p.text} for p in getattr(exc, "problems", [])]
+            problems = [
+                {"file": p.file, "line": p.line, "key": p.key, "message": p.text} for p in getattr(exc, "problems", [])
+            ]
             emit_json({"ok": False, "error": str(exc), **({"problems": problems} if problems else {})})
         else:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)

@@ -29,7 +29,9 @@ def read_token(token_env: str | None) -> str | None:
         return None
     token = os.environ.get(token_env, "")
     if not token.strip():
-        raise UsageError(f"--token-env {token_env}: the environment variable {token_env} is not set or empty; export it with the token clients must send")
+        raise UsageError(
+            f"--token-env {token_env}: the environment variable {token_env} is not set or empty; export it with the token clients must send"
+        )
     return token.strip()
 
 
@@ -38,13 +40,17 @@ def check_port(host: str, port: int) -> None:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except OSError as exc:
-        raise BigmlError(f"--host {host}: cannot resolve it ({exc.strerror or exc}); give an address of this machine, e.g. 127.0.0.1 or 0.0.0.0") from None
+        raise BigmlError(
+            f"--host {host}: cannot resolve it ({exc.strerror or exc}); give an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+        ) from None
     try:
         with socket.socket(family, kind, proto) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port in TIME_WAIT is free
             sock.bind(address)
     except OSError as exc:
-        raise BigmlError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what uses that port or choose another with --port") from None
+        raise BigmlError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what uses that port or choose another with --port"
+        ) from None
 
 
 def setup_access_log(quiet: bool) -> None:
@@ -70,14 +76,24 @@ def build_app(project_dir: str, variables: dict, token_env: str | None):
 def app_from_env():
     """uvicorn factory for worker processes (``--workers N``)."""
     setup_access_log(os.environ.get(ENV_QUIET) == "1")
-    return build_app(os.environ[ENV_PROJECT], json.loads(os.environ.get(ENV_VARS, "{}")), os.environ.get(ENV_TOKEN_ENV) or None)
+    return build_app(
+        os.environ[ENV_PROJECT], json.loads(os.environ.get(ENV_VARS, "{}")), os.environ.get(ENV_TOKEN_ENV) or None
+    )
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the server to the network.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the server to the network.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 6566,
-    token_env: Annotated[str | None, typer.Option("--token-env", help="Require 'Authorization: Bearer <token>' on every route but /health; the token is read from this environment variable.")] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--token-env",
+            help="Require 'Authorization: Bearer <token>' on every route but /health; the token is read from this environment variable.",
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (each reads the online store on its own).")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="No access log lines.")] = False,
 ) -> None:
@@ -100,8 +116,28 @@ def serve(
 
             with Project.load(state.project_dir, state.variables, in_memory=True) as project:
                 project.validate()  # report definition errors once, not in every worker
-            os.environ.update({ENV_PROJECT: str(state.project_dir.resolve()), ENV_VARS: json.dumps(state.variables), ENV_TOKEN_ENV: token_env or "", ENV_QUIET: "1" if quiet else "0"})
+            os.environ.update(
+                {
+                    ENV_PROJECT: str(state.project_dir.resolve()),
+                    ENV_VARS: json.dumps(state.variables),
+                    ENV_TOKEN_ENV: token_env or "",
+                    ENV_QUIET: "1" if quiet else "0",
+                }
+            )
             target = "bigml_fs.cli.serve_commands:app_from_env"
     auth = f", bearer token from ${token_env}" if token_env else ""
-    err_console.print(f"Serving [bold]{escape(str(state.project_dir.resolve()))}[/] on http://{host}:{port} (docs: /docs{escape(auth)}); Ctrl+C stops", highlight=False)
-    uvicorn.run(target, host=host, port=port, workers=workers if workers > 1 else None, factory=workers > 1, access_log=False, log_level="warning" if quiet else "info", loop="auto", http="auto")
+    err_console.print(
+        f"Serving [bold]{escape(str(state.project_dir.resolve()))}[/] on http://{host}:{port} (docs: /docs{escape(auth)}); Ctrl+C stops",
+        highlight=False,
+    )
+    uvicorn.run(
+        target,
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        factory=workers > 1,
+        access_log=False,
+        log_level="warning" if quiet else "info",
+        loop="auto",
+        http="auto",
+    )

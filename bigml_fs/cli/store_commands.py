@@ -10,13 +10,22 @@ from rich.table import Table
 from bigml_fs.cli.main import app, load_project
 from bigml_fs.cli.output import console, emit_json, err_console, escape, user_errors
 
-ACTION_STYLE = {"add": "green", "recompute": "yellow", "update": "cyan", "unchanged": "dim", "drop": "red", "error": "bold red"}
+ACTION_STYLE = {
+    "add": "green",
+    "recompute": "yellow",
+    "update": "cyan",
+    "unchanged": "dim",
+    "drop": "red",
+    "error": "bold red",
+}
 
 
 @app.command()
 def plan(
     views: Annotated[list[str] | None, typer.Argument(help="Views to plan (default: all).")] = None,
-    end: Annotated[str | None, typer.Option(help="State as of this time, ISO 8601 (naive = UTC; default: now).")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="State as of this time, ISO 8601 (naive = UTC; default: now).")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="Recompute from this time, ISO 8601.")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Plan a full recompute of every view.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -44,9 +53,15 @@ def plan(
 @app.command()
 def materialize(
     views: Annotated[list[str] | None, typer.Argument(help="Views to materialize (default: all).")] = None,
-    start: Annotated[str | None, typer.Option(help="Recompute rows from this time, ISO 8601 (default: from each view's watermark).")] = None,
-    end: Annotated[str | None, typer.Option(help="State as of this time, ISO 8601 (naive = UTC; default: now).")] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Recompute every selected view in full.")] = False,
+    start: Annotated[
+        str | None, typer.Option(help="Recompute rows from this time, ISO 8601 (default: from each view's watermark).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="State as of this time, ISO 8601 (naive = UTC; default: now).")
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Recompute every selected view in full.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
 ) -> None:
     """Compute feature tables as of --end, publish them, register them in Feast, load the online store.
@@ -75,12 +90,20 @@ def materialize(
         raise typer.Exit(failed.exit_code)
 
 
-def _run(project: Any, views: list[str] | None, start: str | None, end: str | None, full_refresh: bool, quiet: bool) -> Any:
+def _run(
+    project: Any, views: list[str] | None, start: str | None, end: str | None, full_refresh: bool, quiet: bool
+) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     if quiet:
         return project.materialize(views=views, start=start, end=end, full_refresh=full_refresh)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("materialize", total=None)
 
@@ -103,12 +126,26 @@ def _run(project: Any, views: list[str] | None, start: str | None, end: str | No
 
 def _summary(report: Any) -> None:
     table = Table(title=f"materialized as of {_short(report.end.isoformat())} in {report.seconds:.2f}s")
-    for column, justify in (("view", "left"), ("action", "left"), ("rows", "right"), ("online", "right"), ("s", "right"), ("watermark", "left")):
+    for column, justify in (
+        ("view", "left"),
+        ("action", "left"),
+        ("rows", "right"),
+        ("online", "right"),
+        ("s", "right"),
+        ("watermark", "left"),
+    ):
         table.add_column(column, justify=justify, no_wrap=column != "watermark", overflow="fold")  # type: ignore[arg-type]
     for v in report.views:
         style = "bold red" if v.error else ACTION_STYLE.get(v.action, "")
         action = "failed" if v.error else v.action
-        table.add_row(v.view, f"[{style}]{action}[/]" if style else action, f"{v.total_rows:,}", f"{v.online_rows:,}", f"{v.seconds:.2f}", _short(v.watermark) if v.watermark else "-")
+        table.add_row(
+            v.view,
+            f"[{style}]{action}[/]" if style else action,
+            f"{v.total_rows:,}",
+            f"{v.online_rows:,}",
+            f"{v.seconds:.2f}",
+            _short(v.watermark) if v.watermark else "-",
+        )
     console.print(table)
     if report.dropped:
         console.print(f"Dropped: {', '.join(report.dropped)}")

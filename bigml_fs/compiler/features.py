@@ -25,7 +25,19 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
-from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, TS, alias, all_not_null, col, epoch_us, from_epoch_us, micros, parse_expr, row_hash
+from bigml_fs.compiler.sqlparts import (
+    CREATED,
+    MIN_BIGINT,
+    TS,
+    alias,
+    all_not_null,
+    col,
+    epoch_us,
+    from_epoch_us,
+    micros,
+    parse_expr,
+    row_hash,
+)
 from bigml_fs.spec.schema import FeatureSpec
 
 EVENT = "__ev"
@@ -50,7 +62,9 @@ class ViewQuery:
     kind: str  # "latest" | "static" | "window"
 
 
-def _source_rows(view: ResolvedView, dialect: str, engine: str = "duckdb", distinct: bool = False) -> tuple[exp.Select, list[exp.Expression]]:
+def _source_rows(
+    view: ResolvedView, dialect: str, engine: str = "duckdb", distinct: bool = False
+) -> tuple[exp.Select, list[exp.Expression]]:
     """Source rows with non-null keys and time; returns (FROM-able select, key columns)."""
     keys = [col(k) for k in view.keys]
     required = keys + ([col(view.timestamp)] if view.timestamp else [])
@@ -60,7 +74,9 @@ def _source_rows(view: ResolvedView, dialect: str, engine: str = "duckdb", disti
     query = exp.select(*[k.copy() for k in keys]).from_(base).where(all_not_null(required))
     if view.timestamp:
         query = query.select(alias(epoch_us(col(view.timestamp), view.columns[view.timestamp], engine), TS))
-        created = epoch_us(col(view.created), view.columns[view.created], engine) if view.created else exp.Literal.number(0)
+        created = (
+            epoch_us(col(view.created), view.columns[view.created], engine) if view.created else exp.Literal.number(0)
+        )
         query = query.select(alias(created, CREATED))
     return query, keys
 
@@ -78,7 +94,9 @@ def raw_rows(view: ResolvedView, values: dict[str, exp.Expression], engine: str 
     return rows.select(*[alias(v, name) for name, v in values.items()])
 
 
-def pg_time_range(view: ResolvedView, ref: str, lower_us: exp.Expression | None, upper_us: exp.Expression, upper_inclusive: bool) -> exp.Expression:
+def pg_time_range(
+    view: ResolvedView, ref: str, lower_us: exp.Expression | None, upper_us: exp.Expression, upper_inclusive: bool
+) -> exp.Expression:
     """``lower <= time <(=) upper`` on a raw-rows alias, on the raw column when it is a timestamp (index-friendly)."""
     dtype = view.columns[view.timestamp].upper()
     if dtype.startswith("TIMESTAMP") and not dtype.endswith("_NS"):
@@ -119,11 +137,17 @@ def latest_query(view: ResolvedView, features: list[FeatureSpec], dialect: str, 
     values = row_hash([col(f.name) for f in features], engine)
     if view.timestamp is None:
         # Spark wants an ORDER BY in every row_number(); within one key any order picks an equal row
-        window = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k in keys], order=exp.Order(expressions=[exp.Ordered(this=k.copy()) for k in keys]))
+        window = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[k.copy() for k in keys],
+            order=exp.Order(expressions=[exp.Ordered(this=k.copy()) for k in keys]),
+        )
         spread = exp.Window(this=exp.Min(this=values.copy()), partition_by=[k.copy() for k in keys])
         spread_hi = exp.Window(this=exp.Max(this=values.copy()), partition_by=[k.copy() for k in keys])
         query = (
-            exp.select(*[k.copy() for k in keys], *[col(f.name) for f in features], alias(spread, LO), alias(spread_hi, HI))
+            exp.select(
+                *[k.copy() for k in keys], *[col(f.name) for f in features], alias(spread, LO), alias(spread_hi, HI)
+            )
             .from_(rows.subquery("__rows"))
             .qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
         )
@@ -144,7 +168,9 @@ def latest_query(view: ResolvedView, features: list[FeatureSpec], dialect: str, 
     return ViewQuery(view, tuple(features), query, "latest")
 
 
-def window_query(view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, dialect: str, engine: str = "duckdb") -> ViewQuery:
+def window_query(
+    view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, dialect: str, engine: str = "duckdb"
+) -> ViewQuery:
     """Exact [t - w, t) aggregates at each distinct (keys, t) of ``spine_keys``."""
     lookups = [f for f in features if engine == "postgres" and f.agg in PG_LOOKUP_AGGS]
     framed_features = [f for f in features if f not in lookups]
@@ -152,14 +178,20 @@ def window_query(view: ResolvedView, features: list[FeatureSpec], spine_keys: ex
     if not lookups:
         return ViewQuery(view, tuple(features), base, "window")
     point = "__p"
-    query = exp.select(*[col(k, point) for k in view.keys], col(TS, point), *[col(f.name, point) for f in framed_features]).from_(base.subquery(point))
+    query = exp.select(
+        *[col(k, point) for k in view.keys], col(TS, point), *[col(f.name, point) for f in framed_features]
+    ).from_(base.subquery(point))
     for feature in lookups:
         query = query.select(alias(_pg_lookup(view, feature, point, dialect), feature.name))
-    ordered = exp.select(*[col(k) for k in view.keys], col(TS), *[col(f.name) for f in features]).from_(query.subquery("__looked"))
+    ordered = exp.select(*[col(k) for k in view.keys], col(TS), *[col(f.name) for f in features]).from_(
+        query.subquery("__looked")
+    )
     return ViewQuery(view, tuple(features), ordered, "window")
 
 
-def _framed(view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, dialect: str, engine: str) -> exp.Select:
+def _framed(
+    view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, dialect: str, engine: str
+) -> exp.Select:
     """The union of spine points and events with one window frame per feature; spine rows kept."""
     events, _ = _source_rows(view, dialect, engine, distinct=True)
     values: list[exp.Expression] = []
@@ -169,25 +201,63 @@ def _framed(view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Sel
         if feature.agg in ("first", "last"):
             created = exp.func("coalesce", col(CREATED), exp.Literal.number(MIN_BIGINT))
             if engine == "spark":  # structs order field by field; the value breaks the remaining ties
-                order_key: exp.Expression = exp.Anonymous(this="named_struct", expressions=[exp.Literal.string("t"), col(TS), exp.Literal.string("c"), created, exp.Literal.string("v"), value.copy()])
+                order_key: exp.Expression = exp.Anonymous(
+                    this="named_struct",
+                    expressions=[
+                        exp.Literal.string("t"),
+                        col(TS),
+                        exp.Literal.string("c"),
+                        created,
+                        exp.Literal.string("v"),
+                        value.copy(),
+                    ],
+                )
             else:
                 order_key = exp.Anonymous(this="row", expressions=[col(TS), created, value.copy()])
-            values.append(alias(exp.Case(ifs=[exp.If(this=exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())), true=order_key)]), f"__o{i}"))
+            values.append(
+                alias(
+                    exp.Case(
+                        ifs=[
+                            exp.If(this=exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())), true=order_key)
+                        ]
+                    ),
+                    f"__o{i}",
+                )
+            )
     events = events.select(*values, alias(exp.Literal.number(1), EVENT))
     nulls = [alias(exp.Null(), v.alias) for v in values]
-    spine_side = exp.select(*[col(k) for k in view.keys], col(TS), alias(exp.Null(), CREATED), *nulls, alias(exp.Null(), EVENT)).from_(spine_keys.subquery("__spine_keys"))
+    spine_side = exp.select(
+        *[col(k) for k in view.keys], col(TS), alias(exp.Null(), CREATED), *nulls, alias(exp.Null(), EVENT)
+    ).from_(spine_keys.subquery("__spine_keys"))
     union = exp.union(spine_side, events, distinct=False)
 
     aggregates = []
     for i, feature in enumerate(features):
-        frame = exp.WindowSpec(kind="RANGE", start=exp.Literal.number(micros(feature.window)), start_side="PRECEDING", end=exp.Literal.number(1), end_side="PRECEDING")
+        frame = exp.WindowSpec(
+            kind="RANGE",
+            start=exp.Literal.number(micros(feature.window)),
+            start_side="PRECEDING",
+            end=exp.Literal.number(1),
+            end_side="PRECEDING",
+        )
 
         def framed(func: exp.Expression, frame: exp.WindowSpec = frame) -> exp.Window:
-            return exp.Window(this=func, partition_by=[col(k) for k in view.keys], order=exp.Order(expressions=[exp.Ordered(this=col(TS))]), spec=frame)
+            return exp.Window(
+                this=func,
+                partition_by=[col(k) for k in view.keys],
+                order=exp.Order(expressions=[exp.Ordered(this=col(TS))]),
+                spec=frame,
+            )
 
         aggregates.append(alias(_cast_output(feature, _aggregate(feature, i, engine, framed)), feature.name))
-    framed_rows = exp.select(*[col(k) for k in view.keys], col(TS), col(EVENT), *aggregates).from_(union.subquery("__union"))
-    return exp.select(*[col(k) for k in view.keys], col(TS), *[col(f.name) for f in features]).from_(framed_rows.subquery("__framed")).where(exp.Is(this=col(EVENT), expression=exp.Null()))
+    framed_rows = exp.select(*[col(k) for k in view.keys], col(TS), col(EVENT), *aggregates).from_(
+        union.subquery("__union")
+    )
+    return (
+        exp.select(*[col(k) for k in view.keys], col(TS), *[col(f.name) for f in features])
+        .from_(framed_rows.subquery("__framed"))
+        .where(exp.Is(this=col(EVENT), expression=exp.Null()))
+    )
 
 
 def _aggregate(feature: FeatureSpec, i: int, engine: str, framed) -> exp.Expression:
@@ -197,7 +267,9 @@ def _aggregate(feature: FeatureSpec, i: int, engine: str, framed) -> exp.Express
         return framed(exp.Count(this=col(EVENT) if feature.expr is None and not feature.where else value))
     if agg == "count_distinct":
         if engine == "spark":  # no DISTINCT window aggregates in Spark; a set per frame is exact
-            return exp.Anonymous(this="size", expressions=[framed(exp.Anonymous(this="collect_set", expressions=[value]))])
+            return exp.Anonymous(
+                this="size", expressions=[framed(exp.Anonymous(this="collect_set", expressions=[value]))]
+            )
         return framed(exp.Count(this=exp.Distinct(expressions=[value])))
     if agg in ("first", "last"):
         if engine == "spark":
@@ -206,7 +278,14 @@ def _aggregate(feature: FeatureSpec, i: int, engine: str, framed) -> exp.Express
         builder = exp.ArgMin if agg == "first" else exp.ArgMax
         return framed(builder(this=value, expression=col(f"__o{i}")))
     # sample statistics, as SQL's stddev/variance (exp.Variance is the sample variance in every dialect)
-    builders = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "stddev": exp.StddevSamp, "variance": exp.Variance}
+    builders = {
+        "sum": exp.Sum,
+        "avg": exp.Avg,
+        "min": exp.Min,
+        "max": exp.Max,
+        "stddev": exp.StddevSamp,
+        "variance": exp.Variance,
+    }
     if engine == "spark" and agg in ("avg", "stddev", "variance"):
         # Spark averages DECIMAL literals (CASE ... THEN 1.0) in DECIMAL with a few places; DOUBLE as elsewhere
         value = exp.cast(value, exp.DataType.Type.DOUBLE)
@@ -219,15 +298,29 @@ def _pg_lookup(view: ResolvedView, feature: FeatureSpec, point: str, dialect: st
     rows = raw_rows(view, {"__v": _value(feature, dialect)}).subquery(ref)
     keys_match = exp.and_(*[exp.EQ(this=col(k, ref), expression=col(k, point)) for k in view.keys])
     t = col(TS, point)
-    within = pg_time_range(view, ref, exp.Sub(this=t.copy(), expression=exp.Literal.number(micros(feature.window))), t.copy(), upper_inclusive=False)
+    within = pg_time_range(
+        view,
+        ref,
+        exp.Sub(this=t.copy(), expression=exp.Literal.number(micros(feature.window))),
+        t.copy(),
+        upper_inclusive=False,
+    )
     value = col("__v", ref)
     if feature.agg == "count_distinct":
-        lookup = exp.select(exp.cast(exp.Count(this=exp.Distinct(expressions=[value])), exp.DataType.Type.BIGINT)).from_(rows).where(exp.and_(keys_match, within))
+        lookup = (
+            exp.select(exp.cast(exp.Count(this=exp.Distinct(expressions=[value])), exp.DataType.Type.BIGINT))
+            .from_(rows)
+            .where(exp.and_(keys_match, within))
+        )
     else:
         desc = feature.agg == "last"
         order = [*pg_created_order(view, ref, desc), exp.Ordered(this=value.copy(), desc=desc)]
         lookup = (
-            exp.select(value).from_(rows).where(exp.and_(keys_match, within, exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())))).order_by(*order).limit(1)
+            exp.select(value)
+            .from_(rows)
+            .where(exp.and_(keys_match, within, exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))))
+            .order_by(*order)
+            .limit(1)
         )
     return exp.Subquery(this=lookup)
 

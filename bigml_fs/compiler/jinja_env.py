@@ -41,7 +41,9 @@ def render_sql(
 
     def source(name: str) -> str:
         if name not in sources:
-            raise _TemplateError(f"unknown source '{name}'{did_you_mean(name, sources)}; declare it under 'sources:' in project.yaml")
+            raise _TemplateError(
+                f"unknown source '{name}'{did_you_mean(name, sources)}; declare it under 'sources:' in project.yaml"
+            )
         if name not in result.sources:
             result.sources.append(name)
         return sources[name]
@@ -59,20 +61,28 @@ def render_sql(
         elif default is not None:
             value = default
         else:
-            raise _TemplateError(f"var('{name}') has no value{did_you_mean(name, variables)}; add it under 'vars:' in project.yaml or pass --var {name}=VALUE")
+            raise _TemplateError(
+                f"var('{name}') has no value{did_you_mean(name, variables)}; add it under 'vars:' in project.yaml or pass --var {name}=VALUE"
+            )
         result.vars_used[name] = value
         return value
 
     def config(**kwargs: Any) -> str:
         unknown = set(kwargs) - {"materialized"}
         if unknown:
-            raise _TemplateError(f"config(): unknown argument {sorted(unknown)[0]!r}; only materialized='view'|'table' is supported")
+            raise _TemplateError(
+                f"config(): unknown argument {sorted(unknown)[0]!r}; only materialized='view'|'table' is supported"
+            )
         if kwargs.get("materialized", "view") not in ("view", "table"):
             raise _TemplateError("config(materialized=...) must be 'view' or 'table'")
         result.config.update(kwargs)
         return ""
 
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, loader=jinja2.FunctionLoader(lambda _name: (text, display, lambda: True)), keep_trailing_newline=True)
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        loader=jinja2.FunctionLoader(lambda _name: (text, display, lambda: True)),
+        keep_trailing_newline=True,
+    )
     env.globals.update(source=source, ref=ref, var=var, config=config)
     env.filters["tojson"] = json.dumps
     try:
@@ -83,7 +93,11 @@ def render_sql(
     except _TemplateError as exc:
         raise SqlModelError(display, _template_line(exc, display), str(exc)) from None
     except jinja2.UndefinedError as exc:
-        raise SqlModelError(display, _template_line(exc, display), f"{exc.message}; only source(), ref(), var() and config() are available") from None
+        raise SqlModelError(
+            display,
+            _template_line(exc, display),
+            f"{exc.message}; only source(), ref(), var() and config() are available",
+        ) from None
     except jinja2.exceptions.SecurityError as exc:
         raise SqlModelError(display, _template_line(exc, display), f"not allowed in a sql model: {exc}") from None
     return result

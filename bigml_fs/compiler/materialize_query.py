@@ -53,7 +53,9 @@ def longest_window_us(view: ResolvedView) -> int:
     return max((micros(f.window) for f in view.window_features if f.window is not None), default=0)
 
 
-def restrict_source(view: ResolvedView, since_us: int | None, inclusive: bool = False, engine: str = "duckdb") -> ResolvedView:
+def restrict_source(
+    view: ResolvedView, since_us: int | None, inclusive: bool = False, engine: str = "duckdb"
+) -> ResolvedView:
     """The view over only its source rows with event time after ``since_us`` (at or after with ``inclusive``)."""
     if since_us is None or view.timestamp is None:
         return view
@@ -64,21 +66,40 @@ def restrict_source(view: ResolvedView, since_us: int | None, inclusive: bool = 
     return dataclasses.replace(view, relation=relation)
 
 
-def latest_rows(view: ResolvedView, features: list[FeatureSpec], dialect: str, end_us: int, since_us: int | None = None, engine: str = "duckdb") -> exp.Select:
+def latest_rows(
+    view: ResolvedView,
+    features: list[FeatureSpec],
+    dialect: str,
+    end_us: int,
+    since_us: int | None = None,
+    engine: str = "duckdb",
+) -> exp.Select:
     """Deduplicated rows (keys, ``__ts``, features, tie hashes) with since < event time <= end, in ``engine``'s plan."""
     vq = latest_query(restrict_source(view, since_us, engine=engine), features, dialect, strategy(engine))
     query = exp.select("*").from_(vq.query.subquery("__latest"))
     if view.timestamp is not None:
         query = query.where(exp.LTE(this=col(TS), expression=exp.Literal.number(end_us)))
     else:
-        query = exp.select(*[col(k) for k in view.keys], alias(exp.Literal.number(0), TS), *[col(f.name) for f in features], col(LO), col(HI)).from_(vq.query.subquery("__latest"))
+        query = exp.select(
+            *[col(k) for k in view.keys],
+            alias(exp.Literal.number(0), TS),
+            *[col(f.name) for f in features],
+            col(LO),
+            col(HI),
+        ).from_(vq.query.subquery("__latest"))
     return query
 
 
 def ambiguous_rows(table: str, view: ResolvedView) -> exp.Select:
     """One row (keys, ``__ts``) of ``table`` where tied source rows disagree."""
     differs = exp.NullSafeNEQ(this=col(LO), expression=col(HI))
-    return exp.select(*[col(k) for k in view.keys], col(TS)).from_(exp.table_(table, quoted=True)).where(differs).order_by(*[col(k) for k in view.keys], col(TS)).limit(1)
+    return (
+        exp.select(*[col(k) for k in view.keys], col(TS))
+        .from_(exp.table_(table, quoted=True))
+        .where(differs)
+        .order_by(*[col(k) for k in view.keys], col(TS))
+        .limit(1)
+    )
 
 
 def change_points(view: ResolvedView, end_us: int, since_us: int | None = None, engine: str = "duckdb") -> exp.Select:
@@ -87,7 +108,12 @@ def change_points(view: ResolvedView, end_us: int, since_us: int | None = None, 
     base = restrict_source(view, None if since_us is None else since_us - windows[-1] - 1, engine=engine)
     keys = [col(k) for k in view.keys]
     required = [*keys, col(view.timestamp)]
-    events = exp.select(*[k.copy() for k in keys], alias(event_time(view, engine), "__e")).from_(base.relation.copy()).where(all_not_null(required)).distinct()
+    events = (
+        exp.select(*[k.copy() for k in keys], alias(event_time(view, engine), "__e"))
+        .from_(base.relation.copy())
+        .where(all_not_null(required))
+        .distinct()
+    )
     parts: list[exp.Select] = []
     for shift in [1] + [w + 1 for w in windows]:
         point = exp.Add(this=col("__e"), expression=exp.Literal.number(shift))
@@ -98,10 +124,23 @@ def change_points(view: ResolvedView, end_us: int, since_us: int | None = None, 
     cond = exp.LTE(this=col(TS), expression=exp.Literal.number(end_us))
     if since_us is not None:
         cond = exp.and_(cond, exp.GT(this=col(TS), expression=exp.Literal.number(since_us)))
-    return exp.select(*[k.copy() for k in keys], col(TS)).from_(union.subquery("__points")).where(cond).distinct().with_("__events", as_=events)
+    return (
+        exp.select(*[k.copy() for k in keys], col(TS))
+        .from_(union.subquery("__points"))
+        .where(cond)
+        .distinct()
+        .with_("__events", as_=events)
+    )
 
 
-def window_rows(view: ResolvedView, features: list[FeatureSpec], dialect: str, points: str, since_us: int | None = None, engine: str = "duckdb") -> exp.Select:
+def window_rows(
+    view: ResolvedView,
+    features: list[FeatureSpec],
+    dialect: str,
+    points: str,
+    since_us: int | None = None,
+    engine: str = "duckdb",
+) -> exp.Select:
     """The aggregates at each change point stored in the table ``points`` (keys, ``__ts``), in ``engine``'s plan."""
     longest = longest_window_us(view)
     source = restrict_source(view, None if since_us is None else since_us - longest - 1, inclusive=True, engine=engine)
@@ -109,7 +148,9 @@ def window_rows(view: ResolvedView, features: list[FeatureSpec], dialect: str, p
     return window_query(source, features, spine, dialect, strategy(engine)).query
 
 
-def previous_rows(relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int, engine: str = "duckdb") -> exp.Select:
+def previous_rows(
+    relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int, engine: str = "duckdb"
+) -> exp.Select:
     """Rows of a previously published Parquet table with event time <= ``upto_us``, back in the ``__ts`` form."""
     ts = epoch_us(col(EVENT_TS), "TIMESTAMP WITH TIME ZONE", strategy(engine))
     return (
@@ -129,15 +170,23 @@ def offline_table(table: str, view: ResolvedView, features: list[FeatureSpec]) -
     )
 
 
-def online_rows(table: str, view: ResolvedView, features: list[FeatureSpec], end_us: int, ttl_us: int | None, window_part: bool) -> exp.Select:
+def online_rows(
+    table: str, view: ResolvedView, features: list[FeatureSpec], end_us: int, ttl_us: int | None, window_part: bool
+) -> exp.Select:
     """Per key, the row in effect at ``end``: latest values within the ttl, or the last change point.
 
     Window rows are stamped ``end`` (their aggregates are as of it); latest
     values keep the event time of the row they come from.
     """
     keys = [col(k) for k in view.keys]
-    number = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k in keys], order=exp.Order(expressions=[exp.Ordered(this=col(TS), desc=True)]))
-    ranked = exp.select(*[k.copy() for k in keys], col(TS), *[col(f.name) for f in features], alias(number, RN)).from_(exp.table_(table, quoted=True))
+    number = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[k.copy() for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=col(TS), desc=True)]),
+    )
+    ranked = exp.select(*[k.copy() for k in keys], col(TS), *[col(f.name) for f in features], alias(number, RN)).from_(
+        exp.table_(table, quoted=True)
+    )
     cond: exp.Expression = exp.EQ(this=col(RN), expression=exp.Literal.number(1))
     if ttl_us is not None:
         cond = exp.and_(cond, exp.GTE(this=col(TS), expression=exp.Literal.number(end_us - ttl_us)))

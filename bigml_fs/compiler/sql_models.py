@@ -50,7 +50,11 @@ class SqlModel:
         engine's relation, so the same project on DuckDB, PostgreSQL or Spark
         has the same fingerprints.
         """
-        payload = json.dumps([self.neutral, self.vars_used, self.materialized, [upstream[r] for r in self.refs]], sort_keys=True, default=str)
+        payload = json.dumps(
+            [self.neutral, self.vars_used, self.materialized, [upstream[r] for r in self.refs]],
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -68,7 +72,9 @@ def model_signature(fingerprint: str, sources: dict[str, str | None], refs: dict
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def build_sql_models(files: dict[str, SqlFile], sources: dict[str, str], variables: dict[str, Any], dialect: str, problems: list[Problem]) -> dict[str, SqlModel]:
+def build_sql_models(
+    files: dict[str, SqlFile], sources: dict[str, str], variables: dict[str, Any], dialect: str, problems: list[Problem]
+) -> dict[str, SqlModel]:
     """Render and parse every sql/ file; return the good ones in dependency order.
 
     Each file's error is appended to ``problems`` so one run reports them all.
@@ -120,7 +126,9 @@ def _topological_order(graph: dict[str, list[str]]) -> list[str]:
         return list(sorter.static_order())
     except graphlib.CycleError as exc:
         cycle = exc.args[1]
-        raise SqlModelError("sql/", None, f"sql/ models form a cycle: {' -> '.join(cycle)}; a model cannot ref() itself through others") from None
+        raise SqlModelError(
+            "sql/", None, f"sql/ models form a cycle: {' -> '.join(cycle)}; a model cannot ref() itself through others"
+        ) from None
 
 
 def parse_select(sql: str, display: str, dialect: str) -> exp.Query:
@@ -133,7 +141,11 @@ def parse_select(sql: str, display: str, dialect: str) -> exp.Query:
         desc = first.get("description", str(exc))
         raise SqlModelError(display, line, f"SQL syntax error ({dialect}): {desc}") from None
     if len(statements) != 1:
-        raise SqlModelError(display, None, f"expected exactly one SELECT statement, found {len(statements)}; split it into several files")
+        raise SqlModelError(
+            display,
+            None,
+            f"expected exactly one SELECT statement, found {len(statements)}; split it into several files",
+        )
     query = statements[0]
     if not isinstance(query, exp.Query):
         raise SqlModelError(display, 1, f"a sql model must be a SELECT, found {query.key.upper()}")

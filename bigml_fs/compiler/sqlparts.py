@@ -45,14 +45,18 @@ def epoch_us(column: exp.Expression, dtype: str, engine: str = "duckdb") -> exp.
     if engine == "postgres":
         # EXTRACT(EPOCH ...) is an exact numeric since PostgreSQL 14; a naive timestamp or a date counts as UTC
         source = column if kind.startswith(("TIMESTAMP", "DATE")) else exp.cast(column, exp.DataType.Type.TIMESTAMPTZ)
-        product = exp.Mul(this=exp.Extract(this=exp.var("EPOCH"), expression=source), expression=exp.Literal.number(1_000_000))
+        product = exp.Mul(
+            this=exp.Extract(this=exp.var("EPOCH"), expression=source), expression=exp.Literal.number(1_000_000)
+        )
         return exp.cast(product, exp.DataType.Type.BIGINT)
     if engine == "spark":
         # unix_micros takes Spark's session-zoned TIMESTAMP; casting NTZ, DATE or ISO text to it reads them as UTC
         zoned = kind in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
         return exp.UnixMicros(this=column if zoned else exp.cast(column, exp.DataType.Type.TIMESTAMPTZ))
     if kind.startswith("TIMESTAMP") and kind.endswith("_NS"):
-        return exp.IntDiv(this=exp.Anonymous(this="epoch_ns", expressions=[column]), expression=exp.Literal.number(1000))
+        return exp.IntDiv(
+            this=exp.Anonymous(this="epoch_ns", expressions=[column]), expression=exp.Literal.number(1000)
+        )
     if kind.startswith("TIMESTAMP"):
         return exp.UnixMicros(this=column)
     if kind == "DATE":
@@ -67,15 +71,28 @@ def from_epoch_us(value: exp.Expression, dtype: str) -> exp.Expression:
     (LATERAL plans); the product is exact below 2**53 µs (year 2255).
     """
     zoned = dtype.upper() in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
-    epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00+00" if zoned else "1970-01-01 00:00:00"), exp.DataType.Type.TIMESTAMPTZ if zoned else exp.DataType.Type.TIMESTAMP)
-    return exp.Add(this=epoch, expression=exp.Mul(this=exp.paren(value), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MICROSECOND"))))
+    epoch = exp.cast(
+        exp.Literal.string("1970-01-01 00:00:00+00" if zoned else "1970-01-01 00:00:00"),
+        exp.DataType.Type.TIMESTAMPTZ if zoned else exp.DataType.Type.TIMESTAMP,
+    )
+    return exp.Add(
+        this=epoch,
+        expression=exp.Mul(
+            this=exp.paren(value), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MICROSECOND"))
+        ),
+    )
 
 
 def row_hash(values: list[exp.Expression], engine: str = "duckdb") -> exp.Expression:
     """A hash of a row of values, equal for equal rows (nulls included), to detect ambiguous ties by min == max."""
     if engine == "postgres":
         # the text of a ROW tells NULL from '' and prints floats exactly
-        return exp.Anonymous(this="md5", expressions=[exp.cast(exp.Anonymous(this="ROW", expressions=[v.copy() for v in values]), exp.DataType.Type.TEXT)])
+        return exp.Anonymous(
+            this="md5",
+            expressions=[
+                exp.cast(exp.Anonymous(this="ROW", expressions=[v.copy() for v in values]), exp.DataType.Type.TEXT)
+            ],
+        )
     if engine == "spark":
         # Spark's hashes skip nulls, so (NULL, 'a') and ('a', NULL) would collide without the null flags
         flagged = [part for v in values for part in (v.copy(), exp.Is(this=v.copy(), expression=exp.Null()))]

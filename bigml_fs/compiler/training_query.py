@@ -23,8 +23,30 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
-from bigml_fs.compiler.features import HI, LO, RAW_CREATED, RAW_TS, _source_rows, latest_query, pg_created_order, pg_time_range, raw_rows, window_query
-from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, ROW, TS, alias, all_not_null, col, micros, parse_expr, row_hash
+from bigml_fs.compiler.features import (
+    HI,
+    LO,
+    RAW_CREATED,
+    RAW_TS,
+    _source_rows,
+    latest_query,
+    pg_created_order,
+    pg_time_range,
+    raw_rows,
+    window_query,
+)
+from bigml_fs.compiler.sqlparts import (
+    CREATED,
+    MIN_BIGINT,
+    ROW,
+    TS,
+    alias,
+    all_not_null,
+    col,
+    micros,
+    parse_expr,
+    row_hash,
+)
 from bigml_fs.spec.schema import FeatureSpec
 
 SPINE = "__s"
@@ -82,7 +104,9 @@ def training_query(
                 names.append(key)
             else:
                 names.append(f"__k{i}_{key}")
-                spine_select = spine_select.select(alias(exp.cast(col(key), exp.DataType.build(wanted, dialect="duckdb")), f"__k{i}_{key}"))
+                spine_select = spine_select.select(
+                    alias(exp.cast(col(key), exp.DataType.build(wanted, dialect="duckdb")), f"__k{i}_{key}")
+                )
         key_columns[view_name] = tuple(names)
 
     query = exp.select(*[col(c, SPINE) for c in user_columns]).from_(exp.alias_(exp.table_(SPINE), SPINE, table=True))
@@ -119,7 +143,9 @@ def training_query(
 
 
 def _keys_match(spine_keys: tuple[str, ...], view: ResolvedView, ref: str) -> exp.Expression:
-    return exp.and_(*[exp.EQ(this=col(s, SPINE), expression=col(k, ref)) for s, k in zip(spine_keys, view.keys, strict=True)])
+    return exp.and_(
+        *[exp.EQ(this=col(s, SPINE), expression=col(k, ref)) for s, k in zip(spine_keys, view.keys, strict=True)]
+    )
 
 
 def _spine_points(view: ResolvedView, spine_keys: tuple[str, ...]) -> exp.Select:
@@ -132,16 +158,34 @@ def _spine_points(view: ResolvedView, spine_keys: tuple[str, ...]) -> exp.Select
     )
 
 
-def _join_windows(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int, engine: str = "duckdb") -> tuple[exp.Select, dict[str, exp.Expression]]:
+def _join_windows(
+    query: exp.Select,
+    view: ResolvedView,
+    features: list[FeatureSpec],
+    spine_keys: tuple[str, ...],
+    read_dialect: str,
+    i: int,
+    engine: str = "duckdb",
+) -> tuple[exp.Select, dict[str, exp.Expression]]:
     """Equi-join the window aggregates computed at each distinct spine (keys, t)."""
     cte, ref = f"__view{i}", f"__v{i}"
-    query = query.with_(cte, as_=window_query(view, features, _spine_points(view, spine_keys), read_dialect, engine).query)
+    query = query.with_(
+        cte, as_=window_query(view, features, _spine_points(view, spine_keys), read_dialect, engine).query
+    )
     on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
     query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
     return query, {f.name: col(f.name, ref) for f in features}
 
 
-def _join_latest_matched(query: exp.Select, base: str, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, str, dict[str, exp.Expression]]:
+def _join_latest_matched(
+    query: exp.Select,
+    base: str,
+    view: ResolvedView,
+    features: list[FeatureSpec],
+    spine_keys: tuple[str, ...],
+    read_dialect: str,
+    i: int,
+) -> tuple[exp.Select, str, dict[str, exp.Expression]]:
     """DuckDB: as-of join on event time alone, then pick among the matched (keys, time) rows by created.
 
     Step 1 (``__m{i}``) as-of joins the spine with the source's narrow (keys,
@@ -164,20 +208,36 @@ def _join_latest_matched(query: exp.Select, base: str, view: ResolvedView, featu
     )
     matched_ts: exp.Expression = col(TS, "__a")
     if view.ttl is not None:
-        live = exp.GTE(this=col(TS, "__a"), expression=exp.Sub(this=col(TS, "__b"), expression=exp.Literal.number(micros(view.ttl))))
+        live = exp.GTE(
+            this=col(TS, "__a"),
+            expression=exp.Sub(this=col(TS, "__b"), expression=exp.Literal.number(micros(view.ttl))),
+        )
         matched_ts = exp.Case(ifs=[exp.If(this=live, true=col(TS, "__a"))])
-    step1 = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("__b")), alias(matched_ts, matched)).from_(exp.alias_(exp.table_(base), "__b", table=True))
-    step1.append("joins", exp.Join(this=exp.alias_(times.subquery(), "__a", table=True), method="ASOF", side="LEFT", on=on))
+    step1 = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("__b")), alias(matched_ts, matched)).from_(
+        exp.alias_(exp.table_(base), "__b", table=True)
+    )
+    step1.append(
+        "joins", exp.Join(this=exp.alias_(times.subquery(), "__a", table=True), method="ASOF", side="LEFT", on=on)
+    )
     query = query.with_(match, as_=step1, materialized=True)  # read twice (pairs, result): computed once
     query = query.with_(ref, as_=_pick_latest(view, features, read_dialect, match, spine_keys, matched))
     join_on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(matched, SPINE), expression=col(TS, ref)))
     query = query.join(exp.alias_(exp.table_(ref), ref, table=True), on=join_on, join_type="LEFT")
-    query = query.select(alias(exp.Case(ifs=[exp.If(this=col(AMBIGUOUS, ref), true=col(TS, ref))]), f"__amb{i}"), copy=False)
+    query = query.select(
+        alias(exp.Case(ifs=[exp.If(this=col(AMBIGUOUS, ref), true=col(TS, ref))]), f"__amb{i}"), copy=False
+    )
     query = query.select(*[alias(col(k, ref), f"__ambk{i}_{j}") for j, k in enumerate(view.keys)], copy=False)
     return query, match, {f.name: col(f.name, ref) for f in features}
 
 
-def _pick_latest(view: ResolvedView, features: list[FeatureSpec], read_dialect: str, match: str, spine_keys: tuple[str, ...], matched: str) -> exp.Select:
+def _pick_latest(
+    view: ResolvedView,
+    features: list[FeatureSpec],
+    read_dialect: str,
+    match: str,
+    spine_keys: tuple[str, ...],
+    matched: str,
+) -> exp.Select:
     """Per matched (keys, time): the values of the greatest created (null lowest) and whether tied rows there differ."""
     rows, _ = _source_rows(view, read_dialect, "duckdb")
     created = exp.func("coalesce", col(CREATED), exp.Literal.number(MIN_BIGINT))  # null created sorts below every time
@@ -189,24 +249,46 @@ def _pick_latest(view: ResolvedView, features: list[FeatureSpec], read_dialect: 
         .where(exp.Not(this=exp.Is(this=col(matched), expression=exp.Null())))
         .distinct()
     )
-    same = exp.and_(*[exp.EQ(this=col(k, "__r"), expression=col(k, "__q")) for k in view.keys], exp.EQ(this=col(TS, "__r"), expression=col(TS, "__q")))
+    same = exp.and_(
+        *[exp.EQ(this=col(k, "__r"), expression=col(k, "__q")) for k in view.keys],
+        exp.EQ(this=col(TS, "__r"), expression=col(TS, "__q")),
+    )
     candidates = (
-        exp.select(*[col(k, "__r") for k in view.keys], col(TS, "__r"), alias(created, "__ck"), *[col(f.name, "__r") for f in features], col("__h", "__r"))
+        exp.select(
+            *[col(k, "__r") for k in view.keys],
+            col(TS, "__r"),
+            alias(created, "__ck"),
+            *[col(f.name, "__r") for f in features],
+            col("__h", "__r"),
+        )
         .from_(rows.subquery("__r"))
         .join(pairs.subquery("__q"), on=same, join_type="SEMI")
     )
     group = [*[col(k) for k in view.keys], col(TS)]
     tied = (
-        exp.select(*[g.copy() for g in group], col("__ck"), *[alias(exp.func("any_value", col(f.name)), f.name) for f in features])
+        exp.select(
+            *[g.copy() for g in group],
+            col("__ck"),
+            *[alias(exp.func("any_value", col(f.name)), f.name) for f in features],
+        )
         .select(alias(exp.NEQ(this=exp.Min(this=col("__h")), expression=exp.Max(this=col("__h"))), AMBIGUOUS))
         .from_(candidates.subquery("__c"))
         .group_by(*[g.copy() for g in group], col("__ck"))
     )
     newest = [alias(exp.func("arg_max_null", col(n), col("__ck")), n) for n in [*[f.name for f in features], AMBIGUOUS]]
-    return exp.select(*[g.copy() for g in group], *newest).from_(tied.subquery("__g")).group_by(*[g.copy() for g in group])
+    return (
+        exp.select(*[g.copy() for g in group], *newest).from_(tied.subquery("__g")).group_by(*[g.copy() for g in group])
+    )
 
 
-def _join_latest_lateral(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:
+def _join_latest_lateral(
+    query: exp.Select,
+    view: ResolvedView,
+    features: list[FeatureSpec],
+    spine_keys: tuple[str, ...],
+    read_dialect: str,
+    i: int,
+) -> tuple[exp.Select, dict[str, exp.Expression]]:
     """PostgreSQL: the newest row at or before t (within ttl) by one index probe per spine row.
 
     ``__tie`` is true when another row with the same keys, event and created
@@ -216,54 +298,112 @@ def _join_latest_lateral(query: exp.Select, view: ResolvedView, features: list[F
     values = {f.name: parse_expr(f.value_sql, read_dialect) for f in features}
     t = col(TS, SPINE)
     lower = exp.Sub(this=t.copy(), expression=exp.Literal.number(micros(view.ttl))) if view.ttl is not None else None
-    same_row = [exp.EQ(this=col(k, other), expression=col(k, top)) for k in view.keys] + [exp.EQ(this=col(RAW_TS, other), expression=col(RAW_TS, top))]
+    same_row = [exp.EQ(this=col(k, other), expression=col(k, top)) for k in view.keys] + [
+        exp.EQ(this=col(RAW_TS, other), expression=col(RAW_TS, top))
+    ]
     if view.created:
         same_row.append(exp.Not(this=exp.NullSafeNEQ(this=col(RAW_CREATED, other), expression=col(RAW_CREATED, top))))
-    differs = exp.NullSafeNEQ(this=exp.Tuple(expressions=[col(n, other) for n in values]), expression=exp.Tuple(expressions=[col(n, top) for n in values]))
-    tie = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(raw_rows(view, values).subquery(other)).where(exp.and_(*same_row, differs)))
+    differs = exp.NullSafeNEQ(
+        this=exp.Tuple(expressions=[col(n, other) for n in values]),
+        expression=exp.Tuple(expressions=[col(n, top) for n in values]),
+    )
+    tie = exp.Exists(
+        this=exp.select(exp.Literal.number(1))
+        .from_(raw_rows(view, values).subquery(other))
+        .where(exp.and_(*same_row, differs))
+    )
     lookup = (
         exp.select(col(TS, top), *[col(n, top) for n in values], alias(tie, "__tie"))
         .from_(raw_rows(view, values).subquery(top))
-        .where(exp.and_(*[exp.EQ(this=col(k, top), expression=col(s, SPINE)) for s, k in zip(spine_keys, view.keys, strict=True)], pg_time_range(view, top, lower, t, upper_inclusive=True)))
+        .where(
+            exp.and_(
+                *[
+                    exp.EQ(this=col(k, top), expression=col(s, SPINE))
+                    for s, k in zip(spine_keys, view.keys, strict=True)
+                ],
+                pg_time_range(view, top, lower, t, upper_inclusive=True),
+            )
+        )
         .order_by(*pg_created_order(view, top, desc=True))
         .limit(1)
     )
     lateral = exp.Lateral(this=lookup.subquery(), alias=exp.TableAlias(this=exp.to_identifier(ref)))
     query.append("joins", exp.Join(this=lateral, side="LEFT", on=exp.true()))
-    query = query.select(alias(exp.Case(ifs=[exp.If(this=col("__tie", ref), true=col(TS, ref))]), f"__amb{i}"), copy=False)
+    query = query.select(
+        alias(exp.Case(ifs=[exp.If(this=col("__tie", ref), true=col(TS, ref))]), f"__amb{i}"), copy=False
+    )
     return query, {f.name: col(f.name, ref) for f in features}
 
 
-def _join_latest_carried(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int) -> tuple[exp.Select, dict[str, exp.Expression]]:
+def _join_latest_carried(
+    query: exp.Select,
+    view: ResolvedView,
+    features: list[FeatureSpec],
+    spine_keys: tuple[str, ...],
+    read_dialect: str,
+    i: int,
+) -> tuple[exp.Select, dict[str, exp.Expression]]:
     """Spark: ``last(struct, true)`` over events and spine points, events before spine points at equal t."""
     cte, ref = f"__view{i}", f"__v{i}"
     deduped = latest_query(view, features, read_dialect, "spark").query
     fields = [TS, *[f.name for f in features], LO, HI]
-    struct = exp.Anonymous(this="named_struct", expressions=[part for n in fields for part in (exp.Literal.string(n), col(n))])
+    struct = exp.Anonymous(
+        this="named_struct", expressions=[part for n in fields for part in (exp.Literal.string(n), col(n))]
+    )
     keys = [col(k) for k in view.keys]
-    events = exp.select(*keys, col(TS), alias(exp.Literal.number(0), "__side"), alias(struct, "__m")).from_(deduped.subquery("__dedup"))
-    points = exp.select(*[k.copy() for k in keys], col(TS), alias(exp.Literal.number(1), "__side"), alias(exp.Null(), "__m")).from_(_spine_points(view, spine_keys).subquery("__points"))
+    events = exp.select(*keys, col(TS), alias(exp.Literal.number(0), "__side"), alias(struct, "__m")).from_(
+        deduped.subquery("__dedup")
+    )
+    points = exp.select(
+        *[k.copy() for k in keys], col(TS), alias(exp.Literal.number(1), "__side"), alias(exp.Null(), "__m")
+    ).from_(_spine_points(view, spine_keys).subquery("__points"))
     frame = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
     order = exp.Order(expressions=[exp.Ordered(this=col(TS)), exp.Ordered(this=col("__side"))])
-    carried = exp.Window(this=exp.Anonymous(this="last", expressions=[col("__m"), exp.true()]), partition_by=[k.copy() for k in keys], order=order, spec=frame)
+    carried = exp.Window(
+        this=exp.Anonymous(this="last", expressions=[col("__m"), exp.true()]),
+        partition_by=[k.copy() for k in keys],
+        order=order,
+        spec=frame,
+    )
     union = exp.union(events, points, distinct=False).subquery("__union")
     rows = exp.select(*[k.copy() for k in keys], col(TS), col("__side"), alias(carried, "__m")).from_(union)
-    picked = [alias(exp.Dot(this=col("__m"), expression=exp.to_identifier(n, quoted=True)), "__mts" if n == TS else n) for n in fields]
-    result = exp.select(*[k.copy() for k in keys], col(TS), *picked).from_(rows.subquery("__carried")).where(exp.EQ(this=col("__side"), expression=exp.Literal.number(1)))
+    picked = [
+        alias(exp.Dot(this=col("__m"), expression=exp.to_identifier(n, quoted=True)), "__mts" if n == TS else n)
+        for n in fields
+    ]
+    result = (
+        exp.select(*[k.copy() for k in keys], col(TS), *picked)
+        .from_(rows.subquery("__carried"))
+        .where(exp.EQ(this=col("__side"), expression=exp.Literal.number(1)))
+    )
     query = query.with_(cte, as_=result)
     on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
     query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
     live: exp.Expression | None = None
     if view.ttl is not None:
-        live = exp.GTE(this=col("__mts", ref), expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))))
-    columns = {f.name: col(f.name, ref) if live is None else exp.Case(ifs=[exp.If(this=live.copy(), true=col(f.name, ref))]) for f in features}
+        live = exp.GTE(
+            this=col("__mts", ref),
+            expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))),
+        )
+    columns = {
+        f.name: col(f.name, ref) if live is None else exp.Case(ifs=[exp.If(this=live.copy(), true=col(f.name, ref))])
+        for f in features
+    }
     differs = exp.NullSafeNEQ(this=col(LO, ref), expression=col(HI, ref))
     condition = differs if live is None else exp.and_(differs, live.copy())
     query = query.select(alias(exp.Case(ifs=[exp.If(this=condition, true=col("__mts", ref))]), f"__amb{i}"), copy=False)
     return query, columns
 
 
-def _join_latest(query: exp.Select, view: ResolvedView, features: list[FeatureSpec], spine_keys: tuple[str, ...], read_dialect: str, i: int, engine: str = "duckdb") -> tuple[exp.Select, dict[str, exp.Expression]]:
+def _join_latest(
+    query: exp.Select,
+    view: ResolvedView,
+    features: list[FeatureSpec],
+    spine_keys: tuple[str, ...],
+    read_dialect: str,
+    i: int,
+    engine: str = "duckdb",
+) -> tuple[exp.Select, dict[str, exp.Expression]]:
     """As-of join the deduplicated rows (plain join for a static view); add the ``__amb{i}`` flag."""
     cte, ref = f"__view{i}", f"__v{i}"
     vq = latest_query(view, features, read_dialect, engine)
@@ -275,9 +415,14 @@ def _join_latest(query: exp.Select, view: ResolvedView, features: list[FeatureSp
         amb_time: exp.Expression = exp.Literal.number(0)
     else:
         on = exp.and_(on, exp.GTE(this=col(TS, SPINE), expression=col(TS, ref)))
-        query.append("joins", exp.Join(this=exp.alias_(exp.table_(cte), ref, table=True), method="ASOF", side="LEFT", on=on))
+        query.append(
+            "joins", exp.Join(this=exp.alias_(exp.table_(cte), ref, table=True), method="ASOF", side="LEFT", on=on)
+        )
         if view.ttl is not None:
-            live = exp.GTE(this=col(TS, ref), expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))))
+            live = exp.GTE(
+                this=col(TS, ref),
+                expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))),
+            )
         amb_time = col(TS, ref)
     columns: dict[str, exp.Expression] = {}
     for feature in features:

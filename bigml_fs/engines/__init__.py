@@ -20,7 +20,9 @@ def connect(spec: ProjectSpec, root: Path, in_memory: bool = False) -> Engine:
     if isinstance(engine, PostgresEngineSpec):
         from bigml_fs.engines.postgres_engine import PostgresEngine
 
-        return PostgresEngine(engine.host, engine.port, engine.database, engine.user, engine.password_env, engine.schema_)
+        return PostgresEngine(
+            engine.host, engine.port, engine.database, engine.user, engine.password_env, engine.schema_
+        )
     if isinstance(engine, SparkEngineSpec):
         from bigml_fs.engines.spark_engine import SparkEngine
 

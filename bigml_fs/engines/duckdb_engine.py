@@ -28,7 +28,9 @@ class DuckDBEngine(Engine):
         try:
             self.con = duckdb.connect(str(path))
         except duckdb.IOException as exc:
-            raise EngineError(f"cannot open the DuckDB warehouse {path}: {exc}; is another bigml-fs command using it?") from None
+            raise EngineError(
+                f"cannot open the DuckDB warehouse {path}: {exc}; is another bigml-fs command using it?"
+            ) from None
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")  # bigml-fs shows its own progress; DuckDB's would garble it
         if threads:
@@ -80,8 +82,17 @@ class DuckDBEngine(Engine):
 
     def load_parquet(self, name: str, path: Path, row_column: str) -> exp.Table:
         # DuckDB reads the file itself: handing it Arrow would import pandas (~0.4 s per process)
-        reader = exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path)), exp.EQ(this=exp.column("file_row_number"), expression=exp.true())])
-        query = exp.select(exp.Star(except_=[exp.column("file_row_number")]), exp.alias_(exp.column("file_row_number"), exp.to_identifier(row_column, quoted=True))).from_(reader)
+        reader = exp.Anonymous(
+            this="read_parquet",
+            expressions=[
+                exp.Literal.string(str(path)),
+                exp.EQ(this=exp.column("file_row_number"), expression=exp.true()),
+            ],
+        )
+        query = exp.select(
+            exp.Star(except_=[exp.column("file_row_number")]),
+            exp.alias_(exp.column("file_row_number"), exp.to_identifier(row_column, quoted=True)),
+        ).from_(reader)
         return self.create_temp_table(name, query)
 
     def copy_to_parquet(self, query: exp.Expression | str, path: Path) -> int:
@@ -94,11 +105,14 @@ class DuckDBEngine(Engine):
         table = exp.table_(name, db=MODEL_SCHEMA, quoted=True)
         book = exp.table_(SIGNATURES, db=MODEL_SCHEMA, quoted=True).sql("duckdb")
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}")
-        self.execute(f"CREATE TABLE IF NOT EXISTS {book} (name VARCHAR PRIMARY KEY, signature VARCHAR, built_at TIMESTAMPTZ NOT NULL)")
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {book} (name VARCHAR PRIMARY KEY, signature VARCHAR, built_at TIMESTAMPTZ NOT NULL)"
+        )
         if signature is not None:
             current = self.con.execute(f"SELECT signature FROM {book} WHERE name = ?", [name]).fetchall()
             exists = self.con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? AND table_type = 'BASE TABLE'", [MODEL_SCHEMA, name]
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? AND table_type = 'BASE TABLE'",
+                [MODEL_SCHEMA, name],
             ).fetchall()[0][0]
             if current and current[0][0] == signature and exists:
                 return table

@@ -35,13 +35,33 @@ MODEL_PREFIX = "bigml_model_"  # tables of materialized='table' sql/ models
 
 # PostgreSQL type OID -> the type name the compiler uses (DuckDB's spelling, shared by every engine)
 _OID_TYPES = {
-    16: "BOOLEAN", 20: "BIGINT", 21: "SMALLINT", 23: "INTEGER", 25: "VARCHAR", 700: "FLOAT", 701: "DOUBLE",
-    1042: "VARCHAR", 1043: "VARCHAR", 1082: "DATE", 1114: "TIMESTAMP", 1184: "TIMESTAMP WITH TIME ZONE", 17: "BLOB", 19: "VARCHAR",
+    16: "BOOLEAN",
+    20: "BIGINT",
+    21: "SMALLINT",
+    23: "INTEGER",
+    25: "VARCHAR",
+    700: "FLOAT",
+    701: "DOUBLE",
+    1042: "VARCHAR",
+    1043: "VARCHAR",
+    1082: "DATE",
+    1114: "TIMESTAMP",
+    1184: "TIMESTAMP WITH TIME ZONE",
+    17: "BLOB",
+    19: "VARCHAR",
 }
 _ARROW_OF = {
-    "BOOLEAN": pa.bool_(), "BIGINT": pa.int64(), "SMALLINT": pa.int16(), "INTEGER": pa.int32(), "VARCHAR": pa.string(),
-    "FLOAT": pa.float32(), "DOUBLE": pa.float64(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"),
-    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"), "BLOB": pa.binary(),
+    "BOOLEAN": pa.bool_(),
+    "BIGINT": pa.int64(),
+    "SMALLINT": pa.int16(),
+    "INTEGER": pa.int32(),
+    "VARCHAR": pa.string(),
+    "FLOAT": pa.float32(),
+    "DOUBLE": pa.float64(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+    "BLOB": pa.binary(),
 }
 
 
@@ -53,24 +73,34 @@ class PostgresEngine(Engine):
             import ibis
             import psycopg
         except ImportError:
-            raise EngineError("engine 'postgres' needs the PostgreSQL driver: pip install 'bigml-fs[postgres]'") from None
+            raise EngineError(
+                "engine 'postgres' needs the PostgreSQL driver: pip install 'bigml-fs[postgres]'"
+            ) from None
         password = None
         if password_env:
             password = os.environ.get(password_env)
             if password is None:
-                raise EngineError(f"project.yaml engine: the environment variable {password_env} (password_env) is not set")
+                raise EngineError(
+                    f"project.yaml engine: the environment variable {password_env} (password_env) is not set"
+                )
         self.schema = schema
         self._psycopg = psycopg
         try:
-            backend = ibis.postgres.connect(host=host, port=port, user=user, password=password, database=database, schema=schema, connect_timeout=10)
+            backend = ibis.postgres.connect(
+                host=host, port=port, user=user, password=password, database=database, schema=schema, connect_timeout=10
+            )
         except psycopg.Error as exc:
             reason = str(exc).replace(password, "***") if password else str(exc)
-            raise EngineError(f"cannot connect to PostgreSQL at {host}:{port} (database {database}, user {user}): {reason.strip().splitlines()[-1]}") from None
+            raise EngineError(
+                f"cannot connect to PostgreSQL at {host}:{port} (database {database}, user {user}): {reason.strip().splitlines()[-1]}"
+            ) from None
         self.con = backend.con
         self._try_casts: set[str] = set()
         self._lookups: dict[str, exp.Table] = {}  # sql/ view models copied into indexed temp tables this session
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {self._q(schema)}")
-        self.execute(f"CREATE TABLE IF NOT EXISTS {self._q(schema)}.{LOADED} (name text PRIMARY KEY, signature text NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())")
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._q(schema)}.{LOADED} (name text PRIMARY KEY, signature text NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())"
+        )
 
     # --- SQL ----------------------------------------------------------------
 
@@ -152,7 +182,9 @@ class PostgresEngine(Engine):
             raise EngineError(f"source '{name}': no file matches {path}")
         table = exp.table_(f"{SOURCE_PREFIX}{name}", db=self.schema, quoted=True)
         signature = json.dumps([[f, os.stat(f).st_size, os.stat(f).st_mtime_ns] for f in files])
-        current = self._fetch_one(f"SELECT signature FROM {self._q(self.schema)}.{LOADED} WHERE name = %s", [table.name])
+        current = self._fetch_one(
+            f"SELECT signature FROM {self._q(self.schema)}.{LOADED} WHERE name = %s", [table.name]
+        )
         exists = self._fetch_one("SELECT to_regclass(%s)", [table.sql("postgres")])
         if current == signature and exists is not None:
             return table
@@ -178,7 +210,9 @@ class PostgresEngine(Engine):
         """``bigml_model_<name>`` in the project's schema: built under a new name, then swapped in with its signature in one transaction."""
         table = exp.table_(f"{MODEL_PREFIX}{name}", db=self.schema, quoted=True)
         if signature is not None:
-            current = self._fetch_one(f"SELECT signature FROM {self._q(self.schema)}.{LOADED} WHERE name = %s", [table.name])
+            current = self._fetch_one(
+                f"SELECT signature FROM {self._q(self.schema)}.{LOADED} WHERE name = %s", [table.name]
+            )
             if current == signature and self._fetch_one("SELECT to_regclass(%s)", [table.sql("postgres")]) is not None:
                 return table
         build = exp.table_(f"bigml_build_{uuid.uuid4().hex[:12]}", db=self.schema, quoted=True)
@@ -225,17 +259,27 @@ class PostgresEngine(Engine):
             return relation
         copy = self._lookups.get(relation.name)
         if copy is None:
-            copy = self.create_temp_table(f"bigml_lookup_{_digest([relation.name])}", exp.select("*").from_(relation.copy()))
+            copy = self.create_temp_table(
+                f"bigml_lookup_{_digest([relation.name])}", exp.select("*").from_(relation.copy())
+            )
             self._lookups[relation.name] = copy
         self._index(exp.table_(copy.name, db="pg_temp", quoted=True), columns)
         return copy
 
     def _index(self, table: exp.Table, columns: list[str]) -> None:
         parts = ", ".join(f"{exp.to_identifier(c, quoted=True).sql('postgres')} NULLS FIRST" for c in columns)
-        self.execute(f'CREATE INDEX IF NOT EXISTS "bigml_ix_{_digest([table.name, columns])}" ON {table.sql("postgres")} ({parts})')
+        self.execute(
+            f'CREATE INDEX IF NOT EXISTS "bigml_ix_{_digest([table.name, columns])}" ON {table.sql("postgres")} ({parts})'
+        )
 
     def _is_temp_view(self, name: str) -> bool:
-        return self._fetch_one("SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'v' AND relname = %s", [name]) > 0
+        return (
+            self._fetch_one(
+                "SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'v' AND relname = %s",
+                [name],
+            )
+            > 0
+        )
 
     # --- helpers ------------------------------------------------------------
 
@@ -281,7 +325,11 @@ class PostgresEngine(Engine):
         slug = "bigml_try_" + hashlib.sha1(target.encode()).hexdigest()[:10]
         if slug not in self._try_casts:
             # PostgreSQL also reads words ('yesterday', 'epoch', 'infinity') as times: accept ISO 8601 dates only
-            guard = "IF v !~ '^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN RETURN NULL; END IF; " if target.upper().startswith(("TIMESTAMP", "DATE")) else ""
+            guard = (
+                "IF v !~ '^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN RETURN NULL; END IF; "
+                if target.upper().startswith(("TIMESTAMP", "DATE"))
+                else ""
+            )
             self.execute(
                 f"CREATE OR REPLACE FUNCTION pg_temp.{slug}(v text) RETURNS {target} LANGUAGE plpgsql IMMUTABLE AS "
                 f"$$ BEGIN {guard}RETURN v::{target}; EXCEPTION WHEN others THEN RETURN NULL; END $$"
@@ -327,17 +375,30 @@ def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def _ddl(schema: pa.Schema, name: str) -> str:
-    return ", ".join(f"{exp.to_identifier(f.name, quoted=True).sql('postgres')} {_pg_type(f.type, name, f.name)}" for f in schema)
+    return ", ".join(
+        f"{exp.to_identifier(f.name, quoted=True).sql('postgres')} {_pg_type(f.type, name, f.name)}" for f in schema
+    )
 
 
 def _pg_type(dtype: pa.DataType, name: str, column: str) -> str:
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
     checks = [
-        (pa.types.is_boolean, "BOOLEAN"), (pa.types.is_int8, "SMALLINT"), (pa.types.is_int16, "SMALLINT"), (pa.types.is_int32, "INTEGER"),
-        (pa.types.is_int64, "BIGINT"), (pa.types.is_uint8, "SMALLINT"), (pa.types.is_uint16, "INTEGER"), (pa.types.is_uint32, "BIGINT"),
-        (pa.types.is_uint64, "NUMERIC(20, 0)"), (pa.types.is_float16, "REAL"), (pa.types.is_float32, "REAL"), (pa.types.is_float64, "DOUBLE PRECISION"),
-        (pa.types.is_string, "TEXT"), (pa.types.is_large_string, "TEXT"), (pa.types.is_date, "DATE"),
+        (pa.types.is_boolean, "BOOLEAN"),
+        (pa.types.is_int8, "SMALLINT"),
+        (pa.types.is_int16, "SMALLINT"),
+        (pa.types.is_int32, "INTEGER"),
+        (pa.types.is_int64, "BIGINT"),
+        (pa.types.is_uint8, "SMALLINT"),
+        (pa.types.is_uint16, "INTEGER"),
+        (pa.types.is_uint32, "BIGINT"),
+        (pa.types.is_uint64, "NUMERIC(20, 0)"),
+        (pa.types.is_float16, "REAL"),
+        (pa.types.is_float32, "REAL"),
+        (pa.types.is_float64, "DOUBLE PRECISION"),
+        (pa.types.is_string, "TEXT"),
+        (pa.types.is_large_string, "TEXT"),
+        (pa.types.is_date, "DATE"),
     ]
     for check, pg in checks:
         if check(dtype):
@@ -346,7 +407,9 @@ def _pg_type(dtype: pa.DataType, name: str, column: str) -> str:
         return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
     if pa.types.is_decimal(dtype):
         return f"NUMERIC({dtype.precision}, {dtype.scale})"
-    raise EngineError(f"'{name}': column '{column}' has type {dtype}, which bigml-fs cannot load into PostgreSQL; cast it in the file or use a DuckDB engine")
+    raise EngineError(
+        f"'{name}': column '{column}' has type {dtype}, which bigml-fs cannot load into PostgreSQL; cast it in the file or use a DuckDB engine"
+    )
 
 
 def _type_name(description: Any) -> str:

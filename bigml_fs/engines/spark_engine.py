@@ -39,13 +39,29 @@ SESSION_CONF = {
 # set once per JVM (at the first session's start); a later session cannot change them
 STATIC_CONF = {"spark.sql.warehouse.dir"}
 # defaults for a local session; project.yaml engine.conf overrides them
-LOCAL_DEFAULTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": "8", "spark.driver.memory": "2g"}
+LOCAL_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.driver.memory": "2g",
+}
 SOURCE_PREFIX = "src__"
 
 _TYPES = {
-    "LongType": "BIGINT", "IntegerType": "INTEGER", "ShortType": "SMALLINT", "ByteType": "TINYINT", "DoubleType": "DOUBLE",
-    "FloatType": "FLOAT", "StringType": "VARCHAR", "BooleanType": "BOOLEAN", "DateType": "DATE",
-    "TimestampType": "TIMESTAMP WITH TIME ZONE", "TimestampNTZType": "TIMESTAMP", "BinaryType": "BLOB", "VarcharType": "VARCHAR", "CharType": "VARCHAR",
+    "LongType": "BIGINT",
+    "IntegerType": "INTEGER",
+    "ShortType": "SMALLINT",
+    "ByteType": "TINYINT",
+    "DoubleType": "DOUBLE",
+    "FloatType": "FLOAT",
+    "StringType": "VARCHAR",
+    "BooleanType": "BOOLEAN",
+    "DateType": "DATE",
+    "TimestampType": "TIMESTAMP WITH TIME ZONE",
+    "TimestampNTZType": "TIMESTAMP",
+    "BinaryType": "BLOB",
+    "VarcharType": "VARCHAR",
+    "CharType": "VARCHAR",
 }
 
 
@@ -62,9 +78,13 @@ class SparkEngine(Engine):
             try:
                 import grpc  # noqa: F401 - Spark Connect's client transport
             except ImportError:
-                raise EngineError(f"engine 'spark' with master {master} uses Spark Connect, whose client needs: pip install 'pyspark[connect]'") from None
+                raise EngineError(
+                    f"engine 'spark' with master {master} uses Spark Connect, whose client needs: pip install 'pyspark[connect]'"
+                ) from None
         if not remote and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-            raise EngineError("engine 'spark' needs Java (a JDK 17 or newer) to start Spark, and none was found; install one and set JAVA_HOME, or use Spark Connect (master: sc://host:15002)")
+            raise EngineError(
+                "engine 'spark' needs Java (a JDK 17 or newer) to start Spark, and none was found; install one and set JAVA_HOME, or use Spark Connect (master: sc://host:15002)"
+            )
         settings = {**({} if remote else LOCAL_DEFAULTS), **SESSION_CONF, **(conf or {})}
         builder = SparkSession.builder.appName("bigml-fs")
         builder = builder.remote(master) if remote else builder.master(master)
@@ -76,10 +96,15 @@ class SparkEngine(Engine):
                 base.sparkContext.setLogLevel("ERROR")
                 _quiet_codegen_fallback(base)
             self.spark = base if remote else base.newSession()
-            for key, value in {**SESSION_CONF, **{k: v for k, v in (conf or {}).items() if k.startswith("spark.sql.") and k not in STATIC_CONF}}.items():
+            for key, value in {
+                **SESSION_CONF,
+                **{k: v for k, v in (conf or {}).items() if k.startswith("spark.sql.") and k not in STATIC_CONF},
+            }.items():
                 self.spark.conf.set(key, value)
         except Exception as exc:  # the JVM or the cluster could not be reached: py4j/pyspark raise many kinds
-            raise EngineError(f"cannot start Spark at master {master}: {_first_line(exc)}; is Java 17+ installed and the master reachable?") from None
+            raise EngineError(
+                f"cannot start Spark at master {master}: {_first_line(exc)}; is Java 17+ installed and the master reachable?"
+            ) from None
         try:
             import ibis
 
@@ -162,7 +187,9 @@ class SparkEngine(Engine):
         else:
             fresh = f"{signature or 'unsigned'}-{uuid.uuid4().hex[:12]}"
             target = local / "bigml_models" / name / fresh if local is not None else None
-            uri = target.as_uri() if target is not None else f"{self._warehouse.rstrip('/')}/bigml_models/{name}/{fresh}"
+            uri = (
+                target.as_uri() if target is not None else f"{self._warehouse.rstrip('/')}/bigml_models/{name}/{fresh}"
+            )
         frame = self._sql(query)
         try:
             frame.write.mode("errorifexists").parquet(uri)
@@ -229,7 +256,9 @@ def _quiet_codegen_fallback(session: Any) -> None:
     """
     try:
         jvm = session.sparkContext._jvm
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator", jvm.org.apache.logging.log4j.Level.OFF)
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            "org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator", jvm.org.apache.logging.log4j.Level.OFF
+        )
     except Exception:  # another logging backend: the trace stays, nothing else changes
         pass
 

@@ -27,8 +27,12 @@ def scoring_sql(project: Project, model: str, dialect: str | None = None) -> str
     dialect = dialect or project.engine.dialect
     plan, planned_for = project.compile_plan(refs, dialect)
     # the spine's own columns and its order (__row); not the plan's internal __ columns
-    passthrough = [c for c in plan.query.named_selects if c not in loaded.columns and (not c.startswith("__") or c == "__row")]
-    query = compile_pipeline(loaded.pipeline, plan.query, loaded.columns, loaded.manifest["task"], passthrough, planned_for)
+    passthrough = [
+        c for c in plan.query.named_selects if c not in loaded.columns and (not c.startswith("__") or c == "__row")
+    ]
+    query = compile_pipeline(
+        loaded.pipeline, plan.query, loaded.columns, loaded.manifest["task"], passthrough, planned_for
+    )
     if dialect == planned_for:
         sql = query.sql(dialect, pretty=True)
     else:

@@ -71,7 +71,9 @@ def _rename(table: pa.Table, features: list[dict[str, str]], full: bool) -> pa.T
     table = table.rename_columns(names)
     missing = [f["column"] for f in features if f["column"] not in names]
     if missing:
-        raise BigmlError(f"the online store returned no value column for {', '.join(missing)}; run `bigml-fs materialize` first")
+        raise BigmlError(
+            f"the online store returned no value column for {', '.join(missing)}; run `bigml-fs materialize` first"
+        )
     return table
 
 

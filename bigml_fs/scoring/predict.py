@@ -65,7 +65,9 @@ def changed_views(project: Project, manifest: dict[str, Any]) -> list[str]:
     views = project.catalog.views
     missing = [v for v in manifest["fingerprints"]["views"] if v not in views]
     if missing:
-        raise BigmlError(f"model {manifest['name']} v{manifest['version']} uses feature view(s) {', '.join(missing)} that no longer exist; restore them or train a new version")
+        raise BigmlError(
+            f"model {manifest['name']} v{manifest['version']} uses feature view(s) {', '.join(missing)} that no longer exist; restore them or train a new version"
+        )
     return [v for v, fp in manifest["fingerprints"]["views"].items() if views[v].fingerprint != fp]
 
 
@@ -106,7 +108,15 @@ def _typed(values: np.ndarray, target_type: str | None) -> pa.Array:
         return pa.array(items)
 
 
-def predict(project: Project, model: str, spine: Any, output: str | Path | None = None, in_warehouse: bool = False, strict: bool = False, timestamp: str | None = None) -> pa.Table | int:
+def predict(
+    project: Project,
+    model: str,
+    spine: Any,
+    output: str | Path | None = None,
+    in_warehouse: bool = False,
+    strict: bool = False,
+    timestamp: str | None = None,
+) -> pa.Table | int:
     """Score every spine row; return Arrow, or write ``output`` (Parquet, or CSV by suffix) and return the row count."""
     loaded = load(project, model)
     check_fresh(project, loaded, strict)
@@ -128,7 +138,9 @@ def predict(project: Project, model: str, spine: Any, output: str | Path | None 
 def _check_columns(loaded: Loaded, names: list[str]) -> None:
     missing = [c for c in loaded.columns if c not in names]
     if missing:
-        raise BigmlError(f"model {loaded.version.label}: the training set lacks feature column(s) {', '.join(missing)}; train a new version")
+        raise BigmlError(
+            f"model {loaded.version.label}: the training set lacks feature column(s) {', '.join(missing)}; train a new version"
+        )
 
 
 def write_table(table: pa.Table, path: Path) -> int:
@@ -156,7 +168,9 @@ def scoring_query(loaded: Loaded, source: exp.Expression, passthrough: list[str]
     return compile_pipeline(loaded.pipeline, source, loaded.columns, m["task"], passthrough, dialect)
 
 
-def _in_warehouse(project: Project, loaded: Loaded, spine: Any, output: str | Path | None, timestamp: str | None) -> pa.Table | int:
+def _in_warehouse(
+    project: Project, loaded: Loaded, spine: Any, output: str | Path | None, timestamp: str | None
+) -> pa.Table | int:
     """Training-set relation and scoring both in the engine; only the result leaves it."""
     from bigml_fs.training.training_set import RESULT
 
@@ -169,7 +183,11 @@ def _in_warehouse(project: Project, loaded: Loaded, spine: Any, output: str | Pa
     spine_columns = [c for c in names if c not in loaded.columns]
     query = scoring_query(loaded, exp.table_(RESULT, quoted=True), [*spine_columns, ROW], engine.dialect)
     score_names = [c["name"] for c in loaded.manifest["outputs"]]
-    final = exp.select(*[exp.column(c, quoted=True) for c in spine_columns + score_names]).from_(query.subquery("__scored")).order_by(exp.column(ROW, quoted=True))
+    final = (
+        exp.select(*[exp.column(c, quoted=True) for c in spine_columns + score_names])
+        .from_(query.subquery("__scored"))
+        .order_by(exp.column(ROW, quoted=True))
+    )
     if output is None:
         return engine.to_arrow(final)
     path = Path(output)

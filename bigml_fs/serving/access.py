@@ -27,7 +27,11 @@ OPEN_PATHS = frozenset({"/health"})
 
 
 def _unauthorized_body(reason: str) -> bytes:
-    return json.dumps({"detail": f"{reason}: send the header 'Authorization: Bearer <token>' with the token the server was started with"}).encode()
+    return json.dumps(
+        {
+            "detail": f"{reason}: send the header 'Authorization: Bearer <token>' with the token the server was started with"
+        }
+    ).encode()
 
 
 class AccessMiddleware:
@@ -61,7 +65,13 @@ class AccessMiddleware:
                 await self.app(scope, receive, send_and_record)
         finally:
             if self._log.isEnabledFor(logging.INFO):
-                record = {"method": scope.get("method"), "route": scope.get("path"), "status": status, "entities": state.get("entities"), "ms": round((time.perf_counter() - start) * 1000, 3)}
+                record = {
+                    "method": scope.get("method"),
+                    "route": scope.get("path"),
+                    "status": status,
+                    "entities": state.get("entities"),
+                    "ms": round((time.perf_counter() - start) * 1000, 3),
+                }
                 if "model" in state:
                     record["model"] = state["model"]
                 self._log.info(json.dumps(record, separators=(",", ":")))
@@ -83,6 +93,20 @@ class AccessMiddleware:
 
 async def _send_401(send: Send, reason: str) -> None:
     body = _unauthorized_body(reason)
-    challenge = b'Bearer realm="bigml-fs"' if reason.startswith("missing") else b'Bearer realm="bigml-fs", error="invalid_token"'
-    await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"www-authenticate", challenge)]})
+    challenge = (
+        b'Bearer realm="bigml-fs"'
+        if reason.startswith("missing")
+        else b'Bearer realm="bigml-fs", error="invalid_token"'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", challenge),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -60,7 +60,9 @@ def _dumps(content: Any) -> bytes:
             return orjson.dumps(content, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
         except TypeError:  # e.g. an integer beyond 64 bits: json writes it
             pass
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable).encode("utf-8")
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable).encode(
+        "utf-8"
+    )
 
 
 class Json(JSONResponse):
@@ -117,7 +119,9 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
         if close is not None:
             close()
 
-    app = FastAPI(title="bigml-fs", description=DESCRIPTION, version=_version(), lifespan=lifespan, default_response_class=Json)
+    app = FastAPI(
+        title="bigml-fs", description=DESCRIPTION, version=_version(), lifespan=lifespan, default_response_class=Json
+    )
     app.state.backend = served
 
     @app.exception_handler(BigmlError)
@@ -126,7 +130,10 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
 
     @app.exception_handler(ValidationError)
     async def invalid_body(request: Request, exc: ValidationError) -> Json:
-        detail = [{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": _shown(e.get("input"))} for e in exc.errors(include_url=False, include_context=False)]
+        detail = [
+            {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": _shown(e.get("input"))}
+            for e in exc.errors(include_url=False, include_context=False)
+        ]
         return Json({"detail": detail}, status_code=422)
 
     @app.get("/health", summary="Store reachable and last materialize per view (503 when the store is unreachable)")
@@ -144,9 +151,15 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
 
     summary = "Online feature values (same JSON in and out as Feast's feature server)"
     app.post("/features", summary=summary, openapi_extra=_body_spec(FeaturesRequest))(get_online_features)
-    app.post("/get-online-features", summary=summary + "; alias of /features", openapi_extra=_body_spec(FeaturesRequest))(get_online_features)
+    app.post(
+        "/get-online-features", summary=summary + "; alias of /features", openapi_extra=_body_spec(FeaturesRequest)
+    )(get_online_features)
 
-    @app.post("/predict/{model}", summary="Online features of the entity rows, then the model's prediction, probabilities and version", openapi_extra=_body_spec(PredictRequest))
+    @app.post(
+        "/predict/{model}",
+        summary="Online features of the entity rows, then the model's prediction, probabilities and version",
+        openapi_extra=_body_spec(PredictRequest),
+    )
     async def predict(request: Request, model: str = Path(description="Model name, or NAME@VERSION")) -> Json:
         body: PredictRequest = await _parse(request, PredictRequest)
         request.state.entities = entity_count(body.entities)
@@ -171,7 +184,10 @@ def _document_bearer(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http",
+                "scheme": "bearer",
+            }
             for path, operations in schema.get("paths", {}).items():
                 if path != "/health":
                     for operation in operations.values():

@@ -23,7 +23,9 @@ class UnknownModel(BigmlError):
 
 
 class Backend(Protocol):
-    def features(self, features: list[str], feature_service: str | None, entities: dict[str, list[Any]], full_feature_names: bool) -> dict[str, Any]:
+    def features(
+        self, features: list[str], feature_service: str | None, entities: dict[str, list[Any]], full_feature_names: bool
+    ) -> dict[str, Any]:
         """Feast feature-server JSON for the entity rows."""
 
     def predict(self, model: str, entities: dict[str, list[Any]]) -> dict[str, Any]:
@@ -57,7 +59,9 @@ class ProjectBackend:
         view = next(iter(catalog.views.values()), None)
         try:
             if view is not None:
-                self.project.online_features([f"{view.name}:{view.spec.features[0].name}"], {key: [None] for key in view.keys})
+                self.project.online_features(
+                    [f"{view.name}:{view.spec.features[0].name}"], {key: [None] for key in view.keys}
+                )
         except Exception as exc:  # a warm-up only: requests report their own errors
             log.warning("warm-up read failed: %s", exc)
         for name, spec in self._models.items():
@@ -71,7 +75,9 @@ class ProjectBackend:
         a new version trained later is loaded by its first request.
         """
         try:
-            keys = dict.fromkeys(key for ref in catalog.expand(list(spec.features)) for key in catalog.views[ref.view].keys)
+            keys = dict.fromkeys(
+                key for ref in catalog.expand(list(spec.features)) for key in catalog.views[ref.view].keys
+            )
             self.project.predict_online(name, {key: [None] for key in keys})
             log.info("model %s loaded", name)
         except BigmlError as exc:
@@ -81,21 +87,29 @@ class ProjectBackend:
 
     # --- features -------------------------------------------------------
 
-    def features(self, features: list[str], feature_service: str | None, entities: dict[str, list[Any]], full_feature_names: bool) -> dict[str, Any]:
+    def features(
+        self, features: list[str], feature_service: str | None, entities: dict[str, list[Any]], full_feature_names: bool
+    ) -> dict[str, Any]:
         if feature_service is not None:
             if features:
                 raise UsageError("give either 'features' or 'feature_service', not both")
             features = self._service_features(feature_service)
         elif not features:
-            raise UsageError("no features requested: give 'features' (view:feature or view:*) or 'feature_service' (a model name)")
+            raise UsageError(
+                "no features requested: give 'features' (view:feature or view:*) or 'feature_service' (a model name)"
+            )
         else:
-            self.project.catalog.expand(features, where="features")  # a mistake is named after the request field, not the CLI option
+            self.project.catalog.expand(
+                features, where="features"
+            )  # a mistake is named after the request field, not the CLI option
         return to_feast_json(self.project.online_features(features, entities, full_feature_names=full_feature_names))
 
     def _service_features(self, name: str) -> list[str]:
         """A feature service is a model's feature list (the Feast repo's services are named after models)."""
         if name not in self._models:
-            raise UsageError(f"unknown feature_service '{name}'{did_you_mean(name, self._models)}; a feature service is a model name: {', '.join(sorted(self._models)) or '(none defined)'}")
+            raise UsageError(
+                f"unknown feature_service '{name}'{did_you_mean(name, self._models)}; a feature service is a model name: {', '.join(sorted(self._models)) or '(none defined)'}"
+            )
         return list(self._models[name].features)
 
     def entity_problems(self, entities: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -107,7 +121,9 @@ class ProjectBackend:
         name = model.partition("@")[0]
         if name not in self._models:
             known = sorted(self._models)
-            raise UnknownModel(f"unknown model '{name}'{did_you_mean(name, known)}; models: {', '.join(known) or '(none defined)'}")
+            raise UnknownModel(
+                f"unknown model '{name}'{did_you_mean(name, known)}; models: {', '.join(known) or '(none defined)'}"
+            )
         return self.project.predict_online(model, entities)
 
     # --- health ---------------------------------------------------------
@@ -130,7 +146,12 @@ class ProjectBackend:
         try:
             from bigml_fs.store.state import view_states
 
-            views = {name: {k: state.get(k) for k in ("end", "watermark", "finished_at", "rows", "online_rows") if k in state} for name, state in view_states(self.project).items()}
+            views = {
+                name: {
+                    k: state.get(k) for k in ("end", "watermark", "finished_at", "rows", "online_rows") if k in state
+                }
+                for name, state in view_states(self.project).items()
+            }
         except (OSError, ValueError) as exc:  # an unreadable state file is reported, not fatal
             log.warning("cannot read materialize state: %s", exc)
             views = {}

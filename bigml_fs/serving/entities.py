@@ -61,7 +61,14 @@ def entity_problems(entities: dict[str, list[Any]], kinds: dict[str, tuple[str, 
     lengths = {key: len(values) for key, values in entities.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
-        problems.append({"type": "entity_lengths", "loc": ["body", "entities"], "msg": f"every entity key needs one value per row; the lists have different lengths ({shown})", "input": None})
+        problems.append(
+            {
+                "type": "entity_lengths",
+                "loc": ["body", "entities"],
+                "msg": f"every entity key needs one value per row; the lists have different lengths ({shown})",
+                "input": None,
+            }
+        )
     for key, values in entities.items():
         expected = kinds.get(key)
         if expected is None:

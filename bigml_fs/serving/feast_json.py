@@ -54,11 +54,22 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def columns_to_feast_json(names: Sequence[str], values: Sequence[Sequence[Any]], statuses: Sequence[Sequence[str]], event_timestamps: Sequence[Sequence[datetime | int | None]]) -> dict[str, Any]:
+def columns_to_feast_json(
+    names: Sequence[str],
+    values: Sequence[Sequence[Any]],
+    statuses: Sequence[Sequence[str]],
+    event_timestamps: Sequence[Sequence[datetime | int | None]],
+) -> dict[str, Any]:
     """Feast's response from parallel per-column lists (join key columns included by the caller)."""
     results = []
     for column, status, times in zip(values, statuses, event_timestamps, strict=True):
-        results.append({"values": [json_value(v) for v in column], "statuses": list(status), "event_timestamps": [timestamp_text(t) for t in times]})
+        results.append(
+            {
+                "values": [json_value(v) for v in column],
+                "statuses": list(status),
+                "event_timestamps": [timestamp_text(t) for t in times],
+            }
+        )
     return {"metadata": {"feature_names": list(names)}, "results": results}
 
 

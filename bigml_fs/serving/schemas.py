@@ -25,10 +25,18 @@ class FeaturesRequest(BaseModel):
         description="Join key -> one value per entity row; all lists have the same length.",
         examples=[{"customer_id": [1, 2]}],
     )
-    features: list[str] = Field(default=[], description="`view:feature` or `view:*` references.", examples=[["customer_spend:last_amount", "customer_spend:txn_count_1h"]])
-    feature_service: str | None = Field(default=None, description="Instead of `features`: a model name; its feature list is served.")
+    features: list[str] = Field(
+        default=[],
+        description="`view:feature` or `view:*` references.",
+        examples=[["customer_spend:last_amount", "customer_spend:txn_count_1h"]],
+    )
+    feature_service: str | None = Field(
+        default=None, description="Instead of `features`: a model name; its feature list is served."
+    )
     full_feature_names: bool = Field(default=False, description="Name every feature `view__feature`.")
-    include_feature_view_version_metadata: bool = Field(default=False, description="Accepted for Feast compatibility; bigml_fs has no view versions.")
+    include_feature_view_version_metadata: bool = Field(
+        default=False, description="Accepted for Feast compatibility; bigml_fs has no view versions."
+    )
 
 
 class PredictRequest(BaseModel):
@@ -40,7 +48,11 @@ class PredictRequest(BaseModel):
         description="Join key -> one value per entity row, for every key the model's features need.",
         examples=[{"customer_id": [1], "merchant_id": [7], "card_id": [12], "country": ["FR"]}],
     )
-    version: int | None = Field(default=None, ge=1, description="A registered version; default: the promoted one, else the latest (same as `/predict/NAME@V`).")
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="A registered version; default: the promoted one, else the latest (same as `/predict/NAME@V`).",
+    )
 
 
 def entity_count(entities: dict[str, list[Any]]) -> int:

@@ -55,8 +55,21 @@ ESTIMATORS: dict[str, dict[str, str]] = {
 
 METRICS: dict[str, tuple[str, ...]] = {
     "classification": (
-        "accuracy", "balanced_accuracy", "roc_auc", "average_precision", "f1", "precision", "recall", "log_loss", "brier",
-        "f1_macro", "f1_weighted", "precision_macro", "precision_weighted", "recall_macro", "recall_weighted",
+        "accuracy",
+        "balanced_accuracy",
+        "roc_auc",
+        "average_precision",
+        "f1",
+        "precision",
+        "recall",
+        "log_loss",
+        "brier",
+        "f1_macro",
+        "f1_weighted",
+        "precision_macro",
+        "precision_weighted",
+        "recall_macro",
+        "recall_weighted",
     ),
     "regression": ("rmse", "mse", "mae", "median_ae", "mape", "r2", "explained_variance"),
     "clustering": ("silhouette", "calinski_harabasz", "davies_bouldin"),

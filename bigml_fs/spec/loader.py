@@ -65,14 +65,25 @@ def load_definitions(root: Path) -> Definitions:
     origins: dict[tuple[str, str], Origin] = {}
     project_path = root / PROJECT_FILE
     if not project_path.exists():
-        raise DefinitionError([Problem(str(project_path), None, "", "no project.yaml here; run in a project directory, pass --project DIR, or create one with `bigml-fs init DIR`")])
+        raise DefinitionError(
+            [
+                Problem(
+                    str(project_path),
+                    None,
+                    "",
+                    "no project.yaml here; run in a project directory, pass --project DIR, or create one with `bigml-fs init DIR`",
+                )
+            ]
+        )
     project = _parse(project_path, PROJECT_FILE, ProjectSpec, problems)
     if project is None:
         raise DefinitionError(problems)
     _register(origins, project[1], project[0].entities, "entity", "entities", problems)
     _register(origins, project[1], project[0].sources, "source", "sources", problems)
 
-    views: dict[str, FeatureViewSpec] = _load_folder(root, "features", FeaturesFile, "feature_views", "view", origins, problems)
+    views: dict[str, FeatureViewSpec] = _load_folder(
+        root, "features", FeaturesFile, "feature_views", "view", origins, problems
+    )
     models: dict[str, ModelSpec] = _load_folder(root, "models", ModelsFile, "models", "model", origins, problems)
     sql_files: dict[str, SqlFile] = {}
     for file in sorted((root / "sql").glob("*.sql")):
@@ -81,13 +92,19 @@ def load_definitions(root: Path) -> Definitions:
         origins[("sql", file.stem)] = Origin(LineMap(display, {(): 1}), ())
     for name in sql_files:
         if ("source", name) in origins:
-            problems.append(Problem(sql_files[name].display, None, "", f"sql model '{name}' has the name of a source; rename the file"))
+            problems.append(
+                Problem(
+                    sql_files[name].display, None, "", f"sql model '{name}' has the name of a source; rename the file"
+                )
+            )
     if problems:
         raise DefinitionError(problems)
     return Definitions(root, project[0], views, models, sql_files, origins)
 
 
-def _load_folder(root: Path, folder: str, model: type[Spec], key: str, kind: str, origins: dict, problems: list[Problem]) -> dict[str, Any]:
+def _load_folder(
+    root: Path, folder: str, model: type[Spec], key: str, kind: str, origins: dict, problems: list[Problem]
+) -> dict[str, Any]:
     """Every named item under ``key`` in the YAML files of ``folder``, by name."""
     items: dict[str, Any] = {}
     for file in sorted((root / folder).glob("*.y*ml")):
@@ -113,7 +130,9 @@ def _register(origins: dict, lmap: LineMap, items: list, kind: str, key: str, pr
         if (kind, item.name) in origins:
             first = origins[(kind, item.name)]
             first_at = f"{first.lines.file}:{first.lines.line(first.path)}"
-            problems.append(here.problem("name", f"duplicate {kind} name '{item.name}' (first defined at {first_at}); rename one"))
+            problems.append(
+                here.problem("name", f"duplicate {kind} name '{item.name}' (first defined at {first_at}); rename one")
+            )
             continue
         origins[(kind, item.name)] = here
         kept.append(item)
@@ -126,7 +145,9 @@ def _parse(file: Path, display: str, model: type[Spec], problems: list[Problem])
     if data is None:
         return None
     if not isinstance(data, dict):
-        problems.append(Problem(display, 1, "", f"expected a mapping of keys at the top of the file, got {type(data).__name__}"))
+        problems.append(
+            Problem(display, 1, "", f"expected a mapping of keys at the top of the file, got {type(data).__name__}")
+        )
         return None
     try:
         return model.model_validate(data), lmap
@@ -202,7 +223,7 @@ def _message(err: dict, loc: PathKey, model: type[BaseModel]) -> str:
     msg = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            msg = msg[len(prefix):]
+            msg = msg[len(prefix) :]
     return msg
 
 

@@ -82,7 +82,9 @@ class PostgresOnlineStoreSpec(PostgresConnectionSpec):
     type: Literal["postgres"]
 
 
-OnlineStoreSpec = Annotated[SqliteOnlineStoreSpec | RedisOnlineStoreSpec | PostgresOnlineStoreSpec, Field(discriminator="type")]
+OnlineStoreSpec = Annotated[
+    SqliteOnlineStoreSpec | RedisOnlineStoreSpec | PostgresOnlineStoreSpec, Field(discriminator="type")
+]
 
 
 class EntitySpec(Spec):
@@ -286,7 +288,9 @@ class TuningSpec(Spec):
         if self.method == "grid":
             ranges = [k for k, v in self.space.items() if isinstance(v, SearchRange)]
             if ranges:
-                raise ValueError(f"'method: grid' needs a list of values for every parameter; {', '.join(ranges)} is a range (use method: random or bayes, or list the values)")
+                raise ValueError(
+                    f"'method: grid' needs a list of values for every parameter; {', '.join(ranges)} is a range (use method: random or bayes, or list the values)"
+                )
         for key, value in self.space.items():
             if isinstance(value, SearchRange) and value.low > value.high:
                 raise ValueError(f"space '{key}': low ({value.low}) is above high ({value.high})")

@@ -57,12 +57,18 @@ def _construct(node: yaml.Node, path: PathKey, lmap: LineMap, problems: list[Pro
         for key_node, value_node in node.value:
             key = yaml.SafeLoader.construct_scalar(_LOADER, key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if key is None:
-                problems.append(Problem(lmap.file, key_node.start_mark.line + 1, format_path(path), "a key must be a plain name"))
+                problems.append(
+                    Problem(lmap.file, key_node.start_mark.line + 1, format_path(path), "a key must be a plain name")
+                )
                 continue
             key = str(key)
             child = (*path, key)
             if key in out:
-                problems.append(Problem(lmap.file, key_node.start_mark.line + 1, format_path(child), "duplicate key; remove one of them"))
+                problems.append(
+                    Problem(
+                        lmap.file, key_node.start_mark.line + 1, format_path(child), "duplicate key; remove one of them"
+                    )
+                )
                 continue
             lmap.lines[child] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, child, lmap, problems)

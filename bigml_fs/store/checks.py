@@ -48,7 +48,11 @@ def _bad_rows(check: CheckSpec, relation: exp.Expression) -> tuple[str, exp.Sele
         cols = [col(c) for c in check.unique]
         counted = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[c.copy() for c in cols])
         inner = exp.select("*", exp.alias_(counted, "__dupes", quoted=True)).from_(relation.copy())
-        query = exp.select(exp.Star(**{"except": [col("__dupes")]})).from_(inner.subquery("__u")).where(exp.GT(this=col("__dupes"), expression=exp.Literal.number(1)))
+        query = (
+            exp.select(exp.Star(**{"except": [col("__dupes")]}))
+            .from_(inner.subquery("__u"))
+            .where(exp.GT(this=col("__dupes"), expression=exp.Literal.number(1)))
+        )
         return f"unique {check.unique}", query
     if check.range is not None:
         r = check.range
@@ -61,7 +65,10 @@ def _bad_rows(check: CheckSpec, relation: exp.Expression) -> tuple[str, exp.Sele
         return f"range {{column: {r.column}, {bounds}}}", base.where(exp.or_(*conds) if conds else exp.false())
     a = check.accepted_values
     assert a is not None
-    cond = exp.and_(exp.Not(this=exp.Is(this=col(a.column), expression=exp.Null())), exp.Not(this=exp.In(this=col(a.column), expressions=[_literal(v) for v in a.values])))
+    cond = exp.and_(
+        exp.Not(this=exp.Is(this=col(a.column), expression=exp.Null())),
+        exp.Not(this=exp.In(this=col(a.column), expressions=[_literal(v) for v in a.values])),
+    )
     return f"accepted_values {{column: {a.column}, values: {a.values}}}", base.where(cond)
 
 
@@ -82,4 +89,6 @@ def enforce_checks(engine: Engine, view: ResolvedView) -> None:
     failures = run_checks(engine, view)
     if failures:
         details = "; ".join(str(f) for f in failures)
-        raise DataError(f"view '{view.name}': {details}; fix the source data or the check in the view's checks: (nothing of this view was written)")
+        raise DataError(
+            f"view '{view.name}': {details}; fix the source data or the check in the view's checks: (nothing of this view was written)"
+        )

@@ -122,21 +122,48 @@ def describe(project: Any, tables: list[PartTable]) -> dict[str, Any]:
         keys = []
         for column in view.keys:
             name = entity_name(view, column, join_keys)
-            value_type = feast_types.feast_type_from_sql(view.columns[column], f"join key '{column}' of view '{view.name}'")
-            entities.setdefault(name, {"name": name, "join_key": column, "value_type": value_type.value_type, "description": _description(project, name)})
+            value_type = feast_types.feast_type_from_sql(
+                view.columns[column], f"join key '{column}' of view '{view.name}'"
+            )
+            entities.setdefault(
+                name,
+                {
+                    "name": name,
+                    "join_key": column,
+                    "value_type": value_type.value_type,
+                    "description": _description(project, name),
+                },
+            )
             keys.append({"name": column, "dtype": value_type.feast_dtype, "entity": name})
-        fields = [{"name": f, "dtype": feast_types.feast_type_from_sql(table.columns[f], f"feature '{view.name}:{f}'").feast_dtype} for f in part.feature_names]
+        fields = [
+            {
+                "name": f,
+                "dtype": feast_types.feast_type_from_sql(table.columns[f], f"feature '{view.name}:{f}'").feast_dtype,
+            }
+            for f in part.feature_names
+        ]
         ttl = part.ttl
-        views.append({
-            "name": part.name,
-            "path": str(table.path),
-            "keys": keys,
-            "fields": fields,
-            "ttl_seconds": ttl.total_seconds() if ttl else 0,
-            "tags": {**view.spec.tags, "bigml_fs.view": view.name, "bigml_fs.kind": part.kind, "bigml_fs.fingerprint": view.fingerprint},
-            "description": view.spec.description,
-        })
-    return {"config": repo_config(project), "entities": sorted(entities.values(), key=lambda e: e["name"]), "views": sorted(views, key=lambda v: v["name"])}
+        views.append(
+            {
+                "name": part.name,
+                "path": str(table.path),
+                "keys": keys,
+                "fields": fields,
+                "ttl_seconds": ttl.total_seconds() if ttl else 0,
+                "tags": {
+                    **view.spec.tags,
+                    "bigml_fs.view": view.name,
+                    "bigml_fs.kind": part.kind,
+                    "bigml_fs.fingerprint": view.fingerprint,
+                },
+                "description": view.spec.description,
+            }
+        )
+    return {
+        "config": repo_config(project),
+        "entities": sorted(entities.values(), key=lambda e: e["name"]),
+        "views": sorted(views, key=lambda v: v["name"]),
+    }
 
 
 def _description(project: Any, entity: str) -> str:
@@ -153,13 +180,17 @@ def write_repo(project: Any, description: dict[str, Any]) -> None:
     directory = feast_dir(project)
     directory.mkdir(parents=True, exist_ok=True)
     config = description["config"]
-    text = "# Written by bigml-fs materialize; regenerated on every run that changes a view.\n" + yaml.safe_dump(config, sort_keys=False)
+    text = "# Written by bigml-fs materialize; regenerated on every run that changes a view.\n" + yaml.safe_dump(
+        config, sort_keys=False
+    )
     registry = Path(config["registry"])
     registry.parent.mkdir(parents=True, exist_ok=True)
     tmp_registry = registry.with_name(f".{registry.name}.{os.getpid()}.tmp")
     tmp_registry.unlink(missing_ok=True)
     try:
-        _apply(project, description, {**yaml.safe_load(os.path.expandvars(text)), "registry": str(tmp_registry)}, directory)
+        _apply(
+            project, description, {**yaml.safe_load(os.path.expandvars(text)), "registry": str(tmp_registry)}, directory
+        )
         os.replace(tmp_registry, registry)
     finally:
         tmp_registry.unlink(missing_ok=True)
@@ -177,22 +208,32 @@ def _apply(project: Any, description: dict[str, Any], config: dict[str, Any], di
     from feast.value_type import ValueType
 
     store = FeatureStore(config=RepoConfig(**config, repo_path=str(directory)))
-    entities = {e["name"]: Entity(name=e["name"], join_keys=[e["join_key"]], value_type=ValueType[e["value_type"]], description=e["description"]) for e in description["entities"]}
+    entities = {
+        e["name"]: Entity(
+            name=e["name"],
+            join_keys=[e["join_key"]],
+            value_type=ValueType[e["value_type"]],
+            description=e["description"],
+        )
+        for e in description["entities"]
+    }
     objects: list[Any] = list(entities.values())
     for v in description["views"]:
         source = FileSource(name=f"{v['name']}__source", path=v["path"], timestamp_field=EVENT_TS)
         schema = [Field(name=k["name"], dtype=feast_types.BY_VALUE_TYPE[_vt(k["dtype"])].dtype) for k in v["keys"]]
         schema += [Field(name=f["name"], dtype=feast_types.BY_VALUE_TYPE[_vt(f["dtype"])].dtype) for f in v["fields"]]
-        objects.append(FeatureView(
-            name=v["name"],
-            entities=[entities[k["entity"]] for k in v["keys"]],
-            ttl=timedelta(seconds=v["ttl_seconds"]),
-            schema=schema,
-            source=source,
-            tags=v["tags"],
-            description=v["description"],
-            online=True,
-        ))
+        objects.append(
+            FeatureView(
+                name=v["name"],
+                entities=[entities[k["entity"]] for k in v["keys"]],
+                ttl=timedelta(seconds=v["ttl_seconds"]),
+                schema=schema,
+                source=source,
+                tags=v["tags"],
+                description=v["description"],
+                online=True,
+            )
+        )
     store.apply(objects)
 
 

@@ -55,7 +55,9 @@ STRING = FeastType("string", "STRING", "String", "string_val", pa.string(), True
 BYTES = FeastType("bytes", "BYTES", "Bytes", "bytes_val", pa.binary(), True)
 BOOL = FeastType("bool", "BOOL", "Bool", "bool_val", pa.bool_(), False)
 # Feast stores UNIX_TIMESTAMP values as whole seconds (its own encoder truncates).
-TIMESTAMP = FeastType("timestamp", "UNIX_TIMESTAMP", "UnixTimestamp", "unix_timestamp_val", pa.timestamp("us", tz="UTC"), False)
+TIMESTAMP = FeastType(
+    "timestamp", "UNIX_TIMESTAMP", "UnixTimestamp", "unix_timestamp_val", pa.timestamp("us", tz="UTC"), False
+)
 
 ALL = (INT32, INT64, FLOAT32, FLOAT64, STRING, BYTES, BOOL, TIMESTAMP)
 BY_PROTO_FIELD = {t.proto_field: t for t in ALL}
@@ -67,7 +69,13 @@ def feast_type(arrow_type: pa.DataType, what: str = "column") -> FeastType:
     t = arrow_type
     if pa.types.is_dictionary(t):
         return feast_type(t.value_type, what)
-    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_int32(t) or pa.types.is_uint8(t) or pa.types.is_uint16(t):
+    if (
+        pa.types.is_int8(t)
+        or pa.types.is_int16(t)
+        or pa.types.is_int32(t)
+        or pa.types.is_uint8(t)
+        or pa.types.is_uint16(t)
+    ):
         return INT32
     if pa.types.is_int64(t) or pa.types.is_uint32(t) or pa.types.is_uint64(t):
         return INT64
@@ -77,20 +85,29 @@ def feast_type(arrow_type: pa.DataType, what: str = "column") -> FeastType:
         return FLOAT64
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return STRING
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) or pa.types.is_binary_view(t):
+    if (
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or pa.types.is_binary_view(t)
+    ):
         return BYTES
     if pa.types.is_boolean(t):
         return BOOL
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         return TIMESTAMP
-    raise DataError(f"{what} has Arrow type {t}, which bigml_fs cannot store in Feast; cast it in the feature expr to a number, string, boolean or timestamp")
+    raise DataError(
+        f"{what} has Arrow type {t}, which bigml_fs cannot store in Feast; cast it in the feature expr to a number, string, boolean or timestamp"
+    )
 
 
 def key_type(arrow_type: pa.DataType, key: str) -> FeastType:
     """The Feast type of a join key; only integers, strings and bytes can be entity keys."""
     t = feast_type(arrow_type, f"join key '{key}'")
     if not t.key_ok:
-        raise DataError(f"join key '{key}' has type {arrow_type}; Feast entity keys must be integers or strings; cast the key in a sql/ model")
+        raise DataError(
+            f"join key '{key}' has type {arrow_type}; Feast entity keys must be integers or strings; cast the key in a sql/ model"
+        )
     return t
 
 
@@ -111,7 +128,9 @@ def feast_type_from_sql(sql_type: str, what: str = "column") -> FeastType:
     known = _from_sql_cached(sql_type)
     if known is not None:
         return known
-    raise DataError(f"{what} has SQL type {sql_type}, which bigml_fs cannot store in Feast; cast it to a number, string, boolean or timestamp")
+    raise DataError(
+        f"{what} has SQL type {sql_type}, which bigml_fs cannot store in Feast; cast it to a number, string, boolean or timestamp"
+    )
 
 
 @functools.lru_cache(maxsize=512)

@@ -39,7 +39,17 @@ from bigml_fs.errors import BigmlError, DataError
 from bigml_fs.store import feast_repo, state
 from bigml_fs.store.checks import enforce_checks
 from bigml_fs.store.naming import FeastPart, feast_parts
-from bigml_fs.store.plan import ViewPlan, decide, iso, parse_time, schema_hash, select_views, source_counts, spec_hash, to_us
+from bigml_fs.store.plan import (
+    ViewPlan,
+    decide,
+    iso,
+    parse_time,
+    schema_hash,
+    select_views,
+    source_counts,
+    spec_hash,
+    to_us,
+)
 
 log = logging.getLogger("bigml_fs")
 Progress = Callable[..., None]
@@ -113,7 +123,14 @@ def open_online_store(project: Any) -> Any:
     return store
 
 
-def materialize(project: Any, views: list[str] | None = None, start: Any = None, end: Any = None, full_refresh: bool = False, progress: Progress | None = None) -> MaterializeReport:
+def materialize(
+    project: Any,
+    views: list[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
+) -> MaterializeReport:
     """Materialize ``views`` (default: all) as of ``end`` (default: now, UTC); see the module docstring."""
     progress = progress or _noop
     began = time.perf_counter()
@@ -143,10 +160,19 @@ def materialize(project: Any, views: list[str] | None = None, start: Any = None,
                 try:
                     if plan.action == "unchanged":
                         _carry(prev_dir, run, prev or {})
-                        report = ViewReport(view.name, plan.action, plan.reason, dict((prev or {}).get("rows", {})), 0, watermark=iso(end_us))
+                        report = ViewReport(
+                            view.name,
+                            plan.action,
+                            plan.reason,
+                            dict((prev or {}).get("rows", {})),
+                            0,
+                            watermark=iso(end_us),
+                        )
                         new_views[view.name] = prev or {}
                     else:
-                        report, entry = _materialize_view(project, engine, online, view.probed_by(engine), plan, run, prev_dir, end_us, progress)
+                        report, entry = _materialize_view(
+                            project, engine, online, view.probed_by(engine), plan, run, prev_dir, end_us, progress
+                        )
                         new_views[view.name] = entry
                 except BigmlError as exc:
                     report = ViewReport(view.name, plan.action, plan.reason, error=str(exc))
@@ -172,7 +198,9 @@ def materialize(project: Any, views: list[str] | None = None, start: Any = None,
             if registry_updated:
                 progress("step", view=None, text="registering in Feast")
                 feast_repo.write_repo(project, description)
-            state.publish(project, run, {"run": run.name, "end": iso(end_us), "feast_signature": signature, "views": new_views})
+            state.publish(
+                project, run, {"run": run.name, "end": iso(end_us), "feast_signature": signature, "views": new_views}
+            )
         except BaseException:
             shutil.rmtree(run, ignore_errors=True)
             if online is not None:
@@ -213,7 +241,9 @@ def _dropped_parts(prev_views: dict[str, dict], new_views: dict[str, dict]) -> l
     return sorted(before - after)
 
 
-def _published_tables(project: Any, views: dict[str, ResolvedView], new_views: dict[str, dict], run: Path) -> list[feast_repo.PartTable]:
+def _published_tables(
+    project: Any, views: dict[str, ResolvedView], new_views: dict[str, dict], run: Path
+) -> list[feast_repo.PartTable]:
     """Every Feast view the new run publishes, with its path under ``current`` (stable across runs)."""
     current = state.offline_root(project).resolve() / state.CURRENT
     tables: list[feast_repo.PartTable] = []
@@ -228,7 +258,17 @@ def _published_tables(project: Any, views: dict[str, ResolvedView], new_views: d
     return tables
 
 
-def _materialize_view(project: Any, engine: Engine, online: Any, view: ResolvedView, plan: ViewPlan, run: Path, prev_dir: Path | None, end_us: int, progress: Progress) -> tuple[ViewReport, dict]:
+def _materialize_view(
+    project: Any,
+    engine: Engine,
+    online: Any,
+    view: ResolvedView,
+    plan: ViewPlan,
+    run: Path,
+    prev_dir: Path | None,
+    end_us: int,
+    progress: Progress,
+) -> tuple[ViewReport, dict]:
     if view.spec.checks:
         progress("step", view=view.name, text="checks")
         enforce_checks(engine, view)
@@ -250,7 +290,9 @@ def _materialize_view(project: Any, engine: Engine, online: Any, view: ResolvedV
         for part, table in staged:
             progress("step", view=view.name, text=f"online store: {part.name}")
             ttl_us = micros(part.ttl) if part.ttl else None
-            data = engine.to_arrow(mq.online_rows(table, view, list(part.features), end_us, ttl_us, part.kind == "windows"))
+            data = engine.to_arrow(
+                mq.online_rows(table, view, list(part.features), end_us, ttl_us, part.kind == "windows")
+            )
             online_rows += online.write(part, data, replace=True)
     for _, table in staged:
         engine.execute(f"DROP TABLE IF EXISTS {exp.table_(table, quoted=True).sql(engine.dialect)}")
@@ -276,7 +318,15 @@ def _materialize_view(project: Any, engine: Engine, online: Any, view: ResolvedV
     return ViewReport(view.name, plan.action, plan.reason, rows, online_rows, watermark=iso(end_us)), entry
 
 
-def _compute_part(engine: Engine, view: ResolvedView, part: FeastPart, dialect: str, end_us: int, since: int | None, prev_dir: Path | None) -> str:
+def _compute_part(
+    engine: Engine,
+    view: ResolvedView,
+    part: FeastPart,
+    dialect: str,
+    end_us: int,
+    since: int | None,
+    prev_dir: Path | None,
+) -> str:
     """Create the temp table ``__mat_<part>`` (keys, ``__ts``, features); return its name."""
     features = list(part.features)
     target = f"__mat_{part.name}"
@@ -289,10 +339,16 @@ def _compute_part(engine: Engine, view: ResolvedView, part: FeastPart, dialect: 
     else:
         engine.create_temp_table(fresh, mq.latest_rows(view, features, dialect, end_us, since, engine.dialect))
         _raise_on_ambiguity(engine, fresh, view)
-    new_rows = exp.select(*[exp.column(k, quoted=True) for k in view.keys], exp.column(TS, quoted=True), *[exp.column(f.name, quoted=True) for f in features]).from_(exp.table_(fresh, quoted=True))
+    new_rows = exp.select(
+        *[exp.column(k, quoted=True) for k in view.keys],
+        exp.column(TS, quoted=True),
+        *[exp.column(f.name, quoted=True) for f in features],
+    ).from_(exp.table_(fresh, quoted=True))
     if since is not None and prev_dir is not None and (prev_dir / f"{part.name}.parquet").exists():
         previous = engine.register_file_source(f"__prev_{part.name}", prev_dir / f"{part.name}.parquet")
-        engine.create_temp_table(target, mq.union_all(mq.previous_rows(previous, view, features, since, engine.dialect), new_rows))
+        engine.create_temp_table(
+            target, mq.union_all(mq.previous_rows(previous, view, features, since, engine.dialect), new_rows)
+        )
     else:
         engine.create_temp_table(target, new_rows)
     engine.execute(f"DROP TABLE IF EXISTS {exp.table_(fresh, quoted=True).sql(engine.dialect)}")

@@ -36,13 +36,25 @@ from bigml_fs.store.online import encoding
 from bigml_fs.store.online.entities import cast_key, entities_from_file, entities_from_pairs, entity_table
 from bigml_fs.store.online.response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse, timestamp_text
 
-__all__ = ["NOT_FOUND", "OUTSIDE_MAX_AGE", "PRESENT", "OnlineResponse", "entities_from_file", "entities_from_pairs", "entity_table", "online_features", "timestamp_text"]
+__all__ = [
+    "NOT_FOUND",
+    "OUTSIDE_MAX_AGE",
+    "PRESENT",
+    "OnlineResponse",
+    "entities_from_file",
+    "entities_from_pairs",
+    "entity_table",
+    "online_features",
+    "timestamp_text",
+]
 
 
 def _key_type_sql(view: ResolvedView, key: str) -> ft.FeastType:
     t = ft.feast_type_from_sql(view.columns[key], f"join key '{key}' of view '{view.name}'")
     if not t.key_ok:
-        raise DataError(f"join key '{key}' of view '{view.name}' has type {view.columns[key]}; Feast entity keys must be integers or strings")
+        raise DataError(
+            f"join key '{key}' of view '{view.name}' has type {view.columns[key]}; Feast entity keys must be integers or strings"
+        )
     return t
 
 
@@ -171,15 +183,22 @@ def _plan(project: Any, features: list[str], full_feature_names: bool) -> _Plan:
     for ref in refs:
         part = part_of(views[ref.view], ref.feature)
         by_part.setdefault(part.name, (part, []))[1].append(ref.feature)
-    parts = tuple(_Part(p, tuple(names), tuple((k, _key_type_sql(p.view, k)) for k in p.view.keys)) for p, names in by_part.values())
+    parts = tuple(
+        _Part(p, tuple(names), tuple((k, _key_type_sql(p.view, k)) for k in p.view.keys))
+        for p, names in by_part.values()
+    )
     key_types: dict[str, ft.FeastType] = {}
     for part in parts:
         for k, t in part.key_types:
             key_types.setdefault(k, t)
-    outputs = tuple((o.view, o.feature, o.name) for o in output_names([(r.view, r.feature) for r in refs], full_feature_names))
+    outputs = tuple(
+        (o.view, o.feature, o.name) for o in output_names([(r.view, r.feature) for r in refs], full_feature_names)
+    )
     for view, feature, name in outputs:
         if name in needed:
-            raise UsageError(f"feature '{view}:{feature}' is named like the join key '{name}'; request it with full feature names")
+            raise UsageError(
+                f"feature '{view}:{feature}' is named like the join key '{name}'; request it with full feature names"
+            )
     plan = per_project[key] = _Plan(needed, key_types, parts, outputs, tuple(views))
     if len(per_project) > 256:
         per_project.clear()
@@ -189,7 +208,14 @@ def _plan(project: Any, features: list[str], full_feature_names: bool) -> _Plan:
 SMALL_REQUEST = 256  # up to this many entity rows, keys are checked and serialized in plain Python
 
 
-def online_features(project: Any, features: list[str], entities: Any, full_feature_names: bool = False, now: datetime | None = None, store: Any = None) -> OnlineResponse:
+def online_features(
+    project: Any,
+    features: list[str],
+    entities: Any,
+    full_feature_names: bool = False,
+    now: datetime | None = None,
+    store: Any = None,
+) -> OnlineResponse:
     """Online values of ``features`` for each entity row, ttl checked against ``now`` (default: the current time)."""
     plan = _plan(project, list(features), full_feature_names)
     rows = entity_table(entities)
@@ -197,10 +223,14 @@ def online_features(project: Any, features: list[str], entities: Any, full_featu
     if missing:
         given = ", ".join(rows) or "none"
         hints = "".join(did_you_mean(k, rows) for k in missing)
-        raise DataError(f"entities lack the join key(s) {', '.join(missing)} needed by {', '.join(plan.views)}{hints}; given: {given}")
+        raise DataError(
+            f"entities lack the join key(s) {', '.join(missing)} needed by {', '.join(plan.views)}{hints}; given: {given}"
+        )
     lengths = {k: len(rows[k]) for k in plan.needed}
     if len(set(lengths.values())) > 1:
-        raise DataError(f"entity key columns have different lengths: {', '.join(f'{k}={n}' for k, n in lengths.items())}")
+        raise DataError(
+            f"entity key columns have different lengths: {', '.join(f'{k}={n}' for k, n in lengths.items())}"
+        )
     n = next(iter(lengths.values())) if lengths else 0
     now_us = _micros(now or datetime.now(timezone.utc))
     store = store or project_store(project)

@@ -70,7 +70,9 @@ def parse_time(value: Any, what: str = "--end") -> datetime:
         try:
             dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
         except ValueError:
-            raise UsageError(f"{what} {text!r} is not an ISO 8601 time; write e.g. 2024-05-01, 2024-05-01T12:00:00Z or 2024-05-01T12:00:00+02:00") from None
+            raise UsageError(
+                f"{what} {text!r} is not an ISO 8601 time; write e.g. 2024-05-01, 2024-05-01T12:00:00Z or 2024-05-01T12:00:00+02:00"
+            ) from None
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
@@ -84,12 +86,16 @@ def iso(us: int) -> str:
 
 
 def spec_hash(view: ResolvedView) -> str:
-    return hashlib.sha256(json.dumps(view.spec.model_dump(mode="json"), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps(view.spec.model_dump(mode="json"), sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
 
 
 def schema_hash(view: ResolvedView) -> str:
     """Column names and logical types (as in the fingerprint): another engine's spelling of a type is no change."""
-    return hashlib.sha256(json.dumps({c: logical_type(t) for c, t in view.columns.items()}, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps({c: logical_type(t) for c, t in view.columns.items()}, sort_keys=True).encode()
+    ).hexdigest()[:16]
 
 
 def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) -> dict[str, int]:
@@ -98,14 +104,39 @@ def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) ->
         return {}
     required = [col(k) for k in view.keys] + [col(view.timestamp)]
     sums = [
-        exp.alias_(exp.func("coalesce", exp.Sum(this=exp.Case(ifs=[exp.If(this=exp.LTE(this=event_time(view), expression=exp.Literal.number(b)), true=exp.Literal.number(1))], default=exp.Literal.number(0))), exp.Literal.number(0)), name, quoted=True)
+        exp.alias_(
+            exp.func(
+                "coalesce",
+                exp.Sum(
+                    this=exp.Case(
+                        ifs=[
+                            exp.If(
+                                this=exp.LTE(this=event_time(view), expression=exp.Literal.number(b)),
+                                true=exp.Literal.number(1),
+                            )
+                        ],
+                        default=exp.Literal.number(0),
+                    )
+                ),
+                exp.Literal.number(0),
+            ),
+            name,
+            quoted=True,
+        )
         for name, b in bounds.items()
     ]
     row = engine.rows(exp.select(*sums).from_(view.relation.copy()).where(all_not_null(required)))[0]
     return {k: int(v) for k, v in row.items()}
 
 
-def decide(engine: Engine, view: ResolvedView, prev: dict[str, Any] | None, end_us: int, full_refresh: bool = False, start_us: int | None = None) -> ViewPlan:
+def decide(
+    engine: Engine,
+    view: ResolvedView,
+    prev: dict[str, Any] | None,
+    end_us: int,
+    full_refresh: bool = False,
+    start_us: int | None = None,
+) -> ViewPlan:
     """The action for one view (see the module docstring)."""
     parts = [p.name for p in feast_parts(view)]
     if prev is None:
@@ -130,7 +161,9 @@ def decide(engine: Engine, view: ResolvedView, prev: dict[str, Any] | None, end_
     if counts["settled"] != int(prev["settled_count"]):
         diff = counts["settled"] - int(prev["settled_count"])
         what = f"{diff:,} late row(s)" if diff > 0 else f"{-diff:,} row(s) removed"
-        return ViewPlan(view.name, "recompute", f"late rows behind the watermark: {what} at or before {iso(settled)}", parts)
+        return ViewPlan(
+            view.name, "recompute", f"late rows behind the watermark: {what} at or before {iso(settled)}", parts
+        )
     if end_us == prev_end and counts["at_end"] == int(prev["count_at_end"]) and start_us is None:
         return ViewPlan(view.name, "unchanged", f"already materialized to {iso(prev_end)}", parts)
     since = prev_end - longest_window_us(view)
@@ -146,11 +179,15 @@ def select_views(catalog_views: dict[str, ResolvedView], names: list[str] | None
         return list(catalog_views.values())
     unknown = [n for n in names if n not in catalog_views]
     if unknown:
-        raise UsageError(f"unknown feature view '{unknown[0]}'{did_you_mean(unknown[0], catalog_views)}; views: {', '.join(catalog_views)}")
+        raise UsageError(
+            f"unknown feature view '{unknown[0]}'{did_you_mean(unknown[0], catalog_views)}; views: {', '.join(catalog_views)}"
+        )
     return [catalog_views[n] for n in dict.fromkeys(names)]
 
 
-def plan(project: Any, views: list[str] | None = None, end: Any = None, full_refresh: bool = False, start: Any = None) -> Plan:
+def plan(
+    project: Any, views: list[str] | None = None, end: Any = None, full_refresh: bool = False, start: Any = None
+) -> Plan:
     """Per view, what ``materialize`` with the same arguments would do."""
     end_dt = parse_time(end)
     end_us = to_us(end_dt)

@@ -112,7 +112,7 @@ def clean_runs(project: Any, keep: int = 2) -> None:
     current = current_dir(project)
     published = sorted((p for p in runs.iterdir() if p.is_dir() and (p / STATE_FILE).exists()), key=lambda p: p.name)
     keep_set = {current} if current else set()
-    keep_set.update(p.resolve() for p in [q for q in published if q.resolve() != current][-(keep - 1):] if keep > 1)
+    keep_set.update(p.resolve() for p in [q for q in published if q.resolve() != current][-(keep - 1) :] if keep > 1)
     for path in runs.iterdir():
         if path.resolve() not in keep_set:
             shutil.rmtree(path, ignore_errors=True)

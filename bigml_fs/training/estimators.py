@@ -37,11 +37,15 @@ def estimator_class(model: ModelSpec) -> type:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise EstimatorError(f"model '{model.name}': cannot import '{module_name}' for estimator '{model.estimator}': {exc}") from None
+        raise EstimatorError(
+            f"model '{model.name}': cannot import '{module_name}' for estimator '{model.estimator}': {exc}"
+        ) from None
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         names = [n for n in dir(module) if not n.startswith("_")]
-        raise EstimatorError(f"model '{model.name}': '{module_name}' has no class '{class_name}'{did_you_mean(class_name, names)}")
+        raise EstimatorError(
+            f"model '{model.name}': '{module_name}' has no class '{class_name}'{did_you_mean(class_name, names)}"
+        )
     return cls
 
 
@@ -49,7 +53,9 @@ def make_estimator(model: ModelSpec, overrides: dict[str, Any] | None = None, cl
     """A fresh estimator with defaults, the YAML params, tuning overrides, seed and class_weight."""
     cls = estimator_class(model)
     if not (hasattr(cls, "fit") and hasattr(cls, "get_params")):
-        raise EstimatorError(f"model '{model.name}': {estimator_path(model)} is not a scikit-learn estimator (it has no fit/get_params); name an estimator class")
+        raise EstimatorError(
+            f"model '{model.name}': {estimator_path(model)} is not a scikit-learn estimator (it has no fit/get_params); name an estimator class"
+        )
     try:
         accepted = set(cls().get_params())
     except TypeError:
@@ -65,7 +71,9 @@ def make_estimator(model: ModelSpec, overrides: dict[str, Any] | None = None, cl
         params.setdefault("random_state", model.seed)
     if model.class_weight is not None:
         if "class_weight" not in accepted:
-            raise EstimatorError(f"model '{model.name}': {cls.__name__} does not take class_weight; remove it or use 'resample: {{method: under}}' instead")
+            raise EstimatorError(
+                f"model '{model.name}': {cls.__name__} does not take class_weight; remove it or use 'resample: {{method: under}}' instead"
+            )
         params["class_weight"] = _class_weight(model, classes)
     try:
         return cls(**params)
@@ -81,6 +89,8 @@ def _class_weight(model: ModelSpec, classes: list[Any] | None) -> Any:
     out = {}
     for key, weight in model.class_weight.items():
         if key not in by_text:
-            raise EstimatorError(f"model '{model.name}': class_weight names class '{key}', which the target does not have{did_you_mean(key, by_text)}; classes: {', '.join(by_text)}")
+            raise EstimatorError(
+                f"model '{model.name}': class_weight names class '{key}', which the target does not have{did_you_mean(key, by_text)}; classes: {', '.join(by_text)}"
+            )
         out[by_text[key]] = weight
     return out

@@ -20,7 +20,12 @@ from bigml_fs.training.outputs import ANOMALY_SCORE, PREDICTION, decision_scores
 
 # Metrics where lower is better (the rest: higher is better).
 LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mse", "mae", "median_ae", "mape", "davies_bouldin"}
-DEFAULT_OBJECTIVE = {"classification": "roc_auc", "regression": "rmse", "clustering": "silhouette", "anomaly": "average_precision"}
+DEFAULT_OBJECTIVE = {
+    "classification": "roc_auc",
+    "regression": "rmse",
+    "clustering": "silhouette",
+    "anomaly": "average_precision",
+}
 
 
 def objective(task: str, wanted: list[str], binary: bool, has_target: bool = True) -> str:
@@ -46,7 +51,9 @@ def better(metric: str, a: float | None, b: float | None) -> bool:
 def evaluate(pipeline: Any, X: pd.DataFrame, y: np.ndarray | None, task: str, seed: int = 0) -> dict[str, Any]:
     """All metrics of the task for these rows (JSON-able floats or None)."""
     if task == "classification":
-        return classification_metrics(y, score(pipeline, X, task)[PREDICTION], decision_scores(pipeline, X), list(pipeline.classes_))
+        return classification_metrics(
+            y, score(pipeline, X, task)[PREDICTION], decision_scores(pipeline, X), list(pipeline.classes_)
+        )
     if task == "regression":
         return regression_metrics(y, score(pipeline, X, task)[PREDICTION])
     if task == "clustering":
@@ -59,7 +66,9 @@ def evaluate(pipeline: Any, X: pd.DataFrame, y: np.ndarray | None, task: str, se
 SCORE_BASED = {"roc_auc", "average_precision", "log_loss", "brier"}
 
 
-def metric_value(pipeline: Any, X: pd.DataFrame, y: np.ndarray | None, task: str, metric: str, seed: int = 0) -> float | None:
+def metric_value(
+    pipeline: Any, X: pd.DataFrame, y: np.ndarray | None, task: str, metric: str, seed: int = 0
+) -> float | None:
     """One metric, predicting only what it needs (used many times by CV and permutation importance)."""
     if task == "classification" and metric in SCORE_BASED:
         return classification_metrics(y, None, decision_scores(pipeline, X), list(pipeline.classes_)).get(metric)
@@ -76,7 +85,9 @@ def _safe(fn: Callable[[], Any]) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-def classification_metrics(y: Any, pred: np.ndarray | None, scores: np.ndarray | None, classes: list[Any]) -> dict[str, Any]:
+def classification_metrics(
+    y: Any, pred: np.ndarray | None, scores: np.ndarray | None, classes: list[Any]
+) -> dict[str, Any]:
     """All classification metrics; with ``pred`` None only the score-based ones."""
     binary = len(classes) == 2
     proba = scores if scores is not None and scores.ndim == 2 else None
@@ -101,7 +112,9 @@ def classification_metrics(y: Any, pred: np.ndarray | None, scores: np.ndarray |
     return m
 
 
-def _score_metrics(y: Any, scores: np.ndarray | None, proba: np.ndarray | None, classes: list[Any], binary: bool) -> dict[str, Any]:
+def _score_metrics(
+    y: Any, scores: np.ndarray | None, proba: np.ndarray | None, classes: list[Any], binary: bool
+) -> dict[str, Any]:
     m: dict[str, Any] = {}
     if binary and scores is not None:
         pos = classes[1]
@@ -164,7 +177,9 @@ def anomalous(y: Any) -> np.ndarray:
     return values.astype(bool)
 
 
-def permutation_importances(pipeline: Any, X: pd.DataFrame, y: Any | None, task: str, metric: str, seed: int, max_rows: int = 2000) -> list[dict[str, Any]]:
+def permutation_importances(
+    pipeline: Any, X: pd.DataFrame, y: Any | None, task: str, metric: str, seed: int, max_rows: int = 2000
+) -> list[dict[str, Any]]:
     """Drop in the objective metric when one raw feature is shuffled, on (a sample of) the test part."""
     if task in ("clustering",) or (task == "anomaly" and y is None) or len(X) < 2:
         return []

@@ -31,11 +31,19 @@ SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustS
 
 def column_kind(name: str, dtype: pa.DataType) -> str:
     """numeric or categorical, from a training-set column's Arrow type."""
-    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype) or pa.types.is_decimal(dtype) or pa.types.is_null(dtype):
+    if (
+        pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_boolean(dtype)
+        or pa.types.is_decimal(dtype)
+        or pa.types.is_null(dtype)
+    ):
         return NUMERIC
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_dictionary(dtype):
         return CATEGORICAL
-    raise BigmlError(f"feature '{name}' has type {dtype}, which a model cannot use directly; derive a number or a category from it in the view (e.g. an age in seconds)")
+    raise BigmlError(
+        f"feature '{name}' has type {dtype}, which a model cannot use directly; derive a number or a category from it in the view (e.g. an age in seconds)"
+    )
 
 
 def frame(table: pa.Table, features: list[dict[str, str]]) -> pd.DataFrame:
@@ -53,7 +61,12 @@ def frame(table: pa.Table, features: list[dict[str, str]]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=[f["column"] for f in features])
 
 
-def build_pipeline(model: ModelSpec, features: list[dict[str, str]], overrides: dict[str, Any] | None = None, classes: list[Any] | None = None) -> Any:
+def build_pipeline(
+    model: ModelSpec,
+    features: list[dict[str, str]],
+    overrides: dict[str, Any] | None = None,
+    classes: list[Any] | None = None,
+) -> Any:
     """Preprocess (per column kind), optional PCA, optional resampling (fit only), then the estimator."""
     prep = model.preprocessing
     numeric = [f["column"] for f in features if f["kind"] == NUMERIC]
@@ -62,17 +75,23 @@ def build_pipeline(model: ModelSpec, features: list[dict[str, str]], overrides: 
     if numeric:
         steps: list[tuple[str, Any]] = []
         if prep.impute != "none":
-            steps.append(("impute", SimpleImputer(strategy=prep.impute, fill_value=0 if prep.impute == "constant" else None)))
+            steps.append(
+                ("impute", SimpleImputer(strategy=prep.impute, fill_value=0 if prep.impute == "constant" else None))
+            )
         if prep.scale != "none":
             steps.append(("scale", SCALERS[prep.scale]()))
         parts.append((NUMERIC, Pipeline(steps) if steps else "passthrough", numeric))
     if categorical:
         if prep.encode == "none":
-            raise BigmlError(f"model '{model.name}': feature(s) {', '.join(categorical)} are text; set preprocessing.encode to onehot or ordinal")
+            raise BigmlError(
+                f"model '{model.name}': feature(s) {', '.join(categorical)} are text; set preprocessing.encode to onehot or ordinal"
+            )
         steps = []
         if prep.impute != "none":
             strategy = "most_frequent" if prep.impute == "most_frequent" else "constant"
-            steps.append(("impute", SimpleImputer(strategy=strategy, fill_value=MISSING if strategy == "constant" else None)))
+            steps.append(
+                ("impute", SimpleImputer(strategy=strategy, fill_value=MISSING if strategy == "constant" else None))
+            )
         if prep.encode == "onehot":
             steps.append(("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)))
         else:
@@ -81,7 +100,11 @@ def build_pipeline(model: ModelSpec, features: list[dict[str, str]], overrides: 
     steps = [("preprocess", ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0))]
     if prep.reduce is not None:
         steps.append(("reduce", PCA(n_components=prep.reduce.pca, random_state=model.seed)))
-    estimator_overrides = {k.removeprefix("estimator__"): v for k, v in (overrides or {}).items() if "__" not in k or k.startswith("estimator__")}
+    estimator_overrides = {
+        k.removeprefix("estimator__"): v
+        for k, v in (overrides or {}).items()
+        if "__" not in k or k.startswith("estimator__")
+    }
     estimator = make_estimator(model, estimator_overrides, classes)
     if model.resample is not None:
         from imblearn.pipeline import Pipeline as ImbPipeline
@@ -108,7 +131,9 @@ def _sampler(model: ModelSpec, n_classes: int) -> Any:
     resample = model.resample
     assert resample is not None
     if n_classes > 2 and resample.ratio != 1.0:
-        raise BigmlError(f"model '{model.name}': resample.ratio applies to two classes; with {n_classes} classes use ratio: 1.0 (balance all)")
+        raise BigmlError(
+            f"model '{model.name}': resample.ratio applies to two classes; with {n_classes} classes use ratio: 1.0 (balance all)"
+        )
     strategy: Any = resample.ratio if n_classes <= 2 else "auto"
     cls = {"under": RandomUnderSampler, "over": RandomOverSampler, "smote": SMOTE}[resample.method]
     return cls(sampling_strategy=strategy, random_state=model.seed)

@@ -94,7 +94,9 @@ def dump_model(pipeline: Any) -> bytes:
     data = sio.dumps(pipeline)
     bad = untrusted(data=data)
     if bad:
-        raise UntrustedModelError(f"the fitted pipeline contains type(s) bigml_fs will not load from disk: {', '.join(bad)}; use a scikit-learn estimator (see README, models)")
+        raise UntrustedModelError(
+            f"the fitted pipeline contains type(s) bigml_fs will not load from disk: {', '.join(bad)}; use a scikit-learn estimator (see README, models)"
+        )
     return data
 
 
@@ -106,7 +108,9 @@ def load_model(path: Path) -> Any:
         raise BigmlError(f"model file {path} is missing; the version is damaged, train again")
     bad = untrusted(path)
     if bad:
-        raise UntrustedModelError(f"refusing to load {path}: it references type(s) that are not trusted: {', '.join(bad)}. Only scikit-learn/imbalanced-learn pipelines written by bigml-fs train are loaded; train the model again")
+        raise UntrustedModelError(
+            f"refusing to load {path}: it references type(s) that are not trusted: {', '.join(bad)}. Only scikit-learn/imbalanced-learn pipelines written by bigml-fs train are loaded; train the model again"
+        )
     return sio.load(path, trusted=sio.get_untrusted_types(file=path))
 
 
@@ -150,7 +154,9 @@ def resolve(state_dir: Path, ref: str) -> Version:
         for version in found:
             if version.number == int(number):
                 return version
-        raise UnknownModelError(f"model '{name}' has no version {wanted}; it has {', '.join('v' + str(v.number) for v in found)}")
+        raise UnknownModelError(
+            f"model '{name}' has no version {wanted}; it has {', '.join('v' + str(v.number) for v in found)}"
+        )
     chosen = promoted(state_dir, name)
     if chosen is not None:
         for version in found:

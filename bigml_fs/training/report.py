@@ -43,8 +43,15 @@ def render(manifest: dict[str, Any], data: ReportData) -> str:
     if drawers:
         sections.append(f"<h2>Plots</h2>{_figure(drawers)}")
     if manifest.get("importances"):
-        sections.append(_table("Permutation importance (test part)", {r["feature"]: f"{r['importance']:.4g} ± {r['std']:.2g}" for r in manifest["importances"]}))
-    sections.append(_table("Features", {f["column"]: f"{f['ref']} ({f['type']})" for f in manifest.get("features", [])}))
+        sections.append(
+            _table(
+                "Permutation importance (test part)",
+                {r["feature"]: f"{r['importance']:.4g} ± {r['std']:.2g}" for r in manifest["importances"]},
+            )
+        )
+    sections.append(
+        _table("Features", {f["column"]: f"{f['ref']} ({f['type']})" for f in manifest.get("features", [])})
+    )
     title = f"{manifest['name']} v{manifest['version']}"
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -84,12 +91,24 @@ def _fmt(value: Any) -> str:
 
 def _cv(cv: dict[str, Any]) -> str:
     folds = ", ".join(_fmt(s) for s in cv.get("fold_scores", []))
-    return _table("Cross-validation", {"folds": cv.get("folds"), "by": cv.get("by"), "metric": cv.get("metric"), "mean": cv.get("mean"), "per fold": folds})
+    return _table(
+        "Cross-validation",
+        {
+            "folds": cv.get("folds"),
+            "by": cv.get("by"),
+            "metric": cv.get("metric"),
+            "mean": cv.get("mean"),
+            "per fold": folds,
+        },
+    )
 
 
 def _tuning(t: dict[str, Any]) -> str:
     head = f"<h2>Tuning ({html.escape(t['method'])}, {html.escape(t['metric'])})</h2>"
-    rows = "".join(f"<tr><td>{i}</td><td>{html.escape(str(tr['params']))}</td><td>{_fmt(tr['score'])}</td></tr>" for i, tr in enumerate(t["trials"], 1))
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(str(tr['params']))}</td><td>{_fmt(tr['score'])}</td></tr>"
+        for i, tr in enumerate(t["trials"], 1)
+    )
     return f"{head}<table><tr><th>#</th><th>params</th><th>CV score</th></tr>{rows}</table><p>best: {html.escape(str(t['best_params']))}</p>"
 
 
@@ -105,7 +124,7 @@ def _figure(drawers: list[tuple[str, Any]]) -> str:
             draw(ax)
         except (ValueError, IndexError, TypeError) as exc:
             ax.text(0.5, 0.5, f"not drawn: {exc}", ha="center", va="center", wrap=True)
-    for ax in list(axes.flat)[len(drawers):]:
+    for ax in list(axes.flat)[len(drawers) :]:
         ax.axis("off")
     fig.tight_layout()
     buf = io.BytesIO()
@@ -117,7 +136,10 @@ def _figure(drawers: list[tuple[str, Any]]) -> str:
 def _plots(m: dict[str, Any], d: ReportData) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     if d.task == "classification" and d.scores is not None:
-        out += [("ROC curve", lambda ax: _curve(ax, d, "roc")), ("Precision-recall curve", lambda ax: _curve(ax, d, "pr"))]
+        out += [
+            ("ROC curve", lambda ax: _curve(ax, d, "roc")),
+            ("Precision-recall curve", lambda ax: _curve(ax, d, "pr")),
+        ]
     if d.task == "classification":
         out.append(("Confusion matrix", lambda ax: _confusion(ax, m)))
         if d.scores is not None and d.scores.ndim == 2 and len(d.classes or []) == 2:
@@ -125,7 +147,12 @@ def _plots(m: dict[str, Any], d: ReportData) -> list[tuple[str, Any]]:
     if d.task == "regression":
         out += [("Predicted vs actual", lambda ax: _pred_actual(ax, d)), ("Residuals", lambda ax: _residuals(ax, d))]
     if d.task == "anomaly" and d.anomaly_score is not None:
-        out.append(("Anomaly score distribution", lambda ax: _hist(ax, d.anomaly_score, "anomaly_score (negative = anomalous)")))
+        out.append(
+            (
+                "Anomaly score distribution",
+                lambda ax: _hist(ax, d.anomaly_score, "anomaly_score (negative = anomalous)"),
+            )
+        )
     if m.get("importances"):
         out.append(("Importances", lambda ax: _importances(ax, m["importances"])))
     if d.train_times is not None and d.test_times is not None and len(d.train_times):
@@ -138,7 +165,11 @@ def _curve(ax: Any, d: ReportData, kind: str) -> None:
 
     classes = d.classes or []
     y = np.asarray(d.y_test)
-    pairs = [(classes[1], d.scores[:, 1] if d.scores.ndim == 2 else d.scores)] if len(classes) == 2 else [(c, d.scores[:, i]) for i, c in enumerate(classes)]
+    pairs = (
+        [(classes[1], d.scores[:, 1] if d.scores.ndim == 2 else d.scores)]
+        if len(classes) == 2
+        else [(c, d.scores[:, i]) for i, c in enumerate(classes)]
+    )
     for cls, s in pairs:
         truth = y == cls
         if kind == "roc":

@@ -89,7 +89,9 @@ def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str
     for view, keys in required_keys.items():
         missing = [k for k in keys if k not in user_columns]
         if missing:
-            raise DataError(f"the spine lacks key column(s) {', '.join(missing)} needed by view '{view}'{did_you_mean(missing[0], user_columns)}; spine columns: {', '.join(user_columns)}")
+            raise DataError(
+                f"the spine lacks key column(s) {', '.join(missing)} needed by view '{view}'{did_you_mean(missing[0], user_columns)}; spine columns: {', '.join(user_columns)}"
+            )
     ts = epoch_us(col(time_column), user_columns[time_column], strategy(engine.dialect))
     engine.create_temp_table(SPINE, exp.select("*", alias(ts, TS)).from_(RAW))
     return {**columns, TS: "BIGINT"}
@@ -100,18 +102,33 @@ def check_key_casts(engine: Engine, spine_columns: dict[str, str], wanted: set[t
     for key, dtype in sorted(wanted):
         if spine_columns.get(key, "").upper() == dtype.upper():
             continue
-        bad = exp.select(col(key)).from_(SPINE).where(
-            exp.and_(exp.Not(this=exp.Is(this=col(key), expression=exp.Null())), exp.Is(this=exp.TryCast(this=col(key), to=exp.DataType.build(dtype, dialect="duckdb")), expression=exp.Null()))
-        ).limit(1)
+        bad = (
+            exp.select(col(key))
+            .from_(SPINE)
+            .where(
+                exp.and_(
+                    exp.Not(this=exp.Is(this=col(key), expression=exp.Null())),
+                    exp.Is(
+                        this=exp.TryCast(this=col(key), to=exp.DataType.build(dtype, dialect="duckdb")),
+                        expression=exp.Null(),
+                    ),
+                )
+            )
+            .limit(1)
+        )
         rows = engine.rows(bad)
         if rows:
-            raise DataError(f"spine column '{key}' ({spine_columns[key]}) cannot be cast to the source key type {dtype}: bad value {rows[0][key]!r}")
+            raise DataError(
+                f"spine column '{key}' ({spine_columns[key]}) cannot be cast to the source key type {dtype}: bad value {rows[0][key]!r}"
+            )
 
 
 def _time_column(engine: Engine, columns: dict[str, str], requested: str | None) -> str:
     if requested:
         if requested not in columns:
-            raise DataError(f"the spine has no time column '{requested}'{did_you_mean(requested, columns)}; spine columns: {', '.join(columns)}")
+            raise DataError(
+                f"the spine has no time column '{requested}'{did_you_mean(requested, columns)}; spine columns: {', '.join(columns)}"
+            )
         chosen = requested
     elif DEFAULT_TIME in columns:
         chosen = DEFAULT_TIME
@@ -122,30 +139,56 @@ def _time_column(engine: Engine, columns: dict[str, str], requested: str | None)
         if not typed:
             texts = [c for c, t in columns.items() if t.upper() == "VARCHAR" and _parses_as_time(engine, c)]
             if len(texts) != 1:
-                hint = f"several text columns hold times ({', '.join(texts)})" if texts else "none of its columns is a timestamp"
-                raise DataError(f"cannot tell the spine's time column: {hint}; name it with --timestamp COL (Feast calls it event_timestamp)")
+                hint = (
+                    f"several text columns hold times ({', '.join(texts)})"
+                    if texts
+                    else "none of its columns is a timestamp"
+                )
+                raise DataError(
+                    f"cannot tell the spine's time column: {hint}; name it with --timestamp COL (Feast calls it event_timestamp)"
+                )
             typed = texts
         chosen = typed[0]
     dtype = columns[chosen].upper()
     if dtype == "VARCHAR":
         bad = _first_unparsable(engine, chosen)
         if bad is not None:
-            raise DataError(f"spine column '{chosen}' has a value that is not an ISO 8601 time: {bad!r}; write times like 2024-05-01T12:00:00Z or 2024-05-01 12:00:00+02:00")
+            raise DataError(
+                f"spine column '{chosen}' has a value that is not an ISO 8601 time: {bad!r}; write times like 2024-05-01T12:00:00Z or 2024-05-01 12:00:00+02:00"
+            )
     elif not is_time_type(dtype):
-        raise DataError(f"spine column '{chosen}' is {columns[chosen]}, not a timestamp; give ISO 8601 times or a timestamp column")
+        raise DataError(
+            f"spine column '{chosen}' is {columns[chosen]}, not a timestamp; give ISO 8601 times or a timestamp column"
+        )
     return chosen
 
 
 def _first_unparsable(engine: Engine, column: str) -> str | None:
     parsed = exp.TryCast(this=col(column), to=exp.DataType.build("TIMESTAMPTZ"))
-    query = exp.select(col(column)).from_(RAW).where(exp.and_(exp.Not(this=exp.Is(this=col(column), expression=exp.Null())), exp.Is(this=parsed, expression=exp.Null()))).limit(1)
+    query = (
+        exp.select(col(column))
+        .from_(RAW)
+        .where(
+            exp.and_(
+                exp.Not(this=exp.Is(this=col(column), expression=exp.Null())),
+                exp.Is(this=parsed, expression=exp.Null()),
+            )
+        )
+        .limit(1)
+    )
     rows = engine.rows(query)
     return rows[0][column] if rows else None
 
 
 def _parses_as_time(engine: Engine, column: str) -> bool:
     """Does a text column look like times? Most of a sample parses (one bad value is reported later, by name)."""
-    sample = exp.select(col(column)).from_(RAW).where(exp.Not(this=exp.Is(this=col(column), expression=exp.Null()))).limit(1000).subquery("__sample")
+    sample = (
+        exp.select(col(column))
+        .from_(RAW)
+        .where(exp.Not(this=exp.Is(this=col(column), expression=exp.Null())))
+        .limit(1000)
+        .subquery("__sample")
+    )
     parsed = exp.TryCast(this=col(column), to=exp.DataType.build("TIMESTAMPTZ"))
     query = exp.select(alias(exp.Count(this=exp.Star()), "n"), alias(exp.Count(this=parsed), "ok")).from_(sample)
     row = engine.rows(query)[0]

@@ -33,7 +33,9 @@ def split_by_time(times: np.ndarray, test_fraction: float) -> Split:
     test = np.flatnonzero(times >= boundary)
     train = np.flatnonzero(times < boundary)
     if len(train) == 0:
-        raise DataError(f"cannot split {n} rows by time: every row shares the earliest test time; give rows at more prediction times or use split: {{by: random}}")
+        raise DataError(
+            f"cannot split {n} rows by time: every row shares the earliest test time; give rows at more prediction times or use split: {{by: random}}"
+        )
     return Split(train, test, boundary)
 
 
@@ -59,7 +61,9 @@ def time_folds(times: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarr
         if len(train) and len(test):
             out.append((train, test))
     if len(out) < 2:
-        raise DataError(f"cannot make {folds} time-ordered CV folds from {n} training rows at {len(np.unique(times))} distinct times; use fewer folds or more data")
+        raise DataError(
+            f"cannot make {folds} time-ordered CV folds from {n} training rows at {len(np.unique(times))} distinct times; use fewer folds or more data"
+        )
     return out
 
 

@@ -31,7 +31,15 @@ from bigml_fs.training import registry, report
 from bigml_fs.training import spine as spine_io
 from bigml_fs.training.estimators import estimator_path
 from bigml_fs.training.evaluate import confusion, evaluate, objective, permutation_importances
-from bigml_fs.training.outputs import ANOMALY_SCORE, PREDICTION, decision_scores, has_proba, output_columns, score, thread_limit
+from bigml_fs.training.outputs import (
+    ANOMALY_SCORE,
+    PREDICTION,
+    decision_scores,
+    has_proba,
+    output_columns,
+    score,
+    thread_limit,
+)
 from bigml_fs.training.pipeline import build_pipeline, column_kind, frame
 from bigml_fs.training.split import Split, random_folds, split_by_time, split_random, time_folds
 from bigml_fs.training.training_set import build_training_set
@@ -41,7 +49,17 @@ if TYPE_CHECKING:
     from bigml_fs.project import Project
 
 Progress = Callable[[str], None]
-SQL_TYPES = {"int8": "TINYINT", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE", "float": "FLOAT", "bool": "BOOLEAN", "string": "VARCHAR", "large_string": "VARCHAR"}
+SQL_TYPES = {
+    "int8": "TINYINT",
+    "int16": "SMALLINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "bool": "BOOLEAN",
+    "string": "VARCHAR",
+    "large_string": "VARCHAR",
+}
 
 
 @dataclass
@@ -69,9 +87,16 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         m = self.manifest
         return {
-            "model": self.name, "version": self.version, "path": str(self.path), "report": str(self.report_path),
-            "metrics": m["metrics"], "params": m["params"], "rows": m["rows"], "window": m["window"],
-            "cv": m.get("cv"), "timings": self.timings,
+            "model": self.name,
+            "version": self.version,
+            "path": str(self.path),
+            "report": str(self.report_path),
+            "metrics": m["metrics"],
+            "params": m["params"],
+            "rows": m["rows"],
+            "window": m["window"],
+            "cv": m.get("cv"),
+            "timings": self.timings,
         }
 
 
@@ -87,7 +112,9 @@ def parse_time(value: Any) -> datetime:
         try:
             when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
-            raise UsageError(f"--end {value!r}: not an ISO 8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)") from None
+            raise UsageError(
+                f"--end {value!r}: not an ISO 8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
+            ) from None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
@@ -101,7 +128,9 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
     step = progress or (lambda _text: None)
     catalog = project.catalog
     if model not in catalog.models:
-        raise UsageError(f"unknown model '{model}'{did_you_mean(model, catalog.models)}; models are defined in models/*.yaml")
+        raise UsageError(
+            f"unknown model '{model}'{did_you_mean(model, catalog.models)}; models are defined in models/*.yaml"
+        )
     spec = catalog.models[model]
     refs = catalog.expand(list(spec.features), f"model '{model}'")
     timings: dict[str, float] = {}
@@ -113,16 +142,30 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
     timings["training_set"] = time.perf_counter() - started
     names = [o.name for o in output_names([(r.view, r.feature) for r in refs], False)]
     features = [
-        {"ref": str(r), "view": r.view, "feature": r.feature, "column": n, "type": str(table.schema.field(n).type), "sql_type": sql_type(table.schema.field(n).type), "kind": column_kind(n, table.schema.field(n).type)}
+        {
+            "ref": str(r),
+            "view": r.view,
+            "feature": r.feature,
+            "column": n,
+            "type": str(table.schema.field(n).type),
+            "sql_type": sql_type(table.schema.field(n).type),
+            "kind": column_kind(n, table.schema.field(n).type),
+        }
         for r, n in zip(refs, names, strict=True)
     ]
     data = _prepare(spec, table)
     X, y, times = frame(data.table, features), data.y, data.times
     classes = sorted(np.unique(y).tolist()) if spec.task == "classification" else None
     if classes is not None and len(classes) < 2:
-        raise DataError(f"model '{model}': the target '{spec.labels.target}' has one class ({classes[0]!r}) in {len(y)} rows; a classifier needs two or more")
+        raise DataError(
+            f"model '{model}': the target '{spec.labels.target}' has one class ({classes[0]!r}) in {len(y)} rows; a classifier needs two or more"
+        )
 
-    parts = split_by_time(times, spec.split.test_fraction) if spec.split.by == "time" else split_random(len(X), spec.split.test_fraction, spec.seed, y if classes else None)
+    parts = (
+        split_by_time(times, spec.split.test_fraction)
+        if spec.split.by == "time"
+        else split_random(len(X), spec.split.test_fraction, spec.seed, y if classes else None)
+    )
     X_train, X_test = X.iloc[parts.train].reset_index(drop=True), X.iloc[parts.test].reset_index(drop=True)
     y_train = None if y is None else y[parts.train]
     y_test = None if y is None else y[parts.test]
@@ -135,18 +178,33 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
     cv = spec.cv or (CvSpec(folds=3, by=spec.split.by) if spec.tuning else None)
     if cv is not None:
         train_times = times[parts.train]
-        folds = time_folds(train_times, cv.folds) if cv.by == "time" else random_folds(len(X_train), cv.folds, spec.seed, y_train if classes else None)
+        folds = (
+            time_folds(train_times, cv.folds)
+            if cv.by == "time"
+            else random_folds(len(X_train), cv.folds, spec.seed, y_train if classes else None)
+        )
         if spec.tuning is not None:
             step(f"tuning ({spec.tuning.method}, {metric})")
             found = search(spec, features, X_train, y_train, folds, metric, classes, step)
             params = found.best_params
             best = found.best
-            tuning_record = {"method": spec.tuning.method, "metric": metric, "best_params": params, "trials": [_trial(t) for t in found.trials]}
+            tuning_record = {
+                "method": spec.tuning.method,
+                "metric": metric,
+                "best_params": params,
+                "trials": [_trial(t) for t in found.trials],
+            }
         else:
             step("cross-validation")
             best = cv_score(spec, features, X_train, y_train, folds, metric, {}, classes)
         assert best is not None
-        cv_record = {"folds": len(folds), "by": cv.by, "metric": metric, "mean": best.score, "fold_scores": best.fold_scores}
+        cv_record = {
+            "folds": len(folds),
+            "by": cv.by,
+            "metric": metric,
+            "mean": best.score,
+            "fold_scores": best.fold_scores,
+        }
     timings["cv_tuning"] = time.perf_counter() - started
 
     step("fit")
@@ -174,11 +232,24 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
         "estimator_params": _jsonable(pipeline.steps[-1][1].get_params()),
         "seed": spec.seed,
         "definition": spec.model_dump(mode="json"),
-        "labels": {"source": spec.labels.source, "target": spec.labels.target, "timestamp": spec.labels.timestamp, "target_type": target_type},
+        "labels": {
+            "source": spec.labels.source,
+            "target": spec.labels.target,
+            "timestamp": spec.labels.timestamp,
+            "target_type": target_type,
+        },
         "features": features,
         "classes": _jsonable(classes),
-        "outputs": output_columns(spec.task, [str(c) for c in classes] if classes else None, spec.task == "classification" and has_proba(pipeline), sql_type(data.target_arrow) if data.target_arrow is not None and spec.task == "classification" else None),
-        "fingerprints": {"views": {r.view: catalog.views[r.view].fingerprint for r in refs}, "labels": _labels_fingerprint(project, spec)},
+        "outputs": output_columns(
+            spec.task,
+            [str(c) for c in classes] if classes else None,
+            spec.task == "classification" and has_proba(pipeline),
+            sql_type(data.target_arrow) if data.target_arrow is not None and spec.task == "classification" else None,
+        ),
+        "fingerprints": {
+            "views": {r.view: catalog.views[r.view].fingerprint for r in refs},
+            "labels": _labels_fingerprint(project, spec),
+        },
         "training_sql": project.compile(model),
         "window": _window(times, parts, end_time),
         "split": {"by": spec.split.by, "test_fraction": spec.split.test_fraction},
@@ -194,7 +265,16 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
     if classes is not None:
         manifest["confusion_matrix"] = confusion(y_test, outputs[PREDICTION], classes)
     scores = decision_scores(pipeline, X_test) if spec.task == "classification" else None
-    plot_data = report.ReportData(spec.task, y_test, outputs.get(PREDICTION), scores, classes, outputs.get(ANOMALY_SCORE), times[parts.train], times[parts.test])
+    plot_data = report.ReportData(
+        spec.task,
+        y_test,
+        outputs.get(PREDICTION),
+        scores,
+        classes,
+        outputs.get(ANOMALY_SCORE),
+        times[parts.train],
+        times[parts.test],
+    )
 
     step("register")
     model_bytes = registry.dump_model(pipeline)
@@ -224,8 +304,18 @@ def _training_table(project: Project, spec: ModelSpec, refs: list[FeatureRef], e
     """The model's point-in-time training set; with ``end``, only labels at or before it."""
     catalog = project.catalog
     # only the columns the spine needs, so a label column never collides with a feature name
-    needed = list(dict.fromkeys([*(k for r in refs for k in catalog.views[r.view].keys), spec.labels.timestamp, *([spec.labels.target] if spec.labels.target else [])]))
-    query = exp.select(*[exp.column(c, quoted=True) for c in needed]).from_(catalog.relations[spec.labels.source].copy())
+    needed = list(
+        dict.fromkeys(
+            [
+                *(k for r in refs for k in catalog.views[r.view].keys),
+                spec.labels.timestamp,
+                *([spec.labels.target] if spec.labels.target else []),
+            ]
+        )
+    )
+    query = exp.select(*[exp.column(c, quoted=True) for c in needed]).from_(
+        catalog.relations[spec.labels.source].copy()
+    )
     if end is not None:
         cutoff = exp.cast(exp.Literal.string(end.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
         query = query.where(exp.LTE(this=exp.column(spec.labels.timestamp, quoted=True), expression=cutoff))
@@ -234,7 +324,10 @@ def _training_table(project: Project, spec: ModelSpec, refs: list[FeatureRef], e
     table = build_training_set(project.engine, catalog, refs, spec.labels.timestamp)
     assert isinstance(table, pa.Table)
     if table.num_rows == 0:
-        raise DataError(f"model '{spec.name}': labels source '{spec.labels.source}' has no rows" + (f" at or before {end.isoformat()}" if end else ""))
+        raise DataError(
+            f"model '{spec.name}': labels source '{spec.labels.source}' has no rows"
+            + (f" at or before {end.isoformat()}" if end else "")
+        )
     return table
 
 
@@ -244,7 +337,10 @@ def _prepare(spec: ModelSpec, table: pa.Table) -> _Prepared:
     if pa.types.is_date(time_col.type):
         time_col = time_col.cast(pa.timestamp("s"))
     keep = pc.is_valid(time_col)
-    dropped = {"dropped_null_time": int(table.num_rows - pc.sum(keep).as_py() if table.num_rows else 0), "dropped_null_target": 0}
+    dropped = {
+        "dropped_null_time": int(table.num_rows - pc.sum(keep).as_py() if table.num_rows else 0),
+        "dropped_null_target": 0,
+    }
     target = spec.labels.target
     if target and spec.task in ("classification", "regression"):
         valid_target = pc.is_valid(table.column(target))
@@ -253,7 +349,9 @@ def _prepare(spec: ModelSpec, table: pa.Table) -> _Prepared:
     table = table.filter(keep)
     time_col = time_col.filter(keep)
     if table.num_rows < 4:
-        raise DataError(f"model '{spec.name}': only {table.num_rows} usable training rows (rows need a prediction time and a target); add labels")
+        raise DataError(
+            f"model '{spec.name}': only {table.num_rows} usable training rows (rows need a prediction time and a target); add labels"
+        )
     times = pc.cast(pc.cast(time_col, pa.timestamp("us", tz="UTC")), pa.int64()).to_numpy(zero_copy_only=False)
     y = None
     target_arrow = None
@@ -261,12 +359,20 @@ def _prepare(spec: ModelSpec, table: pa.Table) -> _Prepared:
         column = table.column(target)
         target_arrow = column.type
         if spec.task == "regression":
-            if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type)):
-                raise DataError(f"model '{spec.name}': regression target '{target}' is {column.type}, not a number; cast it in a sql/ model")
+            if not (
+                pa.types.is_integer(column.type)
+                or pa.types.is_floating(column.type)
+                or pa.types.is_decimal(column.type)
+            ):
+                raise DataError(
+                    f"model '{spec.name}': regression target '{target}' is {column.type}, not a number; cast it in a sql/ model"
+                )
             y = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         elif spec.task == "classification":
             if pa.types.is_floating(column.type):
-                raise DataError(f"model '{spec.name}': classification target '{target}' is {column.type}; use integer, boolean or text classes (cast it in a sql/ model)")
+                raise DataError(
+                    f"model '{spec.name}': classification target '{target}' is {column.type}; use integer, boolean or text classes (cast it in a sql/ model)"
+                )
             y = column.to_numpy(zero_copy_only=False)
         else:
             y = np.asarray(column.to_pylist(), dtype=object)
@@ -280,8 +386,10 @@ def _window(times: np.ndarray, parts: Split, end: datetime | None) -> dict[str, 
     train, test = times[parts.train], times[parts.test]
     return {
         "end": end.isoformat() if end else None,
-        "train_start": iso(train.min()), "train_end": iso(train.max()),
-        "test_start": iso(test.min()), "test_end": iso(test.max()),
+        "train_start": iso(train.min()),
+        "train_end": iso(train.max()),
+        "test_start": iso(test.min()),
+        "test_end": iso(test.max()),
         "boundary": iso(parts.boundary),
     }
 
@@ -312,7 +420,18 @@ def _jsonable(value: Any) -> Any:
 
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("bigml-fs", "scikit-learn", "numpy", "pandas", "pyarrow", "skops", "imbalanced-learn", "optuna", "duckdb", "sqlglot"):
+    for dist in (
+        "bigml-fs",
+        "scikit-learn",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "skops",
+        "imbalanced-learn",
+        "optuna",
+        "duckdb",
+        "sqlglot",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -33,10 +33,24 @@ log = logging.getLogger("bigml_fs")
 RESULT = "__training_set"
 
 
-def compile_training_query(catalog: Catalog, refs: list[FeatureRef], spine_columns: dict[str, str], full_feature_names: bool = False, engine: str = "duckdb") -> TrainingQuery:
+def compile_training_query(
+    catalog: Catalog,
+    refs: list[FeatureRef],
+    spine_columns: dict[str, str],
+    full_feature_names: bool = False,
+    engine: str = "duckdb",
+) -> TrainingQuery:
     """The training-set AST with ``engine``'s plan (a SQLGlot dialect); feature expressions are read in the project's sql_dialect."""
     requested = [(r.view, r.feature) for r in refs]
-    return training_query(exp.table_(spine_io.SPINE), spine_columns, catalog.views, requested, catalog.sql_dialect, full_feature_names, strategy(engine))
+    return training_query(
+        exp.table_(spine_io.SPINE),
+        spine_columns,
+        catalog.views,
+        requested,
+        catalog.sql_dialect,
+        full_feature_names,
+        strategy(engine),
+    )
 
 
 def build_training_set(
@@ -60,7 +74,9 @@ def build_training_set(
     user_columns = [c for c in spine_columns if c not in (ROW, "__ts")]
     for out in output_names([(r.view, r.feature) for r in refs], full_feature_names):
         if out.name in user_columns:
-            raise DataError(f"feature '{out.view}:{out.feature}' would overwrite the spine column '{out.name}'; rename the spine column or pass --full-feature-names")
+            raise DataError(
+                f"feature '{out.view}:{out.feature}' would overwrite the spine column '{out.name}'; rename the spine column or pass --full-feature-names"
+            )
     _warn_skipped_rows(engine, views.values())
 
     catalog = _with_lookup_relations(engine, catalog, views.values())
@@ -69,7 +85,11 @@ def build_training_set(
     unordered.set("order", None)  # the output orders by __row once, when it is written
     engine.create_temp_table(RESULT, unordered)
     _raise_on_ambiguity(engine, plan, catalog)
-    final = exp.select(*[col(c) for c in user_columns], *[col(o.name) for o in plan.outputs]).from_(RESULT).order_by(col(ROW))
+    final = (
+        exp.select(*[col(c) for c in user_columns], *[col(o.name) for o in plan.outputs])
+        .from_(RESULT)
+        .order_by(col(ROW))
+    )
     if output is not None:
         return write_atomically(engine, final, output)
     return engine.to_arrow(final)
@@ -97,8 +117,17 @@ def _raise_on_ambiguity(engine: Engine, plan: TrainingQuery, catalog: Catalog) -
             continue
         keys = catalog.views[view].keys
         # the matched source keys where the plan keeps them (mapped spine columns may be named otherwise)
-        selected = [col(c).as_(k) for c, k in zip(plan.ambiguity_keys[column], keys, strict=True)] if column in plan.ambiguity_keys else [col(k) for k in keys]
-        row = engine.rows(exp.select(*selected).from_(RESULT).where(exp.EQ(this=col(column), expression=exp.Literal.number(ts))).limit(1))[0]
+        selected = (
+            [col(c).as_(k) for c, k in zip(plan.ambiguity_keys[column], keys, strict=True)]
+            if column in plan.ambiguity_keys
+            else [col(k) for k in keys]
+        )
+        row = engine.rows(
+            exp.select(*selected)
+            .from_(RESULT)
+            .where(exp.EQ(this=col(column), expression=exp.Literal.number(ts)))
+            .limit(1)
+        )[0]
         when = datetime.fromtimestamp(ts / 1e6, tz=timezone.utc).isoformat() if ts else "(static source)"
         key_text = ", ".join(f"{k}={v!r}" for k, v in row.items())
         raise DataError(

@@ -57,18 +57,35 @@ def fit(pipeline: Any, X: pd.DataFrame, y: np.ndarray | None, task: str, model_n
             pipeline.fit(X)
     except ValueError as exc:
         text = str(exc).splitlines()[0]
-        hint = "; set preprocessing.impute (e.g. median) or pick an estimator that accepts missing values" if "NaN" in text else ""
-        raise BigmlError(f"model '{model_name}': fitting {type(pipeline.steps[-1][1]).__name__} failed: {text}{hint}") from None
+        hint = (
+            "; set preprocessing.impute (e.g. median) or pick an estimator that accepts missing values"
+            if "NaN" in text
+            else ""
+        )
+        raise BigmlError(
+            f"model '{model_name}': fitting {type(pipeline.steps[-1][1]).__name__} failed: {text}{hint}"
+        ) from None
     return pipeline
 
 
-def cv_score(model: ModelSpec, features: list[dict[str, str]], X: pd.DataFrame, y: np.ndarray | None, folds: Folds, metric: str, params: dict[str, Any], classes: list[Any] | None) -> Trial:
+def cv_score(
+    model: ModelSpec,
+    features: list[dict[str, str]],
+    X: pd.DataFrame,
+    y: np.ndarray | None,
+    folds: Folds,
+    metric: str,
+    params: dict[str, Any],
+    classes: list[Any] | None,
+) -> Trial:
     """Fit a fresh pipeline per fold and score the held-out block."""
     scores: list[float | None] = []
     for train, test in folds:
         pipeline = build_pipeline(model, features, params, classes)
         fit(pipeline, X.iloc[train], None if y is None else y[train], model.task, model.name)
-        scores.append(metric_value(pipeline, X.iloc[test], None if y is None else y[test], model.task, metric, model.seed))
+        scores.append(
+            metric_value(pipeline, X.iloc[test], None if y is None else y[test], model.task, metric, model.seed)
+        )
     valid = [s for s in scores if s is not None]
     mean = float(np.mean(valid)) if valid else None
     return Trial(dict(params), mean, scores)
@@ -95,7 +112,16 @@ def _draw(rng: np.random.Generator, value: SearchRange | list[Any]) -> Any:
     return round(drawn) if value.integer else float(drawn)
 
 
-def search(model: ModelSpec, features: list[dict[str, str]], X: pd.DataFrame, y: np.ndarray | None, folds: Folds, metric: str, classes: list[Any] | None, progress: Callable[[str], None] | None = None) -> SearchResult:
+def search(
+    model: ModelSpec,
+    features: list[dict[str, str]],
+    X: pd.DataFrame,
+    y: np.ndarray | None,
+    folds: Folds,
+    metric: str,
+    classes: list[Any] | None,
+    progress: Callable[[str], None] | None = None,
+) -> SearchResult:
     """Run the model's tuning; every trial recorded, best by the CV mean of ``metric``."""
     tuning = model.tuning
     assert tuning is not None
@@ -110,12 +136,24 @@ def search(model: ModelSpec, features: list[dict[str, str]], X: pd.DataFrame, y:
             result.trials.append(cv_score(model, features, X, y, folds, metric, params, classes))
     best = result.best
     if best is None or best.score is None:
-        raise BigmlError(f"model '{model.name}': no tuning trial gave a {metric} score on the CV folds (e.g. a fold with one class); use more data, fewer folds or another metric")
+        raise BigmlError(
+            f"model '{model.name}': no tuning trial gave a {metric} score on the CV folds (e.g. a fold with one class); use more data, fewer folds or another metric"
+        )
     result.best_params = best.params
     return result
 
 
-def _bayes(model: ModelSpec, features: list[dict[str, str]], X: pd.DataFrame, y: np.ndarray | None, folds: Folds, metric: str, classes: list[Any] | None, result: SearchResult, progress: Callable[[str], None] | None) -> None:
+def _bayes(
+    model: ModelSpec,
+    features: list[dict[str, str]],
+    X: pd.DataFrame,
+    y: np.ndarray | None,
+    folds: Folds,
+    metric: str,
+    classes: list[Any] | None,
+    result: SearchResult,
+    progress: Callable[[str], None] | None,
+) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -43,8 +43,17 @@ CONTAINERS = ("Pipeline", "ColumnTransformer")
 LINEAR_REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "LinearSVR", "SGDRegressor")
 LINEAR_CLASSIFIERS = ("LogisticRegression", "LinearSVC", "SGDClassifier")
 ESTIMATORS: dict[str, tuple[tuple[str, ...], Callable[..., Scores]]] = {
-    **{name: (("regression",), lambda est, f, frame, task, dialect: linear.regressor(est, f, frame)) for name in LINEAR_REGRESSORS},
-    **{name: (("classification",), lambda est, f, frame, task, dialect: linear.classifier(est, f, frame, _has_proba(est))) for name in LINEAR_CLASSIFIERS},
+    **{
+        name: (("regression",), lambda est, f, frame, task, dialect: linear.regressor(est, f, frame))
+        for name in LINEAR_REGRESSORS
+    },
+    **{
+        name: (
+            ("classification",),
+            lambda est, f, frame, task, dialect: linear.classifier(est, f, frame, _has_proba(est)),
+        )
+        for name in LINEAR_CLASSIFIERS
+    },
     "DecisionTreeClassifier": (("classification",), trees.decision_tree),
     "DecisionTreeRegressor": (("regression",), trees.decision_tree),
     "RandomForestClassifier": (("classification",), trees.forest),
@@ -62,14 +71,18 @@ ESTIMATORS: dict[str, tuple[tuple[str, ...], Callable[..., Scores]]] = {
 
 def supported() -> str:
     """The list printed in every 'not supported' message."""
-    steps = sorted(set(TRANSFORMERS) | set(CONTAINERS) | {"FunctionTransformer (identity)", "imblearn samplers (skipped)"})
+    steps = sorted(
+        set(TRANSFORMERS) | set(CONTAINERS) | {"FunctionTransformer (identity)", "imblearn samplers (skipped)"}
+    )
     return f"steps: {', '.join(steps)}; estimators: {', '.join(sorted(ESTIMATORS))}"
 
 
 def _unsupported(what: Any, where: str = "") -> UnsupportedStepError:
     name = type(what).__name__
     place = f" (step '{where}')" if where else ""
-    return UnsupportedStepError(f"in-warehouse scoring does not support {name}{place}; supported {supported()}. Score this model in Python instead (predict without --in-warehouse)")
+    return UnsupportedStepError(
+        f"in-warehouse scoring does not support {name}{place}; supported {supported()}. Score this model in Python instead (predict without --in-warehouse)"
+    )
 
 
 def _has_proba(est: Any) -> bool:
@@ -83,7 +96,9 @@ def _is_sampler(step: Any) -> bool:
     return hasattr(step, "fit_resample")
 
 
-def _transform(step: Any, features: list[Feature], names: list[str] | None, frame: Frame, nested: str = "") -> list[Feature]:
+def _transform(
+    step: Any, features: list[Feature], names: list[str] | None, frame: Frame, nested: str = ""
+) -> list[Feature]:
     """Features out of one fitted transformer (recursing into pipelines and column transformers)."""
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return features
@@ -105,7 +120,14 @@ def _transform(step: Any, features: list[Feature], names: list[str] | None, fram
     return fn(step, features)
 
 
-def compile_pipeline(pipeline: Any, source: exp.Expression, feature_columns: list[str], task: str, passthrough: list[str], dialect: str = "duckdb") -> exp.Select:
+def compile_pipeline(
+    pipeline: Any,
+    source: exp.Expression,
+    feature_columns: list[str],
+    task: str,
+    passthrough: list[str],
+    dialect: str = "duckdb",
+) -> exp.Select:
     """One SELECT scoring every row of ``source`` with the fitted ``pipeline``.
 
     ``feature_columns`` are the pipeline's input columns in the order it was fit
@@ -118,7 +140,11 @@ def compile_pipeline(pipeline: Any, source: exp.Expression, feature_columns: lis
     if task not in TASKS:
         raise UnsupportedStepError(f"unknown task '{task}'; expected one of {', '.join(TASKS)}")
     steps = list(pipeline.steps) if type(pipeline).__name__ == "Pipeline" else [("estimator", pipeline)]
-    steps = [(n, s) for n, s in steps if s is not None and not (isinstance(s, str) and s == "passthrough") and not _is_sampler(s)]
+    steps = [
+        (n, s)
+        for n, s in steps
+        if s is not None and not (isinstance(s, str) and s == "passthrough") and not _is_sampler(s)
+    ]
     if not steps:
         raise UnsupportedStepError("the pipeline has no estimator to score with")
     est_name, estimator = steps[-1]
@@ -127,7 +153,9 @@ def compile_pipeline(pipeline: Any, source: exp.Expression, feature_columns: lis
         raise _unsupported(estimator, est_name)
     tasks, fn = entry
     if task not in tasks:
-        raise UnsupportedStepError(f"{type(estimator).__name__} cannot score a {task} model (it is for {', '.join(tasks)})")
+        raise UnsupportedStepError(
+            f"{type(estimator).__name__} cannot score a {task} model (it is for {', '.join(tasks)})"
+        )
     frame, features = Frame.start(source, feature_columns, passthrough)
     names: list[str] | None = list(feature_columns)
     for step_name, step in steps[:-1]:
@@ -142,7 +170,9 @@ def compile_pipeline(pipeline: Any, source: exp.Expression, feature_columns: lis
         outputs.append(("anomaly_score", scores.anomaly_score))
     clash = sorted({name for name, _ in outputs} & set(passthrough))
     if clash:
-        raise BigmlError(f"the scored rows already have column(s) {', '.join(clash)}, which scoring would overwrite; rename them in the spine")
+        raise BigmlError(
+            f"the scored rows already have column(s) {', '.join(clash)}, which scoring would overwrite; rename them in the spine"
+        )
     return frame.finish(outputs)
 
 

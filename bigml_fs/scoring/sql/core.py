@@ -100,7 +100,12 @@ def clamp(e: exp.Expression, low: float, high: float) -> exp.Expression:
 
 def expit(d: exp.Expression) -> exp.Expression:
     """1 / (1 + exp(-d)), the logistic function as scipy computes it (argument clamped)."""
-    return exp.Div(this=f64(1.0), expression=paren(exp.Add(this=f64(1.0), expression=exp.Exp(this=clamp(exp.Neg(this=paren(d)), -EXP_CLAMP, EXP_CLAMP)))))
+    return exp.Div(
+        this=f64(1.0),
+        expression=paren(
+            exp.Add(this=f64(1.0), expression=exp.Exp(this=clamp(exp.Neg(this=paren(d)), -EXP_CLAMP, EXP_CLAMP)))
+        ),
+    )
 
 
 def argbest(values: list[exp.Expression], labels: list[exp.Expression], maximum: bool = True) -> exp.Expression:
@@ -138,7 +143,9 @@ class Frame:
     ctes: list[tuple[str, exp.Select]] = field(default_factory=list)
 
     @classmethod
-    def start(cls, source: exp.Expression, feature_columns: list[str], passthrough: list[str]) -> tuple[Frame, list[Feature]]:
+    def start(
+        cls, source: exp.Expression, feature_columns: list[str], passthrough: list[str]
+    ) -> tuple[Frame, list[Feature]]:
         frame = cls(passthrough=list(passthrough))
         if isinstance(source, exp.Table):
             relation: exp.Expression = source.copy()
@@ -149,7 +156,9 @@ class Frame:
             query = source.subquery() if isinstance(source, exp.Query) else source
             relation = exp.alias_(query.copy(), "src", table=True)
             alias = "src"
-        cols: list[exp.Expression] = [exp.alias_(exp.column(c, table=alias, quoted=True), f"p{i}") for i, c in enumerate(passthrough)]
+        cols: list[exp.Expression] = [
+            exp.alias_(exp.column(c, table=alias, quoted=True), f"p{i}") for i, c in enumerate(passthrough)
+        ]
         cols += [exp.alias_(exp.column(c, table=alias, quoted=True), f"x{i}") for i, c in enumerate(feature_columns)]
         frame._push(exp.select(*cols).from_(relation))
         return frame, [Feature(col(f"x{i}"), numeric=False) for i in range(len(feature_columns))]

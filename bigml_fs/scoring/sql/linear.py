@@ -14,11 +14,26 @@ from typing import Any
 import numpy as np
 from sqlglot import exp
 
-from bigml_fs.scoring.sql.core import EXP_CLAMP, Feature, Frame, Scores, UnsupportedStepError, add_all, argbest, expit, f64, greatest, label, paren
+from bigml_fs.scoring.sql.core import (
+    EXP_CLAMP,
+    Feature,
+    Frame,
+    Scores,
+    UnsupportedStepError,
+    add_all,
+    argbest,
+    expit,
+    f64,
+    greatest,
+    label,
+    paren,
+)
 
 
 def _decision(coef: np.ndarray, intercept: float, features: list[Feature]) -> exp.Expression:
-    terms: list[exp.Expression] = [exp.Mul(this=f.double(), expression=f64(w)) for f, w in zip(features, coef, strict=True) if w != 0.0]
+    terms: list[exp.Expression] = [
+        exp.Mul(this=f.double(), expression=f64(w)) for f, w in zip(features, coef, strict=True) if w != 0.0
+    ]
     if not terms:
         return f64(intercept)
     return paren(exp.Add(this=paren(add_all(terms)), expression=f64(intercept)))
@@ -49,7 +64,10 @@ def softmax(frame: Frame, names: list[str]) -> tuple[dict[str, exp.Column], list
     """p_i = exp(d_i - max d) / sum_j exp(d_j - max d); stages the exponentials, carrying ``names``."""
     values = [exp.column(n) for n in names]
     top = greatest(*[v.copy() for v in values])
-    named = {f"e{i}": exp.Exp(this=greatest(exp.Sub(this=v.copy(), expression=top.copy()), f64(-EXP_CLAMP))) for i, v in enumerate(values)}
+    named = {
+        f"e{i}": exp.Exp(this=greatest(exp.Sub(this=v.copy(), expression=top.copy()), f64(-EXP_CLAMP)))
+        for i, v in enumerate(values)
+    }
     refs = frame.stage(named, keep=names)
     es = [refs[f"e{i}"] for i in range(len(names))]
     total = paren(add_all([e.copy() for e in es]))
@@ -63,7 +81,12 @@ def ovr_proba(frame: Frame, names: list[str]) -> tuple[dict[str, exp.Column], li
     total = paren(add_all([q.copy() for q in qs]))
     zero = exp.EQ(this=total.copy(), expression=f64(0.0))
     uniform = f64(1.0 / len(qs))
-    return refs, [exp.Case(ifs=[exp.If(this=zero.copy(), true=uniform.copy())], default=exp.Div(this=q.copy(), expression=total.copy())) for q in qs]
+    return refs, [
+        exp.Case(
+            ifs=[exp.If(this=zero.copy(), true=uniform.copy())], default=exp.Div(this=q.copy(), expression=total.copy())
+        )
+        for q in qs
+    ]
 
 
 def classifier(est: Any, features: list[Feature], frame: Frame, proba: bool) -> Scores:
@@ -77,7 +100,9 @@ def classifier(est: Any, features: list[Feature], frame: Frame, proba: bool) -> 
         refs = {"d0": exp.column("d0")}
         if proba:
             refs, probabilities = binary_proba(frame, "d0")
-        prediction = exp.Case(ifs=[exp.If(this=exp.GT(this=refs["d0"].copy(), expression=f64(0.0)), true=labels[1])], default=labels[0])
+        prediction = exp.Case(
+            ifs=[exp.If(this=exp.GT(this=refs["d0"].copy(), expression=f64(0.0)), true=labels[1])], default=labels[0]
+        )
         return Scores(prediction=prediction, probabilities=probabilities)
     probabilities = None
     if proba:

@@ -27,11 +27,15 @@ def _equals(feature: Feature, category: Any) -> exp.Expression:
     if isinstance(category, (str, np.str_)):
         value: exp.Expression = feature.expr.copy()
         if feature.numeric:
-            raise UnsupportedStepError(f"a text category ({category!r}) is compared with a numeric column; encode text columns only")
+            raise UnsupportedStepError(
+                f"a text category ({category!r}) is compared with a numeric column; encode text columns only"
+            )
         return exp.EQ(this=value, expression=exp.Literal.string(str(category)))
     if isinstance(category, (bool, np.bool_, int, np.integer, float, np.floating)):
         return exp.EQ(this=feature.double(), expression=f64(float(category)))
-    raise UnsupportedStepError(f"category {category!r} of type {type(category).__name__} is not supported in scoring SQL")
+    raise UnsupportedStepError(
+        f"category {category!r} of type {type(category).__name__} is not supported in scoring SQL"
+    )
 
 
 def _indicator(cond: exp.Expression) -> exp.Expression:
@@ -40,12 +44,20 @@ def _indicator(cond: exp.Expression) -> exp.Expression:
 
 def simple_imputer(step: Any, features: list[Feature]) -> list[Feature]:
     if not _is_nan(step.missing_values):
-        raise UnsupportedStepError(f"SimpleImputer(missing_values={step.missing_values!r}) is not supported; only NaN/None (SQL NULL) missing values")
+        raise UnsupportedStepError(
+            f"SimpleImputer(missing_values={step.missing_values!r}) is not supported; only NaN/None (SQL NULL) missing values"
+        )
     stats = step.statistics_
     out: list[Feature] = []
     for f, stat in zip(features, stats, strict=True):
         if isinstance(stat, (str, np.str_)):
-            out.append(Feature(exp.Coalesce(this=f.expr.copy(), expressions=[exp.Literal.string(str(stat))]), numeric=False, nullable=False))
+            out.append(
+                Feature(
+                    exp.Coalesce(this=f.expr.copy(), expressions=[exp.Literal.string(str(stat))]),
+                    numeric=False,
+                    nullable=False,
+                )
+            )
         elif _is_nan(stat):
             if stats.dtype.kind == "O":  # text column whose statistic is missing: values pass through
                 out.append(Feature(f.expr.copy(), numeric=False))
@@ -55,7 +67,9 @@ def simple_imputer(step: Any, features: list[Feature]) -> list[Feature]:
         elif isinstance(stat, (int, float, np.integer, np.floating)) and not isinstance(stat, (bool, np.bool_)):
             out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(float(stat))]), nullable=False))
         else:
-            raise UnsupportedStepError(f"SimpleImputer fill value {stat!r} is not supported in scoring SQL; fill numbers with numbers and text with text")
+            raise UnsupportedStepError(
+                f"SimpleImputer fill value {stat!r} is not supported in scoring SQL; fill numbers with numbers and text with text"
+            )
     indicator = getattr(step, "indicator_", None)
     if indicator is not None:
         for i in indicator.features_:
@@ -91,9 +105,17 @@ def minmax_scaler(step: Any, features: list[Feature]) -> list[Feature]:
     out = []
     low, high = step.feature_range
     for i, f in enumerate(features):
-        e: exp.Expression = paren(exp.Add(this=exp.Mul(this=f.double(), expression=f64(step.scale_[i])), expression=f64(step.min_[i])))
+        e: exp.Expression = paren(
+            exp.Add(this=exp.Mul(this=f.double(), expression=f64(step.scale_[i])), expression=f64(step.min_[i]))
+        )
         if step.clip:  # np.clip keeps NaN: a CASE keeps NULL on every engine
-            e = exp.Case(ifs=[exp.If(this=exp.LT(this=e.copy(), expression=f64(low)), true=f64(low)), exp.If(this=exp.GT(this=e.copy(), expression=f64(high)), true=f64(high))], default=e)
+            e = exp.Case(
+                ifs=[
+                    exp.If(this=exp.LT(this=e.copy(), expression=f64(low)), true=f64(low)),
+                    exp.If(this=exp.GT(this=e.copy(), expression=f64(high)), true=f64(high)),
+                ],
+                default=e,
+            )
         out.append(Feature(e, nullable=f.nullable))
     return out
 
@@ -173,7 +195,9 @@ def _positions(spec: Any, names: list[str] | None, n: int) -> list[int]:
     if isinstance(spec, slice):
         if isinstance(spec.start, str) or isinstance(spec.stop, str):
             if names is None:
-                raise UnsupportedStepError("a ColumnTransformer selects columns by name, but the columns have no names here")
+                raise UnsupportedStepError(
+                    "a ColumnTransformer selects columns by name, but the columns have no names here"
+                )
             start = names.index(spec.start) if spec.start is not None else 0
             stop = names.index(spec.stop) + 1 if spec.stop is not None else n
             return list(range(start, stop))
@@ -189,14 +213,18 @@ def _positions(spec: Any, names: list[str] | None, n: int) -> list[int]:
     for x in items:
         if isinstance(x, (str, np.str_)):
             if names is None or x not in names:
-                raise UnsupportedStepError(f"the pipeline uses column '{x}', which is not among the scoring input columns {names}")
+                raise UnsupportedStepError(
+                    f"the pipeline uses column '{x}', which is not among the scoring input columns {names}"
+                )
             out.append(names.index(str(x)))
         else:
             out.append(int(x))
     return out
 
 
-def column_transformer(step: Any, features: list[Feature], names: list[str] | None, frame: Frame, compile_step: Any) -> list[Feature]:
+def column_transformer(
+    step: Any, features: list[Feature], names: list[str] | None, frame: Frame, compile_step: Any
+) -> list[Feature]:
     out: list[Feature] = []
     for name, trans, spec in step.transformers_:
         idx = _positions(spec, names, len(features))
@@ -214,4 +242,15 @@ def as_double(features: list[Feature]) -> list[Feature]:
     return [Feature(f.double(), nullable=f.nullable) if not f.numeric else f for f in features]
 
 
-__all__ = ["as_double", "column_transformer", "minmax_scaler", "one_hot_encoder", "ordinal_encoder", "pca", "robust_scaler", "simple_imputer", "standard_scaler", "to_double"]
+__all__ = [
+    "as_double",
+    "column_transformer",
+    "minmax_scaler",
+    "one_hot_encoder",
+    "ordinal_encoder",
+    "pca",
+    "robust_scaler",
+    "simple_imputer",
+    "standard_scaler",
+    "to_double",
+]

@@ -27,7 +27,20 @@ from typing import Any
 import numpy as np
 from sqlglot import exp
 
-from bigml_fs.scoring.sql.core import DOUBLE, REAL, Feature, Frame, Scores, UnsupportedStepError, add_all, argbest, f64, label, num_text, paren
+from bigml_fs.scoring.sql.core import (
+    DOUBLE,
+    REAL,
+    Feature,
+    Frame,
+    Scores,
+    UnsupportedStepError,
+    add_all,
+    argbest,
+    f64,
+    label,
+    num_text,
+    paren,
+)
 from bigml_fs.scoring.sql.linear import binary_proba, softmax
 
 
@@ -58,17 +71,31 @@ class Splits:
         if features is not None:  # bagging with feature subsets: tree feature i is input column features[i]
             feature = np.where(feature >= 0, np.asarray(features)[np.maximum(feature, 0)], feature)
         missing = getattr(t, "missing_go_to_left", None) if missing_values else None
-        return cls(feature, np.asarray(t.threshold, dtype=np.float64), np.asarray(t.children_left), np.asarray(t.children_right), None if missing is None else np.asarray(missing, dtype=bool))
+        return cls(
+            feature,
+            np.asarray(t.threshold, dtype=np.float64),
+            np.asarray(t.children_left),
+            np.asarray(t.children_right),
+            None if missing is None else np.asarray(missing, dtype=bool),
+        )
 
     @classmethod
     def of_hist(cls, predictor: Any) -> Splits:
         nodes = predictor.nodes
         if nodes["is_categorical"].any():
-            raise UnsupportedStepError("HistGradientBoosting with categorical splits is not supported in scoring SQL; one-hot or ordinal-encode categories before it")
+            raise UnsupportedStepError(
+                "HistGradientBoosting with categorical splits is not supported in scoring SQL; one-hot or ordinal-encode categories before it"
+            )
         leaf = nodes["is_leaf"].astype(bool)
         left = np.where(leaf, -1, nodes["left"].astype(np.int64))
         right = np.where(leaf, -1, nodes["right"].astype(np.int64))
-        return cls(nodes["feature_idx"].astype(np.int64), nodes["num_threshold"].astype(np.float64), left, right, nodes["missing_go_to_left"].astype(bool))
+        return cls(
+            nodes["feature_idx"].astype(np.int64),
+            nodes["num_threshold"].astype(np.float64),
+            left,
+            right,
+            nodes["missing_go_to_left"].astype(bool),
+        )
 
     def used_features(self) -> set[int]:
         return {int(f) for f, lc in zip(self.feature, self.left, strict=True) if lc >= 0}
@@ -132,13 +159,22 @@ class Leaves:
             position = np.full(len(tree.left), -1, dtype=np.int64)
             position[leaves] = np.arange(offset, offset + len(leaves))
             self.positions.append(leaves)
-            named[f"l{j}"] = paren(exp.Var(this=case_text(tree, self.names, lambda n, position=position: str(int(position[n])), self.nullable)))
+            named[f"l{j}"] = paren(
+                exp.Var(
+                    this=case_text(tree, self.names, lambda n, position=position: str(int(position[n])), self.nullable)
+                )
+            )
         frame.stage(named)
 
     def value(self, j: int, per_node: np.ndarray) -> exp.Expression:
         """DOUBLE: ``per_node`` (indexed by node id) at the leaf tree ``j`` reached."""
         if self.direct:
-            return exp.Cast(this=paren(exp.Var(this=case_text(self.trees[j], self.names, lambda n: num_text(per_node[n]), self.nullable))), to=DOUBLE.copy())
+            return exp.Cast(
+                this=paren(
+                    exp.Var(this=case_text(self.trees[j], self.names, lambda n: num_text(per_node[n]), self.nullable))
+                ),
+                to=DOUBLE.copy(),
+            )
         leaves = self.positions[j]
         if len(leaves) == 1:
             return f64(float(per_node[leaves[0]]))
@@ -207,7 +243,12 @@ def decision_tree(est: Any, features: list[Feature], frame: Frame, task: str, di
     named = {f"pr{k}": leaves.value(0, proba[:, k]) for k in range(len(classes))}
     named["cls"] = leaves.value(0, winner)
     refs = frame.stage(named)
-    prediction = exp.Case(ifs=[exp.If(this=exp.EQ(this=refs["cls"].copy(), expression=f64(float(k))), true=label(c)) for k, c in enumerate(classes)])
+    prediction = exp.Case(
+        ifs=[
+            exp.If(this=exp.EQ(this=refs["cls"].copy(), expression=f64(float(k))), true=label(c))
+            for k, c in enumerate(classes)
+        ]
+    )
     return Scores(prediction=prediction, probabilities=[refs[f"pr{k}"] for k in range(len(classes))])
 
 
@@ -223,15 +264,22 @@ def forest(est: Any, features: list[Feature], frame: Frame, task: str, dialect: 
     classes = list(est.classes_)
     probas = [_proba_values(t) for t in est.estimators_]
     frame.stage({f"sum{k}": leaves.total([p[:, k] for p in probas]) for k in range(len(classes))})
-    refs = frame.stage({f"pr{k}": exp.Div(this=exp.column(f"sum{k}"), expression=n.copy()) for k in range(len(classes))})
+    refs = frame.stage(
+        {f"pr{k}": exp.Div(this=exp.column(f"sum{k}"), expression=n.copy()) for k in range(len(classes))}
+    )
     probs = [refs[f"pr{k}"] for k in range(len(classes))]
     return Scores(prediction=argbest(probs, [label(c) for c in classes]), probabilities=probs)
 
 
 def _gb_init(est: Any) -> np.ndarray:
     init = est.init_
-    if not (isinstance(init, str) and init == "zero") and type(init).__name__ not in ("DummyClassifier", "DummyRegressor"):
-        raise UnsupportedStepError(f"GradientBoosting with init={type(init).__name__} is not supported in scoring SQL; use the default init")
+    if not (isinstance(init, str) and init == "zero") and type(init).__name__ not in (
+        "DummyClassifier",
+        "DummyRegressor",
+    ):
+        raise UnsupportedStepError(
+            f"GradientBoosting with init={type(init).__name__} is not supported in scoring SQL; use the default init"
+        )
     x = np.zeros((1, est.n_features_in_), dtype=np.float32)
     return np.asarray(est._raw_predict_init(x), dtype=np.float64)[0]
 
@@ -258,11 +306,19 @@ def gradient_boosting(est: Any, features: list[Feature], frame: Frame, task: str
         return Scores(prediction=exp.column("raw0"))
     loss = type(est._loss).__name__
     if loss not in ("HalfBinomialLoss", "HalfMultinomialLoss"):
-        raise UnsupportedStepError(f"GradientBoostingClassifier with loss {est.loss!r} is not supported in scoring SQL; use loss='log_loss'")
+        raise UnsupportedStepError(
+            f"GradientBoostingClassifier with loss {est.loss!r} is not supported in scoring SQL; use loss='log_loss'"
+        )
     labels = [label(c) for c in est.classes_]
     if k_count == 1:
         refs, probs = binary_proba(frame, "raw0")
-        return Scores(prediction=exp.Case(ifs=[exp.If(this=exp.GTE(this=refs["raw0"].copy(), expression=f64(0.0)), true=labels[1])], default=labels[0]), probabilities=probs)
+        return Scores(
+            prediction=exp.Case(
+                ifs=[exp.If(this=exp.GTE(this=refs["raw0"].copy(), expression=f64(0.0)), true=labels[1])],
+                default=labels[0],
+            ),
+            probabilities=probs,
+        )
     names_raw = list(raws)
     _, probs = softmax(frame, names_raw)
     return Scores(prediction=argbest([exp.column(n) for n in names_raw], labels), probabilities=probs)
@@ -270,7 +326,9 @@ def gradient_boosting(est: Any, features: list[Feature], frame: Frame, task: str
 
 def hist_gradient_boosting(est: Any, features: list[Feature], frame: Frame, task: str, dialect: str) -> Scores:
     if getattr(est, "is_categorical_", None) is not None and np.asarray(est.is_categorical_).any():
-        raise UnsupportedStepError("HistGradientBoosting with categorical_features is not supported in scoring SQL; one-hot or ordinal-encode categories before it")
+        raise UnsupportedStepError(
+            "HistGradientBoosting with categorical_features is not supported in scoring SQL; one-hot or ordinal-encode categories before it"
+        )
     predictors = est._predictors
     trees = [[Splits.of_hist(p) for p in row] for row in predictors]
     names = inputs(frame, features, [t for row in trees for t in row], float32=False)
@@ -290,11 +348,19 @@ def hist_gradient_boosting(est: Any, features: list[Feature], frame: Frame, task
             return Scores(prediction=exp.column("raw0"))
         if link == "LogLink":
             return Scores(prediction=exp.Exp(this=exp.column("raw0")))
-        raise UnsupportedStepError(f"HistGradientBoostingRegressor with loss {est.loss!r} is not supported in scoring SQL")
+        raise UnsupportedStepError(
+            f"HistGradientBoostingRegressor with loss {est.loss!r} is not supported in scoring SQL"
+        )
     labels = [label(c) for c in est.classes_]
     if k_count == 1:
         refs, probs = binary_proba(frame, "raw0")
-        return Scores(prediction=exp.Case(ifs=[exp.If(this=exp.GT(this=refs["raw0"].copy(), expression=f64(0.0)), true=labels[1])], default=labels[0]), probabilities=probs)
+        return Scores(
+            prediction=exp.Case(
+                ifs=[exp.If(this=exp.GT(this=refs["raw0"].copy(), expression=f64(0.0)), true=labels[1])],
+                default=labels[0],
+            ),
+            probabilities=probs,
+        )
     names_raw = list(raws)
     _, probs = softmax(frame, names_raw)
     return Scores(prediction=argbest([exp.column(n) for n in names_raw], labels), probabilities=probs)
@@ -305,10 +371,16 @@ def isolation_forest(est: Any, features: list[Feature], frame: Frame, task: str,
     from sklearn.ensemble._iforest import _average_path_length
 
     subsample = est._max_features != est.n_features_in_
-    trees = [Splits.of_sklearn(t, list(f) if subsample else None) for t, f in zip(est.estimators_, est.estimators_features_, strict=True)]
+    trees = [
+        Splits.of_sklearn(t, list(f) if subsample else None)
+        for t, f in zip(est.estimators_, est.estimators_features_, strict=True)
+    ]
     names = inputs(frame, features, trees, float32=True)
     leaves = Leaves(frame, trees, names, index_offset(dialect), direct=True)
-    per_tree = [np.asarray(lengths, dtype=np.float64) + np.asarray(averages, dtype=np.float64) - 1.0 for lengths, averages in zip(est._decision_path_lengths, est._average_path_length_per_tree, strict=True)]
+    per_tree = [
+        np.asarray(lengths, dtype=np.float64) + np.asarray(averages, dtype=np.float64) - 1.0
+        for lengths, averages in zip(est._decision_path_lengths, est._average_path_length_per_tree, strict=True)
+    ]
     frame.stage({"depth": leaves.total(per_tree)})
     denominator = len(est.estimators_) * float(_average_path_length([est._max_samples])[0])
     if denominator == 0:
@@ -317,5 +389,13 @@ def isolation_forest(est: Any, features: list[Feature], frame: Frame, task: str,
         ratio = exp.Div(this=exp.column("depth"), expression=f64(denominator))
     score = exp.Neg(this=exp.Pow(this=f64(2.0), expression=exp.Neg(this=paren(ratio))))
     refs = frame.stage({"anomaly": exp.Sub(this=score, expression=f64(float(est.offset_)))})
-    prediction = exp.Case(ifs=[exp.If(this=exp.LT(this=refs["anomaly"].copy(), expression=f64(0.0)), true=exp.Cast(this=exp.Literal.number(-1), to=exp.DataType.build("bigint")))], default=exp.Cast(this=exp.Literal.number(1), to=exp.DataType.build("bigint")))
+    prediction = exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.LT(this=refs["anomaly"].copy(), expression=f64(0.0)),
+                true=exp.Cast(this=exp.Literal.number(-1), to=exp.DataType.build("bigint")),
+            )
+        ],
+        default=exp.Cast(this=exp.Literal.number(1), to=exp.DataType.build("bigint")),
+    )
     return Scores(prediction=prediction, anomaly_score=refs["anomaly"])

@@ -15,7 +15,9 @@ def _password(env: str | None, what: str) -> str | None:
         return None
     value = os.environ.get(env)
     if value is None:
-        raise BigmlError(f"{what}: password_env names the environment variable {env}, which is not set; export it (the password is never read from YAML)")
+        raise BigmlError(
+            f"{what}: password_env names the environment variable {env}, which is not set; export it (the password is never read from YAML)"
+        )
     return value
 
 
@@ -36,10 +38,20 @@ def open_store(project: Any, feast_project: str | None = None, schema: str | Non
     if spec.type == "redis":
         from bigml_fs.store.online.redis import RedisOnlineStore
 
-        return RedisOnlineStore(name, spec.host, spec.port, spec.db, _password(spec.password_env, "online_store (redis)"))
+        return RedisOnlineStore(
+            name, spec.host, spec.port, spec.db, _password(spec.password_env, "online_store (redis)")
+        )
     from bigml_fs.store.online.postgres import PostgresOnlineStore
 
-    return PostgresOnlineStore(name, spec.host, spec.port, spec.database, spec.user, _password(spec.password_env, "online_store (postgres)"), schema or spec.schema_)
+    return PostgresOnlineStore(
+        name,
+        spec.host,
+        spec.port,
+        spec.database,
+        spec.user,
+        _password(spec.password_env, "online_store (postgres)"),
+        schema or spec.schema_,
+    )
 
 
 __all__ = ["OnlineStore", "open_store"]

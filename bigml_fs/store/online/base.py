@@ -41,7 +41,9 @@ class OnlineStore(ABC):
         same transaction (values that expired or vanished are not left behind).
         """
 
-    def read(self, part: FeastPart, keys: pa.Table, features: list[str], types: dict[str, FeastType] | None = None) -> pa.Table:
+    def read(
+        self, part: FeastPart, keys: pa.Table, features: list[str], types: dict[str, FeastType] | None = None
+    ) -> pa.Table:
         """Rows for ``keys`` (join key columns, any order, duplicates allowed), in their order.
 
         Returns one row per key row: the feature columns (typed by ``types``, else by
@@ -81,7 +83,12 @@ def part_name_of(part: object) -> str:
     return part if isinstance(part, str) else part.name  # type: ignore[attr-defined]
 
 
-def assemble(keys_bin: list[bytes], found: dict[bytes, tuple[int | None, dict[str, bytes]]], features: list[str], types: dict[str, FeastType] | None) -> pa.Table:
+def assemble(
+    keys_bin: list[bytes],
+    found: dict[bytes, tuple[int | None, dict[str, bytes]]],
+    features: list[str],
+    types: dict[str, FeastType] | None,
+) -> pa.Table:
     """The read result: per requested key (in order) its decoded features, event time and found flag.
 
     ``found`` maps a serialized key to (event time in UTC microseconds, {feature: ValueProto bytes}).
@@ -94,7 +101,9 @@ def assemble(keys_bin: list[bytes], found: dict[bytes, tuple[int | None, dict[st
         raw = [r[1].get(name) if r is not None else None for r in rows]
         ftype = (types or {}).get(name) or infer_type(raw)
         columns[name] = decode_column(raw, ftype) if ftype is not None else pa.nulls(len(raw))
-    columns[EVENT_TS] = pa.array([r[0] if r is not None else None for r in rows], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    columns[EVENT_TS] = pa.array([r[0] if r is not None else None for r in rows], pa.int64()).cast(
+        pa.timestamp("us", tz="UTC")
+    )
     columns["__found"] = pa.array([r is not None for r in rows], pa.bool_())
     return pa.table(columns)
 
@@ -110,6 +119,10 @@ def request_keys(part: FeastPart, keys: pa.Table) -> list[bytes | None]:
     types = {k: feast_type(cols.schema.field(k).type, f"join key '{k}'") for k in cols.column_names}
     out: list[bytes | None] = entity_keys(cols, types).to_pylist()
     if any(c.null_count for c in cols.columns):
-        valid = pa.compute.and_(*[c.is_valid() for c in cols.columns]) if len(cols.columns) > 1 else cols.column(0).is_valid()
+        valid = (
+            pa.compute.and_(*[c.is_valid() for c in cols.columns])
+            if len(cols.columns) > 1
+            else cols.column(0).is_valid()
+        )
         out = [k if ok else None for k, ok in zip(out, valid.to_pylist(), strict=True)]
     return out

@@ -33,7 +33,16 @@ _KEY_VALUE_TYPE = {"int32": 3, "int64": 4, "string": 2, "bytes": 1}
 _STRING_VALUE_TYPE = 2
 
 # ValueProto field numbers and wire types
-_FIELD = {"bytes_val": 1, "string_val": 2, "int32_val": 3, "int64_val": 4, "double_val": 5, "float_val": 6, "bool_val": 7, "unix_timestamp_val": 8}
+_FIELD = {
+    "bytes_val": 1,
+    "string_val": 2,
+    "int32_val": 3,
+    "int64_val": 4,
+    "double_val": 5,
+    "float_val": 6,
+    "bool_val": 7,
+    "unix_timestamp_val": 8,
+}
 _WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_I32 = 0, 1, 2, 5
 
 
@@ -84,7 +93,11 @@ def _bytes_scalar(value: bytes) -> pa.Scalar:
 
 
 def _string_scalar(value: str) -> pa.Scalar:
-    return pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, len(value.encode())], np.int64)), pa.py_buffer(value.encode())]).cast(pa.large_string())[0]
+    return pa.Array.from_buffers(
+        pa.large_binary(),
+        1,
+        [None, pa.py_buffer(np.array([0, len(value.encode())], np.int64)), pa.py_buffer(value.encode())],
+    ).cast(pa.large_string())[0]
 
 
 # A segment is a large_binary array without nulls (one piece per row) or a scalar (the
@@ -107,14 +120,18 @@ def _const(value: bytes, n: int, present: np.ndarray | None = None) -> _Segment:
 def _from_lengths(data: np.ndarray, lengths: np.ndarray) -> pa.Array:
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return pa.Array.from_buffers(pa.large_binary(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data))])
+    return pa.Array.from_buffers(
+        pa.large_binary(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data))]
+    )
 
 
 def _fixed(values: np.ndarray, present: np.ndarray | None = None) -> _Segment:
     """Fixed-width numbers, in the byte order of ``values``' dtype (give '<i8', '>i4', ...)."""
     width = values.dtype.itemsize
     values = np.ascontiguousarray(values)
-    array = pa.Array.from_buffers(pa.binary(width), len(values), [None, pa.py_buffer(values.view(np.uint8))]).cast(pa.large_binary())
+    array = pa.Array.from_buffers(pa.binary(width), len(values), [None, pa.py_buffer(values.view(np.uint8))]).cast(
+        pa.large_binary()
+    )
     mask = _present_mask(present)
     return array if mask is None else pc.if_else(mask, array, _EMPTY)
 
@@ -365,7 +382,14 @@ def decode_column(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
         return pa.nulls(n, ftype.arrow)
     starts = offsets[:-1]
     field = _FIELD[ftype.proto_field]
-    wire = {"int32": _WIRE_VARINT, "int64": _WIRE_VARINT, "bool": _WIRE_VARINT, "timestamp": _WIRE_VARINT, "float64": _WIRE_I64, "float32": _WIRE_I32}.get(ftype.name, _WIRE_LEN)
+    wire = {
+        "int32": _WIRE_VARINT,
+        "int64": _WIRE_VARINT,
+        "bool": _WIRE_VARINT,
+        "timestamp": _WIRE_VARINT,
+        "float64": _WIRE_I64,
+        "float32": _WIRE_I32,
+    }.get(ftype.name, _WIRE_LEN)
     expected_tag = (field << 3) | wire
     tags = np.where(present, data[np.where(present, starts, 0)], expected_tag)
     if (tags != expected_tag).any():
@@ -374,7 +398,9 @@ def decode_column(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
     if ftype.name in ("float64", "float32"):
         width = 8 if ftype.name == "float64" else 4
         idx = np.where(present, starts + 1, 0)[:, None] + np.arange(width)[None, :]
-        values = np.ascontiguousarray(data[np.minimum(idx, len(data) - 1)]).view("<f8" if width == 8 else "<f4").reshape(-1)
+        values = (
+            np.ascontiguousarray(data[np.minimum(idx, len(data) - 1)]).view("<f8" if width == 8 else "<f4").reshape(-1)
+        )
         return pa.array(values, ftype.arrow, mask=mask)
     if wire == _WIRE_VARINT:
         width = int(lengths.max()) - 1
@@ -383,7 +409,9 @@ def decode_column(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
         within = np.arange(width)[None, :] < (lengths - 1)[:, None]
         groups = np.where(within, groups & np.uint64(0x7F), np.uint64(0))
         shifts = np.arange(width, dtype=np.uint64) * np.uint64(7)
-        values = np.bitwise_or.reduce(groups << shifts[None, :], axis=1).view(np.int64) if width else np.zeros(n, np.int64)
+        values = (
+            np.bitwise_or.reduce(groups << shifts[None, :], axis=1).view(np.int64) if width else np.zeros(n, np.int64)
+        )
         if ftype is ft.BOOL:
             return pa.array(values != 0, pa.bool_(), mask=mask)
         if ftype is ft.TIMESTAMP:
@@ -395,7 +423,9 @@ def decode_column(raw: Sequence[bytes | None], ftype: FeastType) -> pa.Array:
         keep[starts[present]] = False
         keep[starts[present] + 1] = False
         payload = data[: int(offsets[-1])][keep[: int(offsets[-1])]]
-        sliced = _from_lengths(payload, np.where(present, lengths - 2, 0)).cast(pa.large_string() if ftype is ft.STRING else pa.large_binary())
+        sliced = _from_lengths(payload, np.where(present, lengths - 2, 0)).cast(
+            pa.large_string() if ftype is ft.STRING else pa.large_binary()
+        )
         if mask is not None:
             sliced = pc.if_else(pa.array(present), sliced, pa.scalar(None, sliced.type))
         return sliced.cast(ftype.arrow)
@@ -426,7 +456,14 @@ def _fast_string(b: bytes) -> object:
     return b[2:].decode("utf8") if b[0] == 0x12 and b[1] < 0x80 else decode_value(b)
 
 
-FAST_DECODERS = {"float64": _fast_double, "float32": _fast_float, "int64": _fast_small_int, "int32": _fast_small_int, "timestamp": _fast_small_int, "string": _fast_string}
+FAST_DECODERS = {
+    "float64": _fast_double,
+    "float32": _fast_float,
+    "int64": _fast_small_int,
+    "int32": _fast_small_int,
+    "timestamp": _fast_small_int,
+    "string": _fast_string,
+}
 
 
 def infer_type(raw: Sequence[bytes | None]) -> FeastType | None:

@@ -29,21 +29,33 @@ def entity_table(entities: Any) -> dict[str, Any]:
     if isinstance(entities, list) and all(isinstance(r, dict) for r in entities):  # Feast's entity_rows
         names = list(dict.fromkeys(k for r in entities for k in r))
         return {n: [r.get(n) for r in entities] for n in names}
-    raise UsageError("entities must be a dict of join key -> list of values, a list of dicts, an Arrow table or a pandas DataFrame")
+    raise UsageError(
+        "entities must be a dict of join key -> list of values, a list of dicts, an Arrow table or a pandas DataFrame"
+    )
 
 
 def cast_key(name: str, values: Any, ftype: ft.FeastType) -> pa.Array:
     """Entity values of one join key in the key's Arrow type; a wrong type names the key and the expected type."""
-    expected = {"int32": "an integer (int32)", "int64": "an integer (int64)", "string": "a string", "bytes": "bytes"}[ftype.name]
+    expected = {"int32": "an integer (int32)", "int64": "an integer (int64)", "string": "a string", "bytes": "bytes"}[
+        ftype.name
+    ]
     try:
         array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(list(values))
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        bad = next((v for v in values if v is not None and type(v) is not type(next(x for x in values if x is not None))), None)
+        bad = next(
+            (v for v in values if v is not None and type(v) is not type(next(x for x in values if x is not None))), None
+        )
         raise DataError(f"entity key '{name}' must be {expected}; got mixed values such as {bad!r}") from None
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    if (pa.types.is_boolean(array.type) and ftype.name != "string") or pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
-        raise DataError(f"entity key '{name}' must be {expected}; got {array.type} values such as {next((v for v in array.to_pylist() if v is not None), None)!r}")
+    if (
+        (pa.types.is_boolean(array.type) and ftype.name != "string")
+        or pa.types.is_timestamp(array.type)
+        or pa.types.is_date(array.type)
+    ):
+        raise DataError(
+            f"entity key '{name}' must be {expected}; got {array.type} values such as {next((v for v in array.to_pylist() if v is not None), None)!r}"
+        )
     if array.type == ftype.arrow or pa.types.is_null(array.type):
         return array.cast(ftype.arrow)
     try:

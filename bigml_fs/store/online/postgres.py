@@ -59,7 +59,9 @@ def _ts_field(column: pa.ChunkedArray | pa.Array | None, n: int) -> list:
 class PostgresOnlineStore(OnlineStore):
     """Feast's PostgreSQL layout in one schema."""
 
-    def __init__(self, project: str, host: str, port: int, database: str, user: str, password: str | None, schema: str = "public"):
+    def __init__(
+        self, project: str, host: str, port: int, database: str, user: str, password: str | None, schema: str = "public"
+    ):
         super().__init__(project)
         self.host, self.port, self.database, self.user, self.schema = host, port, database, user, schema
         self._password = password
@@ -73,7 +75,15 @@ class PostgresOnlineStore(OnlineStore):
         import psycopg
 
         try:
-            return psycopg.connect(host=self.host, port=self.port, dbname=self.database, user=self.user, password=self._password or None, connect_timeout=5, autocommit=True)
+            return psycopg.connect(
+                host=self.host,
+                port=self.port,
+                dbname=self.database,
+                user=self.user,
+                password=self._password or None,
+                connect_timeout=5,
+                autocommit=True,
+            )
         except psycopg.Error as exc:
             raise self._fail(exc) from None
 
@@ -81,7 +91,9 @@ class PostgresOnlineStore(OnlineStore):
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if self._password:
             text = text.replace(self._password, "***")
-        return EngineError(f"cannot use the PostgreSQL online store at {self.where} (database {self.database}, user {self.user}): {text}")
+        return EngineError(
+            f"cannot use the PostgreSQL online store at {self.where} (database {self.database}, user {self.user}): {text}"
+        )
 
     @property
     def con(self) -> Any:
@@ -114,15 +126,27 @@ class PostgresOnlineStore(OnlineStore):
         from psycopg import sql
 
         name = table_name(self.project, part_name_of(part))
-        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(sql.Identifier(self.schema), sql.Identifier(self.user)))
+        cur.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
+                sql.Identifier(self.schema), sql.Identifier(self.user)
+            )
+        )
         table = self._ident(part)
-        cur.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (entity_key BYTEA, feature_name TEXT, value BYTEA, value_text TEXT NULL, "
-            "vector_value BYTEA NULL, event_ts TIMESTAMPTZ, created_ts TIMESTAMPTZ, PRIMARY KEY(entity_key, feature_name))"
-        ).format(table))
-        cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (entity_key)").format(sql.Identifier(f"{name}_ek"), table))
+        cur.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (entity_key BYTEA, feature_name TEXT, value BYTEA, value_text TEXT NULL, "
+                "vector_value BYTEA NULL, event_ts TIMESTAMPTZ, created_ts TIMESTAMPTZ, PRIMARY KEY(entity_key, feature_name))"
+            ).format(table)
+        )
+        cur.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (entity_key)").format(sql.Identifier(f"{name}_ek"), table)
+        )
         if has_strings:
-            cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING GIN (to_tsvector('english', value_text))").format(sql.Identifier(f"{name}_fts_idx"), table))
+            cur.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING GIN (to_tsvector('english', value_text))").format(
+                    sql.Identifier(f"{name}_fts_idx"), table
+                )
+            )
 
     def write(self, part: FeastPart, data: pa.Table, replace: bool = False) -> int:
         import psycopg
@@ -137,10 +161,20 @@ class PostgresOnlineStore(OnlineStore):
             order = encoding.sort_order(keys)
             keys = keys.take(order)
             data = data.take(order)
-            segments = [encoding._const(struct.pack(">h", 3 + 2 * len(features)), n), *_field(keys, n), *_ts_field(data.column(EVENT_TS), n), *_ts_field(data.column(CREATED_TS) if CREATED_TS in data.column_names else None, n)]
+            segments = [
+                encoding._const(struct.pack(">h", 3 + 2 * len(features)), n),
+                *_field(keys, n),
+                *_ts_field(data.column(EVENT_TS), n),
+                *_ts_field(data.column(CREATED_TS) if CREATED_TS in data.column_names else None, n),
+            ]
             for f in features:
                 segments += _field(encoding.values(data.column(f), feat_types[f]), n)
-                segments += _field(pa.array(encoding.value_texts(data.column(f), feat_types[f]), pa.large_string()).cast(pa.large_binary()), n)
+                segments += _field(
+                    pa.array(encoding.value_texts(data.column(f), feat_types[f]), pa.large_string()).cast(
+                        pa.large_binary()
+                    ),
+                    n,
+                )
             rows = encoding._concat(segments, n)
             offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
             body = memoryview(rows.buffers()[2])[int(offsets[rows.offset]) : int(offsets[rows.offset + n])]
@@ -155,15 +189,30 @@ class PostgresOnlineStore(OnlineStore):
                     if replace:
                         cur.execute(sql.SQL("DELETE FROM {}").format(table))
                     if n:
-                        cur.execute(sql.SQL("CREATE TEMP TABLE __bigml_load (k BYTEA, e TIMESTAMPTZ, c TIMESTAMPTZ{}) ON COMMIT DROP").format(columns))
+                        cur.execute(
+                            sql.SQL(
+                                "CREATE TEMP TABLE __bigml_load (k BYTEA, e TIMESTAMPTZ, c TIMESTAMPTZ{}) ON COMMIT DROP"
+                            ).format(columns)
+                        )
                         with cur.copy("COPY __bigml_load FROM STDIN (FORMAT BINARY)") as copy:
                             copy.write(payload)
-                        pairs = sql.SQL(", ").join(sql.SQL("({}, {}, {})").format(sql.Literal(f), sql.Identifier(f"v{i}"), sql.Identifier(f"t{i}")) for i, f in enumerate(features))
-                        upsert = sql.SQL("" if replace else " ON CONFLICT (entity_key, feature_name) DO UPDATE SET value = EXCLUDED.value, value_text = EXCLUDED.value_text, vector_value = EXCLUDED.vector_value, event_ts = EXCLUDED.event_ts, created_ts = EXCLUDED.created_ts")
-                        cur.execute(sql.SQL(
-                            "INSERT INTO {} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
-                            "SELECT l.k, f.name, f.value, f.text, l.e, l.c FROM __bigml_load l CROSS JOIN LATERAL (VALUES {}) AS f(name, value, text) ORDER BY 1, 2{}"
-                        ).format(table, pairs, upsert))
+                        pairs = sql.SQL(", ").join(
+                            sql.SQL("({}, {}, {})").format(
+                                sql.Literal(f), sql.Identifier(f"v{i}"), sql.Identifier(f"t{i}")
+                            )
+                            for i, f in enumerate(features)
+                        )
+                        upsert = sql.SQL(
+                            ""
+                            if replace
+                            else " ON CONFLICT (entity_key, feature_name) DO UPDATE SET value = EXCLUDED.value, value_text = EXCLUDED.value_text, vector_value = EXCLUDED.vector_value, event_ts = EXCLUDED.event_ts, created_ts = EXCLUDED.created_ts"
+                        )
+                        cur.execute(
+                            sql.SQL(
+                                "INSERT INTO {} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
+                                "SELECT l.k, f.name, f.value, f.text, l.e, l.c FROM __bigml_load l CROSS JOIN LATERAL (VALUES {}) AS f(name, value, text) ORDER BY 1, 2{}"
+                            ).format(table, pairs, upsert)
+                        )
             finally:
                 con.close()
         except psycopg.OperationalError as exc:

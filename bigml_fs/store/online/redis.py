@@ -49,14 +49,19 @@ def timestamp_protos(column: pa.ChunkedArray | pa.Array) -> pa.LargeBinaryArray:
     """``google.protobuf.Timestamp`` bytes (seconds = 1, nanos = 2; zero fields omitted) of each time."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    micros = np.asarray(column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    micros = np.asarray(
+        column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
     seconds = np.floor_divide(micros, 1_000_000)
     nanos = (micros - seconds * 1_000_000) * 1000
     has_s, has_n = seconds != 0, nanos != 0
     n = len(micros)
     segments = [
-        encoding._const(b"\x08", n, has_s), encoding._varint(seconds, has_s),
-        encoding._const(b"\x10", n, has_n), encoding._varint(nanos, has_n),
+        encoding._const(b"\x08", n, has_s),
+        encoding._varint(seconds, has_s),
+        encoding._const(b"\x10", n, has_n),
+        encoding._varint(nanos, has_n),
     ]
     return encoding._concat(segments, n)
 
@@ -123,7 +128,9 @@ class _Raw:
 class RedisOnlineStore(OnlineStore):
     """Feast's Redis layout on one server."""
 
-    def __init__(self, project: str, host: str = "127.0.0.1", port: int = 6379, db: int = 0, password: str | None = None):
+    def __init__(
+        self, project: str, host: str = "127.0.0.1", port: int = 6379, db: int = 0, password: str | None = None
+    ):
         super().__init__(project)
         self.host, self.port, self.db = host, port, db
         self._password = password
@@ -138,7 +145,9 @@ class RedisOnlineStore(OnlineStore):
         if self._client is None:
             import redis
 
-            self._client = redis.Redis(host=self.host, port=self.port, db=self.db, password=self._password, socket_connect_timeout=5)
+            self._client = redis.Redis(
+                host=self.host, port=self.port, db=self.db, password=self._password, socket_connect_timeout=5
+            )
         return self._client
 
     def _fail(self, exc: Exception) -> EngineError:
@@ -167,7 +176,17 @@ class RedisOnlineStore(OnlineStore):
         features = list(feat_types)
         n = data.num_rows
         suffix = self.project.encode()
-        keys = encoding._concat([encoding._variable(encoding.entity_keys(data.select(list(part.join_keys)), key_types)), encoding._const(suffix, n)], n) if n else pa.array([], pa.large_binary())
+        keys = (
+            encoding._concat(
+                [
+                    encoding._variable(encoding.entity_keys(data.select(list(part.join_keys)), key_types)),
+                    encoding._const(suffix, n),
+                ],
+                n,
+            )
+            if n
+            else pa.array([], pa.large_binary())
+        )
         raw = _Raw(self.host, self.port, self.db, self._password)
         try:
             if n:
@@ -206,10 +225,16 @@ class RedisOnlineStore(OnlineStore):
         fields = [field_hash(part.name, f) for f in {*features, *part.feature_names}] + [ts_field(part.name)]
         pattern = b"*" + _glob_escape(self.project.encode())
         suffix = self.project.encode()
-        stale = [k for k in self.client.scan_iter(match=pattern, count=SCAN_COUNT) if k not in keep and owned(k, suffix)]
+        stale = [
+            k for k in self.client.scan_iter(match=pattern, count=SCAN_COUNT) if k not in keep and owned(k, suffix)
+        ]
         for i in range(0, len(stale), 10_000):
             batch = stale[i : i + 10_000]
-            payload = b"".join(b"*%d\r\n$4\r\nHDEL\r\n$%d\r\n%s\r\n" % (2 + len(fields), len(k), k) + b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields) for k in batch)
+            payload = b"".join(
+                b"*%d\r\n$4\r\nHDEL\r\n$%d\r\n%s\r\n" % (2 + len(fields), len(k), k)
+                + b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
+                for k in batch
+            )
             raw.send(payload)
             raw.replies(len(batch))
 
@@ -255,7 +280,10 @@ class RedisOnlineStore(OnlineStore):
             ts = values[-1]
             if ts is None:  # this view never wrote the key (or it was removed)
                 continue
-            found[k] = (_timestamp_micros(ts), {f: v for f, v in zip(features, values[:-1], strict=True) if v is not None})
+            found[k] = (
+                _timestamp_micros(ts),
+                {f: v for f, v in zip(features, values[:-1], strict=True) if v is not None},
+            )
         return found
 
 

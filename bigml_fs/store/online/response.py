@@ -85,7 +85,10 @@ class OnlineResponse:
     @property
     def values(self) -> list[list[Any]]:
         """Per column, Python values (timestamps as datetimes)."""
-        return [c if t is not ft.TIMESTAMP else _arrow_column(c, t).to_pylist() for c, t in zip(self.columns, self.types, strict=True)]
+        return [
+            c if t is not ft.TIMESTAMP else _arrow_column(c, t).to_pylist()
+            for c, t in zip(self.columns, self.types, strict=True)
+        ]
 
     @property
     def event_timestamps(self) -> list[list[datetime | None]]:
@@ -101,7 +104,9 @@ class OnlineResponse:
         if len(cache) > 100_000:
             cache.clear()
         results = []
-        for values, ftype, statuses, times in zip(self.columns, self.types, self.statuses, self.event_micros, strict=True):
+        for values, ftype, statuses, times in zip(
+            self.columns, self.types, self.statuses, self.event_micros, strict=True
+        ):
             texts = []
             for t in times:
                 text = cache.get(t)
@@ -117,7 +122,9 @@ class OnlineResponse:
         """Join keys and features as columns; with ``include_statuses`` also ``<name>__status`` per feature."""
         columns: dict[str, pa.Array] = dict(zip(self.feature_names, self.arrays, strict=True))
         if include_statuses:
-            for name, statuses in zip(self.feature_names[self.key_count :], self.statuses[self.key_count :], strict=True):
+            for name, statuses in zip(
+                self.feature_names[self.key_count :], self.statuses[self.key_count :], strict=True
+            ):
                 columns[f"{name}__status"] = pa.array(statuses, pa.string())
         return pa.table(columns)
 

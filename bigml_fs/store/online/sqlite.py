@@ -72,10 +72,14 @@ def epoch_seconds(column: pa.ChunkedArray | pa.Array | None, n: int) -> list[int
         column = column.combine_chunks()
     micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
     if not local_is_utc():
-        return [None if m is None else int((_EPOCH + timedelta(microseconds=m)).timestamp()) for m in micros.to_pylist()]
+        return [
+            None if m is None else int((_EPOCH + timedelta(microseconds=m)).timestamp()) for m in micros.to_pylist()
+        ]
     if micros.null_count:
         return [None if m is None else (-(-m // 1_000_000) if m < 0 else m // 1_000_000) for m in micros.to_pylist()]
-    return encoding._trunc_div(encoding._to_numpy(micros, np.int64), 1_000_000).tolist()  # numpy, not pyarrow scalars: no pandas import
+    return encoding._trunc_div(
+        encoding._to_numpy(micros, np.int64), 1_000_000
+    ).tolist()  # numpy, not pyarrow scalars: no pandas import
 
 
 def stored_micros(value: int) -> int:
@@ -88,7 +92,11 @@ def stored_micros(value: int) -> int:
 def data_types(part: FeastPart, data: pa.Table) -> tuple[dict[str, FeastType], dict[str, FeastType]]:
     """Feast types of the key columns and of the feature columns of ``data``."""
     keys = {k: feast_type(data.schema.field(k).type, f"join key '{k}'") for k in part.join_keys}
-    feats = {f: feast_type(data.schema.field(f).type, f"feature '{part.view.name}:{f}'") for f in part.feature_names if f in data.column_names}
+    feats = {
+        f: feast_type(data.schema.field(f).type, f"feature '{part.view.name}:{f}'")
+        for f in part.feature_names
+        if f in data.column_names
+    }
     return keys, feats
 
 
@@ -109,7 +117,9 @@ def _load(con: sqlite3.Connection, table: str, columns: list[list], n: int) -> N
     step = per * width
     full = (n // per) * step
     if full:
-        con.executemany(f"INSERT INTO {table} VALUES {', '.join([row] * per)}", (flat[i : i + step] for i in range(0, full, step)))
+        con.executemany(
+            f"INSERT INTO {table} VALUES {', '.join([row] * per)}", (flat[i : i + step] for i in range(0, full, step))
+        )
     if full < len(flat):
         con.execute(f"INSERT INTO {table} VALUES {', '.join([row] * ((len(flat) - full) // width))}", flat[full:])
 
@@ -158,10 +168,16 @@ class SqliteOnlineStore(OnlineStore):
         table = self.table(part)
         if n:
             keys = encoding.entity_keys(data.select(list(part.join_keys)), key_types)
-            order = encoding._from_numpy(encoding.sort_order(keys).astype(np.int64), pa.int64())  # primary-key order: the B-tree fills left to right
+            order = encoding._from_numpy(
+                encoding.sort_order(keys).astype(np.int64), pa.int64()
+            )  # primary-key order: the B-tree fills left to right
             keys_list = keys.take(order).to_pylist()
             data = data.take(order)
-            columns: list[list] = [keys_list, epoch_seconds(data.column(EVENT_TS), n), epoch_seconds(data.column(CREATED_TS) if CREATED_TS in data.column_names else None, n)]
+            columns: list[list] = [
+                keys_list,
+                epoch_seconds(data.column(EVENT_TS), n),
+                epoch_seconds(data.column(CREATED_TS) if CREATED_TS in data.column_names else None, n),
+            ]
             for f in features:
                 columns.append(encoding.values(data.column(f), feat_types[f]).to_pylist())
                 columns.append(encoding.value_texts(data.column(f), feat_types[f]))
@@ -180,14 +196,20 @@ class SqliteOnlineStore(OnlineStore):
                     con.execute(stmt)
             if n:
                 con.execute(f"DROP TABLE IF EXISTS temp.{tmp}")
-                con.execute(f"CREATE TEMP TABLE {tmp} (k BLOB, e INTEGER, c INTEGER{''.join(', ' + c for c in feature_cols)})")
+                con.execute(
+                    f"CREATE TEMP TABLE {tmp} (k BLOB, e INTEGER, c INTEGER{''.join(', ' + c for c in feature_cols)})"
+                )
                 _load(con, f"temp.{tmp}", columns, n)
                 # CROSS JOIN fixes the loop order (entities outer, in key order; features inner, in
                 # name order), so rows arrive in primary-key order without a sort
                 names = ", ".join(f"(?, {i})" for i in range(len(features)))
                 value = "CASE f.column2 " + " ".join(f"WHEN {i} THEN v{i}" for i in range(len(features))) + " END"
                 text = "CASE f.column2 " + " ".join(f"WHEN {i} THEN t{i}" for i in range(len(features))) + " END"
-                upsert = "" if replace else " ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, value_text = excluded.value_text, vector_value = excluded.vector_value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+                upsert = (
+                    ""
+                    if replace
+                    else " ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, value_text = excluded.value_text, vector_value = excluded.vector_value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+                )
                 con.execute(
                     f"INSERT INTO {quote(target)} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
                     f"SELECT k, f.column1, {value}, {text}, e, c FROM temp.{tmp} CROSS JOIN (VALUES {names}) AS f WHERE true{upsert}",
@@ -222,7 +244,9 @@ class SqliteOnlineStore(OnlineStore):
         return found
 
     @staticmethod
-    def _read_rows(con: sqlite3.Connection, table: str, name: str, unique: list[bytes], features: list[str], found: dict) -> None:
+    def _read_rows(
+        con: sqlite3.Connection, table: str, name: str, unique: list[bytes], features: list[str], found: dict
+    ) -> None:
         if not unique:
             return
         fmarks = ",".join("?" * len(features))
