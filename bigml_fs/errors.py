@@ -68,6 +68,24 @@ class DataError(BigmlError):
     """Data that breaks a rule: ambiguous rows, bad spine, failed cast."""
 
 
+class AmbiguousTie(DataError):
+    """Source rows with the same keys, event time and created timestamp but different values.
+
+    Training sets and materialize raise the same message (DESIGN.md "Ties and
+    bad rows"), so it is written once, here. ``when`` is the time as text
+    (ISO 8601, or ``(static source)`` for a view without event time).
+    """
+
+    def __init__(self, view: str, keys: dict[str, object], when: str):
+        self.view, self.keys, self.when = view, dict(keys), when
+        key_text = ", ".join(f"{k}={v!r}" for k, v in self.keys.items())
+        super().__init__(
+            f"view '{view}': source rows with {key_text} at {when} have the same event time and created timestamp "
+            "but different values, so the latest value is ambiguous; "
+            "deduplicate the source or add a created_timestamp that orders them"
+        )
+
+
 class EngineError(BigmlError):
     """The engine refused a query or could not be reached."""
 
