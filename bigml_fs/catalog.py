@@ -8,8 +8,6 @@ reference or missing column becomes a Problem with file, line and key.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -17,6 +15,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from bigml_fs.core.digest import digest
+from bigml_fs.core.types import logical_type
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, Problem, did_you_mean
 from bigml_fs.spec.estimators import ESTIMATORS, METRICS, is_dotted_path
@@ -423,67 +423,4 @@ def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems
 def _fingerprint(view: FeatureViewSpec, columns: dict[str, str], upstream: str) -> str:
     """Definition, source schema (as logical types) and upstream SQL (with its vars) in one hash."""
     logical = {name: logical_type(dtype) for name, dtype in columns.items()}
-    payload = json.dumps([view.model_dump(mode="json"), logical, upstream], sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-_INTEGERS = {
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "INT",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-    "INT1",
-    "INT2",
-    "INT4",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "INT128",
-    "LONG",
-    "SHORT",
-    "BYTE",
-    "SERIAL",
-    "BIGSERIAL",
-}
-_FAMILIES = {
-    **dict.fromkeys(_INTEGERS, "integer"),
-    **dict.fromkeys(("FLOAT", "FLOAT4", "REAL"), "float32"),
-    **dict.fromkeys(("DOUBLE", "FLOAT8", "DOUBLE PRECISION"), "float64"),
-    **dict.fromkeys(
-        ("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR", "CHARACTER VARYING", "CHARACTER", "NAME"), "string"
-    ),
-    **dict.fromkeys(("BOOLEAN", "BOOL"), "boolean"),
-    **dict.fromkeys(("BLOB", "BINARY", "VARBINARY", "BYTEA", "BYTES"), "binary"),
-    "DATE": "date",
-}
-
-
-def logical_type(dtype: str) -> str:
-    """The logical family of an engine's column type, for fingerprints.
-
-    Engines spell the same column differently (DuckDB reads a Parquet int64
-    as BIGINT, a text column is VARCHAR, TEXT or STRING; a Parquet UTC time is
-    TIMESTAMP WITH TIME ZONE in DuckDB and Spark, TIMESTAMPTZ in PostgreSQL),
-    so hashing the raw names would make every fingerprint change when a
-    project moves to another engine although its values are equal. Families:
-    integers of any width -> integer; FLOAT/REAL -> float32; DOUBLE ->
-    float64; DECIMAL(p,s)/NUMERIC -> decimal; VARCHAR/TEXT/STRING -> string;
-    every TIMESTAMP, with or without time zone (naive means UTC here) ->
-    timestamp; DATE; BOOLEAN; BLOB/BINARY -> binary; anything else its
-    upper-cased name.
-    """
-    name = " ".join(dtype.upper().split())
-    base = name.split("(", 1)[0].strip()
-    if base.startswith("TIMESTAMP"):
-        return "timestamp"
-    if base in ("DECIMAL", "NUMERIC"):
-        return "decimal"
-    return _FAMILIES.get(base, name)
+    return digest([view.model_dump(mode="json"), logical, upstream])

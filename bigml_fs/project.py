@@ -1,37 +1,39 @@
-"""The Project facade: one object that owns a loaded project.
+"""The Project facade: one object that owns a loaded project, one method per user action.
 
-The CLI, the HTTP app, tests and notebooks all go through it:
-``load -> validate -> compile -> training_set``. It opens the engine lazily,
-registers sources and sql/ models there, and resolves the catalog once.
+The CLI, the HTTP app, tests and notebooks all go through it. It loads the
+definitions, builds the typed ``Workspace`` (engine, catalog, paths, settings;
+``workspace.py``) once, lazily, and hands it — or the narrower ``Paths`` — to
+store/, training/ and scoring/, which never import this module. It keeps the
+long-lived handles of a serving process: one online reader (one store
+connection, the published state) and the loaded model versions.
 """
 
 from __future__ import annotations
 
-import glob
-import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
-from sqlglot import exp
 
-from bigml_fs.catalog import Catalog, FeatureRef, build_catalog
-from bigml_fs.compiler.sql_models import SqlModel, build_sql_models, model_signature
+from bigml_fs.catalog import Catalog, FeatureRef
+from bigml_fs.compiler.sql_models import SqlModel
 from bigml_fs.engines import Engine, connect
-from bigml_fs.engines.base import SOURCE_SCHEMA
-from bigml_fs.errors import BigmlError, DefinitionError, Problem, UsageError, did_you_mean
+from bigml_fs.errors import UsageError, did_you_mean
 from bigml_fs.spec.loader import Definitions, load_definitions
-from bigml_fs.training import spine as spine_io
-from bigml_fs.training.training_set import build_training_set, compile_training_query
+from bigml_fs.training.training_set import SpineLike, compile_training_query
+from bigml_fs.workspace import Paths, Workspace, build_workspace
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from bigml_fs.spec.schema import SourceSpec
-
-SpineLike = "str | Path | pa.Table | pd.DataFrame"
+    from bigml_fs.scoring.online import ModelCache
+    from bigml_fs.store.materialize import MaterializeReport
+    from bigml_fs.store.online_read import OnlineReader, OnlineResponse
+    from bigml_fs.store.plan import Plan
+    from bigml_fs.store.state import ViewState
+    from bigml_fs.training.registry import Version
+    from bigml_fs.training.train import TrainResult
 
 
 class Project:
@@ -41,10 +43,12 @@ class Project:
         self.defs = definitions
         self.root = definitions.root
         self.variables = {**definitions.project.vars, **(variables or {})}
+        self.paths = Paths(self.root, definitions.project)
         self._in_memory = in_memory
         self._engine: Engine | None = None
-        self._catalog: Catalog | None = None
-        self._sql_models: dict[str, SqlModel] = {}
+        self._workspace: Workspace | None = None
+        self._online: OnlineReader | None = None
+        self._models: ModelCache | None = None
 
     @classmethod
     def load(cls, path: str | Path = ".", variables: dict[str, Any] | None = None, in_memory: bool = False) -> Project:
@@ -56,15 +60,24 @@ class Project:
         return self.defs.project
 
     @property
+    def state_dir(self) -> Path:
+        """Where bigml_fs keeps what it writes (git-ignored): ``.bigml/`` beside project.yaml."""
+        return self.paths.state_dir
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = connect(self.defs.project, self.root, in_memory=self._in_memory)
         return self._engine
 
     def close(self) -> None:
+        if self._online is not None:
+            self._online.close()
+            self._online = None
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+            self._workspace = None
 
     def __enter__(self) -> Project:
         return self
@@ -75,93 +88,24 @@ class Project:
     # --- definitions --------------------------------------------------------
 
     @property
+    def workspace(self) -> Workspace:
+        """Sources and sql models registered in the engine, views and models resolved (built once)."""
+        if self._workspace is None:
+            self._workspace = build_workspace(self.defs, self.variables, self.engine, self.paths)
+        return self._workspace
+
+    @property
     def catalog(self) -> Catalog:
-        """Sources and sql models registered in the engine, views and models resolved."""
-        if self._catalog is None:
-            problems: list[Problem] = []
-            self._catalog = self._resolve(problems)
-            if problems:
-                self._catalog = None
-                raise DefinitionError(problems)
-        return self._catalog
+        return self.workspace.catalog
+
+    @property
+    def sql_models(self) -> dict[str, SqlModel]:
+        return self.workspace.sql_models
 
     def validate(self) -> Catalog:
         """Check every definition and SQL file; raise DefinitionError listing all problems."""
         return self.catalog
 
-    def _resolve(self, problems: list[Problem]) -> Catalog:
-        engine = self.engine
-        dialect = self.defs.project.sql_dialect
-        relations: dict[str, exp.Table] = {}
-        source_sql: dict[str, str] = {}
-        for source in self.defs.project.sources:
-            origin = self.defs.origin("source", source.name)
-            if source.table:
-                relation = exp.to_table(source.table)
-            else:
-                path = Path(source.path)
-                full = path if path.is_absolute() else self.root / path
-                try:
-                    relation = engine.register_file_source(source.name, full)
-                except BigmlError:
-                    problems.append(
-                        origin.problem(
-                            "path",
-                            f"source '{source.name}': no file matches {source.path}; check the path (relative to the project) or generate the data",
-                        )
-                    )
-                    continue
-            relations[source.name] = relation
-            source_sql[source.name] = relation.sql(dialect)
-        for source in self.defs.project.sources:
-            if source.name not in relations:
-                source_sql.setdefault(source.name, exp.table_(source.name, db=SOURCE_SCHEMA).sql(dialect))
-        self._sql_models = build_sql_models(self.defs.sql_files, source_sql, self.variables, dialect, problems)
-        fingerprints: dict[str, str] = {}
-        for name, model in self._sql_models.items():
-            fingerprints[name] = model.fingerprint(fingerprints)
-        data = {source.name: self._data_signature(source) for source in self.defs.project.sources}
-        signatures: dict[str, str | None] = {}
-        for name, model in self._sql_models.items():
-            signatures[name] = model_signature(
-                fingerprints[name], {s: data.get(s) for s in model.sources}, {r: signatures[r] for r in model.refs}
-            )
-            if any(s not in relations for s in model.sources):
-                continue
-            try:
-                if model.materialized == "table":
-                    table = engine.create_model_table(name, model.query, signatures[name])
-                    engine.create_temp_view(
-                        model.relation, exp.select("*").from_(table.copy())
-                    )  # what ref() in other models reads
-                else:
-                    table = model.relation
-                    engine.create_temp_view(model.relation, model.query)
-            except BigmlError as exc:
-                what = "build this model's table" if model.materialized == "table" else "create this model"
-                problems.append(
-                    Problem(model.display, None, "", f"the engine cannot {what}: {str(exc).splitlines()[0]}")
-                )
-                continue
-            relations[name] = table
-        return build_catalog(self.defs, engine, relations, problems, dialect, fingerprints)
-
-    def _data_signature(self, source: SourceSpec) -> str | None:
-        """The files a file source reads, with size and mtime; None for a database table (its changes cannot be seen)."""
-        if source.table or "://" in str(source.path):
-            return None
-        path = Path(source.path)
-        full = path if path.is_absolute() else self.root / path
-        files = []
-        for file in sorted(glob.glob(str(full))):
-            stat = os.stat(file)
-            files.append([file, stat.st_size, stat.st_mtime_ns])
-        return json.dumps(files)
-
-    @property
-    def sql_models(self) -> dict[str, SqlModel]:
-        self.catalog  # noqa: B018 - resolves the models
-        return self._sql_models
 
     # --- compile ------------------------------------------------------------
 
@@ -232,54 +176,20 @@ class Project:
         table or DataFrame. Returns Arrow, or writes ``output`` (Parquet) and
         returns its row count.
         """
-        catalog = self.catalog
-        if model is not None and features:
-            raise UsageError("give either a model or --features, not both")
-        if model is not None:
-            if model not in catalog.models:
-                raise UsageError(f"unknown model '{model}'{did_you_mean(model, catalog.models)}")
-            spec = catalog.models[model]
-            refs = catalog.expand(list(spec.features), f"model '{model}'")
-            if spine is None:
-                spine_io.load_spine_relation(self.engine, catalog.relations[spec.labels.source], spec.labels.timestamp)
-                timestamp = spec.labels.timestamp
-        else:
-            if not features:
-                raise UsageError("give a model name or --features view:feature,... with --spine FILE")
-            refs = catalog.expand(list(features))
-        if spine is not None:
-            self._load_spine(spine, [k for ref in refs for k in catalog.views[ref.view].keys])
-        elif model is None:
-            raise UsageError("--features needs --spine FILE (Parquet or CSV with the join keys and a time column)")
+        from bigml_fs.training.training_set import training_set
+
         out = Path(output) if output is not None else None
-        return build_training_set(self.engine, catalog, refs, timestamp, full_feature_names, out)
+        return training_set(self.workspace, model, list(features or []), spine, timestamp, full_feature_names, out)
 
-    def _load_spine(self, spine: SpineLike, key_columns: list[str]) -> None:
-        if isinstance(spine, (str, Path)):  # a file: the engine reads it (DuckDB needs no pyarrow for it)
-            spine_io.load_spine_file(self.engine, Path(spine), key_columns)
-            return
-        import pyarrow as pa  # an in-memory spine is Arrow or pandas: pyarrow is loaded already
+    # --- materialize and online reads (bigml_fs/store) ----------------------
 
-        if type(spine).__module__.startswith("pandas"):  # a DataFrame; pandas is imported only when used
-            spine = pa.Table.from_pandas(spine, preserve_index=False)
-        if not isinstance(spine, pa.Table):
-            raise UsageError(
-                f"a spine is a file path, an Arrow table or a pandas DataFrame, not {type(spine).__name__}"
-            )
-        spine_io.load_spine_table(self.engine, spine)
-
-    # --- state, materialize and online reads (bigml_fs/store) ---------------
-
-    @property
-    def state_dir(self) -> Path:
-        """Where bigml_fs keeps what it writes (git-ignored): ``.bigml/`` beside project.yaml."""
-        return self.root / ".bigml"
-
-    def plan(self, views: Iterable[str] | None = None, end: Any = None) -> Any:
-        """What ``materialize`` would add, recompute (and why) or drop, per view."""
+    def plan(
+        self, views: Iterable[str] | None = None, end: Any = None, full_refresh: bool = False, start: Any = None
+    ) -> Plan:
+        """What ``materialize`` with the same arguments would add, recompute (and why) or drop, per view."""
         from bigml_fs.store.plan import plan
 
-        return plan(self, views=list(views) if views else None, end=end)
+        return plan(self.workspace, list(views) if views else None, end=end, full_refresh=full_refresh, start=start)
 
     def materialize(
         self,
@@ -288,32 +198,44 @@ class Project:
         end: Any = None,
         full_refresh: bool = False,
         progress: Any = None,
-    ) -> Any:
+    ) -> MaterializeReport:
         """Compute feature tables as of ``end``, publish them, register them in Feast, load the online store."""
         from bigml_fs.store.materialize import materialize
 
-        return materialize(
-            self,
-            views=list(views) if views else None,
-            start=start,
-            end=end,
-            full_refresh=full_refresh,
-            progress=progress,
-        )
+        views = list(views) if views else None
+        report = materialize(self.workspace, views, start=start, end=end, full_refresh=full_refresh, progress=progress)
+        if self._online is not None:
+            self._online.reload()  # this process's reader sees the new run at once
+        return report
 
-    def online_features(self, features: Iterable[str], entities: Any, full_feature_names: bool = False) -> Any:
+    def view_states(self) -> dict[str, ViewState]:
+        """Per view, what the last published materialize left (never opens the engine)."""
+        from bigml_fs.store.state import view_states
+
+        return view_states(self.paths)
+
+    @property
+    def online(self) -> OnlineReader:
+        """The online reader: one store connection and the published state, kept for the project's life."""
+        if self._online is None:
+            from bigml_fs.store.online_read import OnlineReader
+
+            self._online = OnlineReader(self.workspace)
+        return self._online
+
+    def online_features(
+        self, features: Iterable[str], entities: Any, full_feature_names: bool = False
+    ) -> OnlineResponse:
         """Online values for entity rows (a dict of key -> list, Arrow or pandas), checked against ttl now."""
-        from bigml_fs.store.online_read import online_features
-
-        return online_features(self, list(features), entities, full_feature_names=full_feature_names)
+        return self.online.read(list(features), entities, full_feature_names=full_feature_names)
 
     # --- models (bigml_fs/training, bigml_fs/scoring) -----------------------
 
-    def train(self, model: str, end: Any = None, progress: Any = None) -> Any:
+    def train(self, model: str, end: Any = None, progress: Any = None) -> TrainResult:
         """Training set, fit, evaluate and register a new version of ``model``."""
         from bigml_fs.training.train import train
 
-        return train(self, model, end=end, progress=progress)
+        return train(self.workspace, model, end=end, progress=progress)
 
     def predict(
         self,
@@ -327,10 +249,59 @@ class Project:
         """Point-in-time features at each spine row, then the model's scores (``MODEL`` or ``MODEL@V``)."""
         from bigml_fs.scoring.predict import predict
 
-        return predict(self, model, spine, output=output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp)
+        return predict(self.workspace, model, spine, output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp)
 
-    def predict_online(self, model: str, entities: Any) -> Any:
+    def predict_online(self, model: str, entities: Any) -> dict[str, Any]:
         """Online features for entity rows, then the model's scores (what ``POST /predict/{model}`` returns)."""
-        from bigml_fs.scoring.online import predict_online
+        from bigml_fs.scoring.online import ModelCache, predict_online
 
-        return predict_online(self, model, entities)
+        if self._models is None:
+            self._models = ModelCache(self.paths)
+        return predict_online(self.online, self._models, model, entities)
+
+    def model_names(self) -> list[str]:
+        """Models with at least one registered version."""
+        from bigml_fs.training import registry
+
+        return registry.model_names(self.paths.state_dir)
+
+    def model_versions(self, name: str) -> list[Version]:
+        from bigml_fs.training import registry
+
+        return registry.versions(self.paths.state_dir, name)
+
+    def model_version(self, ref: str) -> Version:
+        """``MODEL`` (promoted, else latest) or ``MODEL@V``."""
+        from bigml_fs.training import registry
+
+        return registry.resolve(self.paths.state_dir, ref)
+
+    def promoted_version(self, name: str) -> int | None:
+        """The version number promoted for ``name``, or None (the latest is used)."""
+        from bigml_fs.training import registry
+
+        return registry.promoted(self.paths.state_dir, name)
+
+    def promote(self, ref: str) -> Version:
+        """Make ``MODEL@V`` the version predict and serve use."""
+        from bigml_fs.training import registry
+
+        return registry.promote(self.paths.state_dir, ref)
+
+
+# What the CLI and the HTTP app need besides the facade, importable from here so they never reach below it;
+# loaded on first use (PEP 562) so that importing the facade stays cheap (no pyarrow for a DuckDB training set).
+_FORWARDED = {
+    "MaterializeFailed": "bigml_fs.store.materialize",
+    "entities_from_file": "bigml_fs.store.online.entities",
+    "entities_from_pairs": "bigml_fs.store.online.entities",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _FORWARDED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bigml_fs import Project
-from bigml_fs.catalog import logical_type
+from bigml_fs.core.types import logical_type
 from tests.helpers import write_project
 
 

@@ -19,12 +19,14 @@ with warnings.catch_warnings():  # starlette's notice that its TestClient will m
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from bigml_fs.core.timeutil import timestamp_text
 from bigml_fs.errors import BigmlError, EngineError, UsageError
 from bigml_fs.serving.access import ACCESS_LOGGER
 from bigml_fs.serving.app import create_app
 from bigml_fs.serving.backend import UnknownModel
 from bigml_fs.serving.entities import entity_problems
-from bigml_fs.serving.feast_json import columns_to_feast_json, json_value, timestamp_text
+from bigml_fs.store import feast_types as ft
+from bigml_fs.store.online.response import OnlineResponse
 
 TOKEN = "t0p-s3cret-value"
 VALUES = {1: 10.5, 2: None}
@@ -48,12 +50,15 @@ class FakeBackend:
         keys = entities["customer_id"]
         name = "spend__amount" if full_feature_names else "amount"
         found = [k in VALUES for k in keys]
-        return columns_to_feast_json(
+        ts_us = int(TS.timestamp()) * 1_000_000 + TS.microsecond
+        return OnlineResponse(
             ["customer_id", name],
             [keys, [VALUES.get(k) for k in keys]],
+            [ft.INT64, ft.FLOAT64],
             [["PRESENT"] * len(keys), ["PRESENT" if f else "NOT_FOUND" for f in found]],
-            [[None] * len(keys), [TS if f else None for f in found]],
-        )
+            [[None] * len(keys), [ts_us if f else None for f in found]],
+            key_count=1,
+        ).to_dict()
 
     def predict(self, model, entities) -> dict[str, Any]:
         self.calls.append(("predict", model, entities))
@@ -306,14 +311,9 @@ def test_timestamp_text_matches_feasts_adaptive_precision() -> None:
 
 
 def test_non_finite_floats_are_strings_as_in_feast() -> None:
-    assert [json_value(v) for v in (float("nan"), float("inf"), float("-inf"), 1.5, None, "x")] == [
-        "NaN",
-        "Infinity",
-        "-Infinity",
-        1.5,
-        None,
-        "x",
-    ]
+    values = [float("nan"), float("inf"), float("-inf"), 1.5, None]
+    response = OnlineResponse(["x"], [values], [ft.FLOAT64], [["PRESENT"] * 5], [[None] * 5])
+    assert response.to_dict()["results"][0]["values"] == ["NaN", "Infinity", "-Infinity", 1.5, None]
 
 
 # --- the real backend's start-up ------------------------------------------------------

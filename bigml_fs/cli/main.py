@@ -1,69 +1,18 @@
-"""Commands of `bigml-fs`. Each is a few lines over the `Project` facade."""
+"""Commands of `bigml-fs`. Each is a few lines over the `Project` facade.
+
+This module is the entry point (``bigml_fs.cli.main:app``): it holds the
+project-wide commands and imports the command modules, which register theirs.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from bigml_fs.cli.output import console, emit_json, escape, setup_logging, status, user_errors
-from bigml_fs.errors import UsageError
-
-app = typer.Typer(
-    name="bigml-fs",
-    help="Declarative, SQL-centric feature store and ML-in-warehouse tool.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
-)
-models_app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-
-
-class State:
-    """Options of the top-level callback, shared with the commands."""
-
-    def __init__(self) -> None:
-        self.project_dir: Path = Path(".")
-        self.variables: dict[str, Any] = {}
-
-
-state = State()
-
-
-def parse_vars(values: list[str]) -> dict[str, Any]:
-    """``--var k=v`` pairs; values are read as YAML scalars (numbers, booleans, text)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--var {item!r}: write --var NAME=VALUE")
-        out[key.strip()] = yaml.safe_load(value) if value else ""
-    return out
-
-
-@app.callback()
-def main(
-    project: Annotated[Path, typer.Option("--project", "-p", help="Project directory (default: current).")] = Path("."),
-    var: Annotated[
-        list[str], typer.Option("--var", help="Override a project var: --var min_amount=10 (repeatable).")
-    ] = [],  # noqa: B006
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
-) -> None:
-    """Run in a project directory, or point at one with --project DIR."""
-    setup_logging(quiet)
-    state.project_dir = project
-    with user_errors():
-        state.variables = parse_vars(var)
-
-
-def load_project(in_memory: bool = False):
-    from bigml_fs.project import Project
-
-    return Project.load(state.project_dir, state.variables, in_memory=in_memory)
+from bigml_fs.cli.app import app, load_project, state
+from bigml_fs.cli.output import console, emit_json, escape, status, user_errors
 
 
 @app.command()
@@ -188,17 +137,7 @@ def training_set(
         console.print(f"Wrote {rows:,} rows to {escape(str(output))}")
 
 
-# Commands of the other capabilities live in their own modules, one file each,
-# imported last so they can use `app`, `state` and `load_project` from here.
+# The other capabilities' commands live in their own modules and register on `app` when imported.
 from bigml_fs.cli import model_commands, online_commands, serve_commands, store_commands  # noqa: E402
 
-__all__ = [
-    "app",
-    "load_project",
-    "model_commands",
-    "models_app",
-    "online_commands",
-    "serve_commands",
-    "state",
-    "store_commands",
-]
+__all__ = ["app", "model_commands", "online_commands", "serve_commands", "state", "store_commands"]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bigml_fs.cli.main import app, load_project, models_app
+from bigml_fs.cli.app import app, load_project, models_app
 from bigml_fs.cli.output import console, emit_json, err_console, escape, user_errors
 
 JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -110,9 +110,7 @@ def predict(
         rows = project.predict(
             model, spine, output=output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp
         )
-        from bigml_fs.training.registry import resolve
-
-        version = resolve(project.state_dir, model)
+        version = project.model_version(model)
     where = "in the engine" if in_warehouse else "in Python"
     if as_json:
         emit_json(
@@ -151,15 +149,13 @@ def models_list(as_json: JSON = False) -> None:
 
     Example: bigml-fs models list --json
     """
-    from bigml_fs.training import registry
-
     with user_errors(as_json), load_project() as project:
-        state = project.state_dir
         rows = []
-        for name in registry.model_names(state):
-            chosen = registry.promoted(state, name)
-            rows += [_summary(v, chosen) for v in registry.versions(state, name)]
-            in_use = registry.resolve(state, name).number if registry.versions(state, name) else None
+        for name in project.model_names():
+            chosen = project.promoted_version(name)
+            versions = project.model_versions(name)
+            rows += [_summary(v, chosen) for v in versions]
+            in_use = project.model_version(name).number if versions else None
             for row in rows:
                 if row["model"] == name:
                     row["in_use"] = row["version"] == in_use
@@ -194,12 +190,10 @@ def models_show(
 
     Example: bigml-fs models show fraud_detector@v1
     """
-    from bigml_fs.training import registry
-
     with user_errors(as_json), load_project() as project:
-        version = registry.resolve(project.state_dir, name)
+        version = project.model_version(name)
         m = version.manifest()
-        promoted = registry.promoted(project.state_dir, version.name)
+        promoted = project.promoted_version(version.name)
     if as_json:
         emit_json({"ok": True, "path": str(version.path), "promoted": promoted == version.number, "manifest": m})
         return
@@ -230,7 +224,7 @@ def models_show(
         features.add_row(f["column"], f["ref"], f["type"], _fmt(importance.get(f["column"])))
     console.print(features)
     console.print("fingerprints: " + ", ".join(f"{k}={v}" for k, v in m["fingerprints"]["views"].items()))
-    console.print(f"report: {escape(str(version.path / registry.REPORT))}")
+    console.print(f"report: {escape(str(version.report_path))}")
 
 
 @models_app.command("promote")
@@ -242,10 +236,8 @@ def models_promote(
 
     Example: bigml-fs models promote fraud_detector@v2
     """
-    from bigml_fs.training import registry
-
     with user_errors(as_json), load_project() as project:
-        version = registry.promote(project.state_dir, ref)
+        version = project.promote(ref)
     if as_json:
         emit_json({"ok": True, "model": version.name, "version": version.number})
     else:

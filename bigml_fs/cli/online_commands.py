@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bigml_fs.cli.main import app, load_project
+from bigml_fs.cli.app import app, load_project
 from bigml_fs.cli.output import console, emit_json, err_console, escape, status, user_errors
 from bigml_fs.errors import UsageError
 
@@ -37,8 +37,7 @@ def online(
     Examples: bigml-fs online -f customer_spend:* --entity customer_id=1 --entity customer_id=2;
     bigml-fs online -f merchant_profile:category --entities merchants.csv --json
     """
-    from bigml_fs.store.online_read import entities_from_file, entities_from_pairs
-    from bigml_fs.store.state import view_states
+    from bigml_fs.project import entities_from_file, entities_from_pairs
 
     with user_errors(as_json):
         if not features:
@@ -50,7 +49,7 @@ def online(
         rows = entities_from_file(entities) if entities is not None else entities_from_pairs(entity)
         with load_project() as project, status("Reading online features"):
             response = project.online_features(features, rows, full_feature_names=full_feature_names)
-            materialized = bool(view_states(project))
+            materialized = bool(project.view_states())
     if not materialized:
         err_console.print(
             "[yellow]warning:[/] nothing is materialized in this project yet, so every value is NOT_FOUND; run `bigml-fs materialize` first"

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bigml_fs.cli.main import app, state
+from bigml_fs.cli.app import app, state
 from bigml_fs.cli.output import err_console, escape, user_errors
 from bigml_fs.errors import BigmlError, UsageError
 

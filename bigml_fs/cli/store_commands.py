@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bigml_fs.cli.main import app, load_project
+from bigml_fs.cli.app import app, load_project
 from bigml_fs.cli.output import console, emit_json, err_console, escape, user_errors
 
 ACTION_STYLE = {
@@ -34,10 +34,8 @@ def plan(
 
     Example: bigml-fs plan --end 2024-05-01T00:00:00Z
     """
-    from bigml_fs.store.plan import plan as make_plan
-
     with user_errors(as_json), load_project() as project:
-        result = make_plan(project, views=views or None, end=end, full_refresh=full_refresh, start=start)
+        result = project.plan(views or None, end=end, full_refresh=full_refresh, start=start)
     if as_json:
         emit_json({"ok": True, **result.to_dict()})
         return
@@ -71,7 +69,7 @@ def materialize(
 
     Examples: bigml-fs materialize; bigml-fs materialize customer_spend --end 2024-05-01T00:00:00Z
     """
-    from bigml_fs.store.materialize import MaterializeFailed
+    from bigml_fs.project import MaterializeFailed
 
     report: Any = None
     failed: MaterializeFailed | None = None

@@ -1,0 +1,1 @@
+"""Scoring: batch and online predictions, in Python or as SQL in the engine."""

@@ -1,0 +1,1 @@
+"""The HTTP app: Feast-compatible online features, predictions, health."""

@@ -1,19 +1,24 @@
 """What the HTTP app asks of a project: online features, predictions, health.
 
-``ProjectBackend`` does it over a loaded ``Project``; tests may hand the app
-any object with the same three methods (``Backend``). Everything costly —
-the catalog, the online store connection, the key types — is prepared once
-at start-up so a request only reads the store.
+``ProjectBackend`` does it over a loaded ``Project``; the app depends only on
+the ``Backend`` protocol. Everything costly — the catalog, the online reader
+with its one store connection and the published state, the key types, the
+served model versions — is prepared once at start-up so a request only reads
+the store.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bigml_fs.errors import BigmlError, UsageError, did_you_mean
 from bigml_fs.serving.entities import entity_problems, key_kinds
-from bigml_fs.serving.feast_json import to_feast_json
+
+if TYPE_CHECKING:
+    from bigml_fs.catalog import Catalog
+    from bigml_fs.project import Project
+    from bigml_fs.spec.schema import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +46,17 @@ class Backend(Protocol):
 class ProjectBackend:
     """The backend over a real project: its catalog, online store and model registry."""
 
-    def __init__(self, project: Any):
+    def __init__(self, project: Project):
         self.project = project
         catalog = project.catalog  # resolve definitions once, at start-up (raises DefinitionError)
         self._models = dict(catalog.models)
         self._kinds = key_kinds(catalog)
-        self._store: Any = None
         self._warm_up(catalog)
 
-    def _warm_up(self, catalog: Any) -> None:
+    def _warm_up(self, catalog: Catalog) -> None:
         """Connect and run one read (a null key: nothing found) so the first request pays no lazy imports."""
         try:
-            self.store().ping()
+            self.project.online.store.ping()
         except BigmlError as exc:  # an unreachable store is reported by /health, not fatal at start
             log.warning("online store not reachable at start-up: %s", exc)
             return
@@ -67,7 +71,7 @@ class ProjectBackend:
         for name, spec in self._models.items():
             self._load_model(catalog, name, spec)
 
-    def _load_model(self, catalog: Any, name: str, spec: Any) -> None:
+    def _load_model(self, catalog: Catalog, name: str, spec: ModelSpec) -> None:
         """Score one empty row now, so the served version is loaded before the first request.
 
         Loading a version (skops, scikit-learn imports) takes seconds, and a request
@@ -99,10 +103,9 @@ class ProjectBackend:
                 "no features requested: give 'features' (view:feature or view:*) or 'feature_service' (a model name)"
             )
         else:
-            self.project.catalog.expand(
-                features, where="features"
-            )  # a mistake is named after the request field, not the CLI option
-        return to_feast_json(self.project.online_features(features, entities, full_feature_names=full_feature_names))
+            # a mistake is named after the request field, not the CLI option
+            self.project.catalog.expand(features, where="features")
+        return self.project.online_features(features, entities, full_feature_names=full_feature_names).to_dict()
 
     def _service_features(self, name: str) -> list[str]:
         """A feature service is a model's feature list (the Feast repo's services are named after models)."""
@@ -128,30 +131,17 @@ class ProjectBackend:
 
     # --- health ---------------------------------------------------------
 
-    def store(self) -> Any:
-        if self._store is None:
-            from bigml_fs.store.online import open_store
-
-            self._store = open_store(self.project)
-        return self._store
-
     def health(self) -> tuple[bool, dict[str, Any]]:
         spec = self.project.spec.online_store
         store: dict[str, Any] = {"type": spec.type, "reachable": True}
         try:
-            self.store().ping()
+            self.project.online.store.ping()
         except BigmlError as exc:
             store.update(reachable=False, error=str(exc))
         views: dict[str, Any] = {}
         try:
-            from bigml_fs.store.state import view_states
-
-            views = {
-                name: {
-                    k: state.get(k) for k in ("end", "watermark", "finished_at", "rows", "online_rows") if k in state
-                }
-                for name, state in view_states(self.project).items()
-            }
+            shown = ("end", "watermark", "finished_at", "rows", "online_rows")
+            views = {name: {k: getattr(state, k) for k in shown} for name, state in self.project.view_states().items()}
         except (OSError, ValueError) as exc:  # an unreadable state file is reported, not fatal
             log.warning("cannot read materialize state: %s", exc)
             views = {}
@@ -159,7 +149,4 @@ class ProjectBackend:
         return store["reachable"], {"store": store, "views": views, "never_materialized": never}
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        self.project.close()
+        self.project.close()  # closes the online reader's store connection too

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bigml_fs.catalog import Catalog, logical_type
-
-# Expected JSON kind per logical type family (catalog.logical_type: one list of every engine's spellings).
-_KINDS = {
-    "integer": "integer",
-    **dict.fromkeys(("float32", "float64", "decimal"), "number"),
-    **dict.fromkeys(("string", "date", "timestamp", "TIME", "UUID"), "string"),
-    "boolean": "boolean",
-}
+from bigml_fs.catalog import Catalog
+from bigml_fs.core.types import from_sql
 
 
 def _kind(sql_type: str) -> str | None:
-    return _KINDS.get(logical_type(sql_type).split(" ")[0])
+    """The JSON kind a value of an engine column type must be in a request (core.types, every engine's spellings)."""
+    logical = from_sql(sql_type)
+    return logical.json_kind if logical is not None else None
 
 
 def key_kinds(catalog: Catalog) -> dict[str, tuple[str, str]]:

@@ -1,0 +1,1 @@
+"""The compiler: sql/ models, feature and training-set queries as SQLGlot ASTs, asking the engine's Dialect."""

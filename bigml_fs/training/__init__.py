@@ -1,0 +1,1 @@
+"""Training: point-in-time training sets, estimators, pipelines, evaluation, the registry of versions."""
