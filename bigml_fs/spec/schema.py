@@ -111,10 +111,6 @@ class SourceSpec(Spec):
             raise ValueError("'created_timestamp' needs 'timestamp': a static source has no event time")
         return self
 
-    @property
-    def is_static(self) -> bool:
-        return self.timestamp is None
-
 
 class ProjectSpec(Spec):
     name: Name
