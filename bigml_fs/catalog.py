@@ -8,7 +8,7 @@ reference or missing column becomes a Problem with file, line and key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlglot
@@ -56,21 +56,6 @@ class ResolvedView:
 
     def feature(self, name: str) -> FeatureSpec:
         return next(f for f in self.spec.features if f.name == name)
-
-    def probed_by(self, engine: Engine) -> ResolvedView:
-        """This view reading what ``engine``'s plans can probe by (keys, event time, created).
-
-        PostgreSQL looks rows up per spine or change point (LATERAL): it indexes
-        the relation, or an indexed copy of a sql/ view model (see
-        ``Engine.lookup_relation``); other engines keep the relation.
-        """
-        if self.timestamp is None:
-            return self
-        relation = self.relation
-        probed = engine.lookup_relation(
-            relation, [*self.keys, self.timestamp, *([self.created] if self.created else [])]
-        )
-        return self if probed is relation else replace(self, relation=probed)
 
 
 @dataclass(frozen=True)

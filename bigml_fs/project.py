@@ -14,14 +14,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-
 from bigml_fs.catalog import Catalog, FeatureRef
+from bigml_fs.compiler.explain import training_plan, training_sql
 from bigml_fs.compiler.sql_models import SqlModel
+from bigml_fs.compiler.training_query import TrainingQuery
 from bigml_fs.engines import Engine, connect
+from bigml_fs.engines.dialects import Dialect, dialect_for
 from bigml_fs.errors import UsageError, did_you_mean
 from bigml_fs.spec.loader import Definitions, load_definitions
-from bigml_fs.training.training_set import SpineLike, compile_training_query
+from bigml_fs.training.training_set import SpineLike
 from bigml_fs.workspace import Paths, Workspace, build_workspace
 
 if TYPE_CHECKING:
@@ -116,47 +117,26 @@ class Project:
         return scoring_sql(self, model, dialect)
 
     def compile(self, name: str, dialect: str | None = None) -> str:
-        """SQL of a sql model, a feature view (as of a spine) or a model's training set."""
+        """SQL of a sql model, a feature view (as of a spine) or a model's training set, in ``dialect``'s own plan."""
         catalog = self.catalog
-        dialect = dialect or self.engine.dialect
+        target = dialect_for(dialect) if dialect else self.engine.sql_dialect
         if name in self.sql_models:
-            return self.sql_models[name].sql(dialect)
+            return self.sql_models[name].sql(target.name)
         if name in catalog.views:
             refs = [FeatureRef(name, f.name) for f in catalog.views[name].spec.features]
-            return self._training_sql(refs, dialect)
+            return training_sql(catalog, refs, target)
         if name in catalog.models:
             model = catalog.models[name]
             refs = catalog.expand(list(model.features), f"model '{name}'")
-            return self._training_sql(refs, dialect)
+            return training_sql(catalog, refs, target)
         known = [*self.sql_models, *catalog.views, *catalog.models]
         raise UsageError(
             f"nothing named '{name}' to compile{did_you_mean(name, known)}; give a sql model, feature view or model name"
         )
 
-    def compile_plan(self, refs: list[FeatureRef], dialect: str) -> tuple[Any, str]:
-        """The training-set plan `compile` shows, over a spine of the views' keys and ``event_timestamp``; returns (plan, engine planned for).
-
-        duckdb, postgres and spark each get the plan their engine runs; another
-        dialect gets this engine's plan, to be transpiled.
-        """
-        from bigml_fs.compiler.features import ENGINES
-
-        catalog = self.catalog
-        columns: dict[str, str] = {}
-        for ref in refs:
-            view = catalog.views[ref.view]
-            columns.update({k: view.columns[k] for k in view.keys})
-        columns.update({"event_timestamp": "TIMESTAMP WITH TIME ZONE", "__row": "BIGINT", "__ts": "BIGINT"})
-        planned_for = dialect if dialect in ENGINES else self.engine.dialect
-        return compile_training_query(catalog, refs, columns, engine=planned_for), planned_for
-
-    def _training_sql(self, refs: list[FeatureRef], dialect: str) -> str:
-        plan, planned_for = self.compile_plan(refs, dialect)
-        sql = sqlglot.transpile(plan.query.sql(planned_for), read=planned_for, write=dialect, pretty=True)[0]
-        header = "-- point-in-time query over the spine relation __spine (its columns, __row = spine order, __ts = time in UTC microseconds)\n"
-        if dialect != planned_for:
-            header += f"-- planned for the {planned_for} engine and rendered as {dialect}; engine-specific steps (e.g. ASOF JOIN) need that engine's own plan\n"
-        return header + sql
+    def compile_plan(self, refs: list[FeatureRef], dialect: Dialect) -> TrainingQuery:
+        """The training-set plan `compile` shows for ``refs`` in ``dialect`` (``compiler.explain.training_plan``)."""
+        return training_plan(self.catalog, refs, dialect)
 
     # --- training sets ------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Per-view feature queries: the point-in-time rules of DESIGN.md section 4.
 
-Built once as SQLGlot ASTs; ``engine`` picks a strategy where the engines'
-SQL differs (NOTES-engines.md). Two shapes, both joined to a spine of
+Built once as SQLGlot ASTs; the ``Dialect`` object says where the engines'
+SQL differs (NOTES-engines.md) and spells those parts. Two shapes, both joined to a spine of
 (keys, ``__ts``) rows by the training-set compiler:
 
 * latest values: source rows deduplicated per (keys, event time) by the
@@ -9,13 +9,15 @@ SQL differs (NOTES-engines.md). Two shapes, both joined to a spine of
   of a hash of the tied rows' values, so an ambiguous tie is detected only
   where it decides a value, without another pass over the source. (DuckDB
   as-of joins these rows; PostgreSQL uses an index-backed LATERAL instead, see
-  ``training_query.py``; Spark carries them forward with ``last(.., true)``.)
+  ``training_query.py``; carry dialects (Spark, the compile-only warehouses)
+  carry the last event forward.)
 * window aggregates: the spine's distinct (keys, t) rows and the source events
   in one union, aggregated with a frame ``RANGE BETWEEN w PRECEDING AND 1
   PRECEDING`` on microseconds: exactly [t - w, t), one sort, no range join.
-  PostgreSQL has no DISTINCT window aggregates and no arg_min/IGNORE NULLS, so
-  there count_distinct, first and last are bounded index range lookups per
-  spine point; Spark uses collect_set and min/max of a struct.
+  Aggregates in ``dialect.window_lookups`` are looked up per spine point
+  instead: PostgreSQL (no DISTINCT window aggregates, no arg_min/IGNORE
+  NULLS) probes an index range; the compile-only warehouses aggregate a range
+  join. Spark uses collect_set and min/max of a struct.
 """
 
 from __future__ import annotations
@@ -25,31 +27,13 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
-from bigml_fs.compiler.sqlparts import (
-    CREATED,
-    MIN_BIGINT,
-    TS,
-    alias,
-    all_not_null,
-    col,
-    epoch_us,
-    from_epoch_us,
-    micros,
-    parse_expr,
-    row_hash,
-)
+from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, TS, alias, all_not_null, col, micros, parse_expr
+from bigml_fs.engines.dialects import Dialect
 from bigml_fs.spec.schema import FeatureSpec
 
 EVENT = "__ev"
 LO, HI = "__lo", "__hi"
 RAW_TS, RAW_CREATED = "__rts", "__rcr"
-ENGINES = ("duckdb", "postgres", "spark")
-PG_LOOKUP_AGGS = ("count_distinct", "first", "last")
-
-
-def strategy(dialect: str | None) -> str:
-    """The plan family for a SQLGlot dialect: its own engine's plan, else DuckDB's."""
-    return dialect if dialect in ENGINES else "duckdb"
 
 
 @dataclass(frozen=True)
@@ -63,7 +47,7 @@ class ViewQuery:
 
 
 def _source_rows(
-    view: ResolvedView, dialect: str, engine: str = "duckdb", distinct: bool = False
+    view: ResolvedView, dialect: Dialect, distinct: bool = False
 ) -> tuple[exp.Select, list[exp.Expression]]:
     """Source rows with non-null keys and time; returns (FROM-able select, key columns)."""
     keys = [col(k) for k in view.keys]
@@ -73,34 +57,39 @@ def _source_rows(
         base = exp.select("*").from_(base).distinct().subquery("__src")
     query = exp.select(*[k.copy() for k in keys]).from_(base).where(all_not_null(required))
     if view.timestamp:
-        query = query.select(alias(epoch_us(col(view.timestamp), view.columns[view.timestamp], engine), TS))
+        query = query.select(alias(dialect.epoch_us(col(view.timestamp), view.columns[view.timestamp]), TS))
         created = (
-            epoch_us(col(view.created), view.columns[view.created], engine) if view.created else exp.Literal.number(0)
+            dialect.epoch_us(col(view.created), view.columns[view.created]) if view.created else exp.Literal.number(0)
         )
         query = query.select(alias(created, CREATED))
     return query, keys
 
 
-def raw_rows(view: ResolvedView, values: dict[str, exp.Expression], engine: str = "postgres") -> exp.Select:
+def raw_rows(view: ResolvedView, values: dict[str, exp.Expression], dialect: Dialect) -> exp.Select:
     """Source rows keeping the raw time columns (``__rts``, ``__rcr``) beside ``__ts``.
 
     PostgreSQL flattens this subquery into its caller, so filters and orders on
     the raw columns can use an index on (keys, time, created).
     """
-    rows, _ = _source_rows(view, "duckdb", engine)
+    rows, _ = _source_rows(view, dialect)
     rows = rows.select(alias(col(view.timestamp), RAW_TS))
     if view.created:
         rows = rows.select(alias(col(view.created), RAW_CREATED))
     return rows.select(*[alias(v, name) for name, v in values.items()])
 
 
-def pg_time_range(
-    view: ResolvedView, ref: str, lower_us: exp.Expression | None, upper_us: exp.Expression, upper_inclusive: bool
+def probe_time_range(
+    view: ResolvedView,
+    ref: str,
+    lower_us: exp.Expression | None,
+    upper_us: exp.Expression,
+    upper_inclusive: bool,
+    dialect: Dialect,
 ) -> exp.Expression:
     """``lower <= time <(=) upper`` on a raw-rows alias, on the raw column when it is a timestamp (index-friendly)."""
     dtype = view.columns[view.timestamp].upper()
     if dtype.startswith("TIMESTAMP") and not dtype.endswith("_NS"):
-        column, bound = col(RAW_TS, ref), (lambda us: from_epoch_us(us, dtype))
+        column, bound = col(RAW_TS, ref), (lambda us: dialect.from_epoch_us(us, dtype))
     else:  # a DATE (or text) time: compare the microseconds, still exact
         column, bound = col(TS, ref), (lambda us: us)
     upper_cmp = exp.LTE if upper_inclusive else exp.LT
@@ -110,7 +99,7 @@ def pg_time_range(
     return condition
 
 
-def pg_created_order(view: ResolvedView, ref: str, desc: bool) -> list[exp.Ordered]:
+def probe_order(view: ResolvedView, ref: str, desc: bool) -> list[exp.Ordered]:
     """Order by event time then created (null lowest), matching an index on (keys, time, created NULLS FIRST)."""
     order = [exp.Ordered(this=col(RAW_TS, ref), desc=desc, nulls_first=not desc)]
     if view.created:
@@ -118,23 +107,23 @@ def pg_created_order(view: ResolvedView, ref: str, desc: bool) -> list[exp.Order
     return order
 
 
-def _value(feature: FeatureSpec, dialect: str) -> exp.Expression:
-    """The per-row value a feature aggregates (after its ``where`` filter)."""
+def _value(feature: FeatureSpec, read: str) -> exp.Expression:
+    """The per-row value a feature aggregates (after its ``where`` filter), read in the project's ``read`` dialect."""
     if feature.agg == "count" and feature.expr is None:
         value: exp.Expression = exp.Literal.number(1)
     else:
-        value = parse_expr(feature.value_sql, dialect)
+        value = parse_expr(feature.value_sql, read)
     if feature.where:
-        value = exp.Case(ifs=[exp.If(this=parse_expr(feature.where, dialect), true=value)])
+        value = exp.Case(ifs=[exp.If(this=parse_expr(feature.where, read), true=value)])
     return value
 
 
-def latest_query(view: ResolvedView, features: list[FeatureSpec], dialect: str, engine: str = "duckdb") -> ViewQuery:
+def latest_query(view: ResolvedView, features: list[FeatureSpec], read: str, dialect: Dialect) -> ViewQuery:
     """Deduplicated source rows (one per keys and event time) with the ``__lo``/``__hi`` tie hashes."""
-    rows, keys = _source_rows(view, dialect, engine)
-    rows = rows.select(*[alias(parse_expr(f.value_sql, dialect), f.name) for f in features])
+    rows, keys = _source_rows(view, dialect)
+    rows = rows.select(*[alias(parse_expr(f.value_sql, read), f.name) for f in features])
     # min == max of a hash over the tied rows' values <=> they agree (a struct min/max costs ~40% more)
-    values = row_hash([col(f.name) for f in features], engine)
+    values = dialect.row_hash([col(f.name) for f in features])
     if view.timestamp is None:
         # Spark wants an ORDER BY in every row_number(); within one key any order picks an equal row
         window = exp.Window(
@@ -144,13 +133,10 @@ def latest_query(view: ResolvedView, features: list[FeatureSpec], dialect: str, 
         )
         spread = exp.Window(this=exp.Min(this=values.copy()), partition_by=[k.copy() for k in keys])
         spread_hi = exp.Window(this=exp.Max(this=values.copy()), partition_by=[k.copy() for k in keys])
-        query = (
-            exp.select(
-                *[k.copy() for k in keys], *[col(f.name) for f in features], alias(spread, LO), alias(spread_hi, HI)
-            )
-            .from_(rows.subquery("__rows"))
-            .qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
-        )
+        query = exp.select(
+            *[k.copy() for k in keys], *[col(f.name) for f in features], alias(spread, LO), alias(spread_hi, HI)
+        ).from_(rows.subquery("__rows"))
+        query = dialect.qualify(query, exp.EQ(this=window, expression=exp.Literal.number(1)))
         return ViewQuery(view, tuple(features), query, "static")
     partition = [k.copy() for k in keys] + [col(TS)]
     order = exp.Order(expressions=[exp.Ordered(this=col(CREATED), desc=True, nulls_first=False)])
@@ -163,26 +149,29 @@ def latest_query(view: ResolvedView, features: list[FeatureSpec], dialect: str, 
         exp.select(*[k.copy() for k in keys], col(TS), *[col(f.name) for f in features])
         .select(alias(over(exp.Min(this=values.copy())), LO), alias(over(exp.Max(this=values.copy())), HI))
         .from_(rows.subquery("__rows"))
-        .qualify(exp.EQ(this=over(exp.RowNumber()), expression=exp.Literal.number(1)))
     )
+    query = dialect.qualify(query, exp.EQ(this=over(exp.RowNumber()), expression=exp.Literal.number(1)))
     return ViewQuery(view, tuple(features), query, "latest")
 
 
 def window_query(
-    view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, dialect: str, engine: str = "duckdb"
+    view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, read: str, dialect: Dialect
 ) -> ViewQuery:
     """Exact [t - w, t) aggregates at each distinct (keys, t) of ``spine_keys``."""
-    lookups = [f for f in features if engine == "postgres" and f.agg in PG_LOOKUP_AGGS]
+    lookups = [f for f in features if f.agg in dialect.window_lookups]
     framed_features = [f for f in features if f not in lookups]
-    base = _framed(view, framed_features, spine_keys, dialect, engine) if framed_features else spine_keys
+    base = _framed(view, framed_features, spine_keys, read, dialect) if framed_features else spine_keys
     if not lookups:
         return ViewQuery(view, tuple(features), base, "window")
     point = "__p"
     query = exp.select(
         *[col(k, point) for k in view.keys], col(TS, point), *[col(f.name, point) for f in framed_features]
     ).from_(base.subquery(point))
-    for feature in lookups:
-        query = query.select(alias(_pg_lookup(view, feature, point, dialect), feature.name))
+    for i, feature in enumerate(lookups):
+        if dialect.probes_by_index:
+            query = query.select(alias(_probe(view, feature, point, read, dialect), feature.name))
+        else:
+            query = _join_range(query, view, feature, point, f"__l{i}", spine_keys, read, dialect)
     ordered = exp.select(*[col(k) for k in view.keys], col(TS), *[col(f.name) for f in features]).from_(
         query.subquery("__looked")
     )
@@ -190,18 +179,20 @@ def window_query(
 
 
 def _framed(
-    view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, dialect: str, engine: str
+    view: ResolvedView, features: list[FeatureSpec], spine_keys: exp.Select, read: str, dialect: Dialect
 ) -> exp.Select:
     """The union of spine points and events with one window frame per feature; spine rows kept."""
-    events, _ = _source_rows(view, dialect, engine, distinct=True)
+    events, _ = _source_rows(view, dialect, distinct=True)
     values: list[exp.Expression] = []
     for i, feature in enumerate(features):
-        value = _value(feature, dialect)
+        value = _value(feature, read)
         values.append(alias(value, f"__v{i}"))
         if feature.agg in ("first", "last"):
             created = exp.func("coalesce", col(CREATED), exp.Literal.number(MIN_BIGINT))
-            if engine == "spark":  # structs order field by field; the value breaks the remaining ties
-                order_key: exp.Expression = exp.Anonymous(
+            if dialect.arg_windows:
+                order_key: exp.Expression = exp.Anonymous(this="row", expressions=[col(TS), created, value.copy()])
+            else:  # min/max of a struct: structs order field by field; the value breaks the remaining ties
+                order_key = exp.Anonymous(
                     this="named_struct",
                     expressions=[
                         exp.Literal.string("t"),
@@ -212,8 +203,6 @@ def _framed(
                         value.copy(),
                     ],
                 )
-            else:
-                order_key = exp.Anonymous(this="row", expressions=[col(TS), created, value.copy()])
             values.append(
                 alias(
                     exp.Case(
@@ -249,7 +238,7 @@ def _framed(
                 spec=frame,
             )
 
-        aggregates.append(alias(_cast_output(feature, _aggregate(feature, i, engine, framed)), feature.name))
+        aggregates.append(alias(_cast_output(feature, _aggregate(feature, i, dialect, framed)), feature.name))
     framed_rows = exp.select(*[col(k) for k in view.keys], col(TS), col(EVENT), *aggregates).from_(
         union.subquery("__union")
     )
@@ -260,19 +249,19 @@ def _framed(
     )
 
 
-def _aggregate(feature: FeatureSpec, i: int, engine: str, framed) -> exp.Expression:
+def _aggregate(feature: FeatureSpec, i: int, dialect: Dialect, framed) -> exp.Expression:
     value = col(f"__v{i}")
     agg = feature.agg
     if agg == "count":
         return framed(exp.Count(this=col(EVENT) if feature.expr is None and not feature.where else value))
     if agg == "count_distinct":
-        if engine == "spark":  # no DISTINCT window aggregates in Spark; a set per frame is exact
+        if not dialect.distinct_windows:  # a set per frame is exact
             return exp.Anonymous(
                 this="size", expressions=[framed(exp.Anonymous(this="collect_set", expressions=[value]))]
             )
         return framed(exp.Count(this=exp.Distinct(expressions=[value])))
     if agg in ("first", "last"):
-        if engine == "spark":
+        if not dialect.arg_windows:
             func = exp.Min if agg == "first" else exp.Max
             return exp.Dot(this=exp.paren(framed(func(this=col(f"__o{i}")))), expression=exp.to_identifier("v"))
         builder = exp.ArgMin if agg == "first" else exp.ArgMax
@@ -286,24 +275,25 @@ def _aggregate(feature: FeatureSpec, i: int, engine: str, framed) -> exp.Express
         "stddev": exp.StddevSamp,
         "variance": exp.Variance,
     }
-    if engine == "spark" and agg in ("avg", "stddev", "variance"):
+    if dialect.avg_as_double and agg in ("avg", "stddev", "variance"):
         # Spark averages DECIMAL literals (CASE ... THEN 1.0) in DECIMAL with a few places; DOUBLE as elsewhere
         value = exp.cast(value, exp.DataType.Type.DOUBLE)
     return framed(builders[agg](this=value))
 
 
-def _pg_lookup(view: ResolvedView, feature: FeatureSpec, point: str, dialect: str) -> exp.Expression:
-    """PostgreSQL: count_distinct/first/last over [t - w, t) as one index range scan per spine point."""
+def _probe(view: ResolvedView, feature: FeatureSpec, point: str, read: str, dialect: Dialect) -> exp.Expression:
+    """count_distinct/first/last over [t - w, t) as one index range scan per spine point (PostgreSQL)."""
     ref = "__r"
-    rows = raw_rows(view, {"__v": _value(feature, dialect)}).subquery(ref)
+    rows = raw_rows(view, {"__v": _value(feature, read)}, dialect).subquery(ref)
     keys_match = exp.and_(*[exp.EQ(this=col(k, ref), expression=col(k, point)) for k in view.keys])
     t = col(TS, point)
-    within = pg_time_range(
+    within = probe_time_range(
         view,
         ref,
         exp.Sub(this=t.copy(), expression=exp.Literal.number(micros(feature.window))),
         t.copy(),
         upper_inclusive=False,
+        dialect=dialect,
     )
     value = col("__v", ref)
     if feature.agg == "count_distinct":
@@ -314,7 +304,7 @@ def _pg_lookup(view: ResolvedView, feature: FeatureSpec, point: str, dialect: st
         )
     else:
         desc = feature.agg == "last"
-        order = [*pg_created_order(view, ref, desc), exp.Ordered(this=value.copy(), desc=desc)]
+        order = [*probe_order(view, ref, desc), exp.Ordered(this=value.copy(), desc=desc)]
         lookup = (
             exp.select(value)
             .from_(rows)
@@ -323,6 +313,73 @@ def _pg_lookup(view: ResolvedView, feature: FeatureSpec, point: str, dialect: st
             .limit(1)
         )
     return exp.Subquery(this=lookup)
+
+
+def _join_range(
+    query: exp.Select,
+    view: ResolvedView,
+    feature: FeatureSpec,
+    point: str,
+    ref: str,
+    spine_keys: exp.Select,
+    read: str,
+    dialect: Dialect,
+) -> exp.Select:
+    """count_distinct/first/last over [t - w, t) by a range join of spine points and events, one row per point.
+
+    Plain SQL every warehouse runs (COUNT(DISTINCT) per group, ROW_NUMBER for
+    the pick), where a framed DISTINCT or arg_min/arg_max is not available.
+    """
+    events, _ = _source_rows(view, dialect)
+    events = events.select(alias(_value(feature, read), "__v"))
+    p, e = "__q", "__e"
+    on = exp.and_(
+        *[exp.EQ(this=col(k, e), expression=col(k, p)) for k in view.keys],
+        exp.GTE(
+            this=col(TS, e),
+            expression=exp.Sub(this=col(TS, p), expression=exp.Literal.number(micros(feature.window))),
+        ),
+        exp.LT(this=col(TS, e), expression=col(TS, p)),
+        exp.Not(this=exp.Is(this=col("__v", e), expression=exp.Null())),
+    )
+    group = [*[col(k, p) for k in view.keys], col(TS, p)]
+    pairs = (
+        exp.select(*[g.copy() for g in group])
+        .from_(spine_keys.subquery(p))
+        .join(events.subquery(e), on=on, join_type="INNER")
+    )
+    if feature.agg == "count_distinct":
+        found = pairs.select(alias(exp.Count(this=exp.Distinct(expressions=[col("__v", e)])), "__x")).group_by(
+            *[g.copy() for g in group]
+        )
+        picked: exp.Expression = exp.cast(
+            exp.func("coalesce", col("__x", ref), exp.Literal.number(0)), exp.DataType.Type.BIGINT
+        )
+    else:
+        desc = feature.agg == "last"
+        order = [
+            exp.Ordered(this=col(TS, e), desc=desc),
+            exp.Ordered(
+                this=exp.func("coalesce", col(CREATED, e), exp.Literal.number(MIN_BIGINT)), desc=desc
+            ),  # null created sorts lowest
+            exp.Ordered(this=col("__v", e), desc=desc),
+        ]
+        number = exp.Window(
+            this=exp.RowNumber(), partition_by=[g.copy() for g in group], order=exp.Order(expressions=order)
+        )
+        ranked = pairs.select(alias(col("__v", e), "__x"), alias(number, "__n"))
+        found = (
+            exp.select(*[col(k) for k in view.keys], col(TS), col("__x"))
+            .from_(ranked.subquery("__ranked"))
+            .where(exp.EQ(this=col("__n"), expression=exp.Literal.number(1)))
+        )
+        picked = col("__x", ref)
+    on_point = exp.and_(
+        *[exp.EQ(this=col(k, ref), expression=col(k, point)) for k in view.keys],
+        exp.EQ(this=col(TS, ref), expression=col(TS, point)),
+    )
+    query = query.join(found.subquery(ref), on=on_point, join_type="LEFT")
+    return query.select(alias(picked, feature.name))
 
 
 def _cast_output(feature: FeatureSpec, window: exp.Expression) -> exp.Expression:
@@ -334,4 +391,4 @@ def _cast_output(feature: FeatureSpec, window: exp.Expression) -> exp.Expression
     return window
 
 
-__all__ = ["ENGINES", "ViewQuery", "latest_query", "raw_rows", "strategy", "window_query"]
+__all__ = ["ViewQuery", "latest_query", "raw_rows", "window_query"]

@@ -24,8 +24,9 @@ import dataclasses
 from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
-from bigml_fs.compiler.features import HI, LO, latest_query, strategy, window_query
-from bigml_fs.compiler.sqlparts import TS, alias, all_not_null, col, epoch_us, micros
+from bigml_fs.compiler.features import HI, LO, latest_query, window_query
+from bigml_fs.compiler.sqlparts import TS, alias, all_not_null, col, micros
+from bigml_fs.engines.dialects import DUCKDB, Dialect
 from bigml_fs.spec.schema import FeatureSpec
 
 EVENT_TS = "event_timestamp"
@@ -43,10 +44,10 @@ def to_timestamp(micros_expr: exp.Expression) -> exp.Expression:
     return exp.TimestampAdd(this=epoch, expression=micros_expr, unit=exp.var("MICROSECOND"))
 
 
-def event_time(view: ResolvedView, engine: str = "duckdb") -> exp.Expression:
-    """The view's event time as UTC microseconds on ``engine`` (same conversion as training sets)."""
+def event_time(view: ResolvedView, dialect: Dialect = DUCKDB) -> exp.Expression:
+    """The view's event time as UTC microseconds in ``dialect`` (same conversion as training sets)."""
     assert view.timestamp is not None
-    return epoch_us(col(view.timestamp), view.columns[view.timestamp], strategy(engine))
+    return dialect.epoch_us(col(view.timestamp), view.columns[view.timestamp])
 
 
 def longest_window_us(view: ResolvedView) -> int:
@@ -54,13 +55,13 @@ def longest_window_us(view: ResolvedView) -> int:
 
 
 def restrict_source(
-    view: ResolvedView, since_us: int | None, inclusive: bool = False, engine: str = "duckdb"
+    view: ResolvedView, since_us: int | None, inclusive: bool = False, dialect: Dialect = DUCKDB
 ) -> ResolvedView:
     """The view over only its source rows with event time after ``since_us`` (at or after with ``inclusive``)."""
     if since_us is None or view.timestamp is None:
         return view
     bound = exp.Literal.number(since_us)
-    since = event_time(view, engine)
+    since = event_time(view, dialect)
     cond = exp.GTE(this=since, expression=bound) if inclusive else exp.GT(this=since, expression=bound)
     relation = exp.select("*").from_(view.relation.copy()).where(cond).subquery("__src_since")
     return dataclasses.replace(view, relation=relation)
@@ -69,13 +70,13 @@ def restrict_source(
 def latest_rows(
     view: ResolvedView,
     features: list[FeatureSpec],
-    dialect: str,
+    read: str,
     end_us: int,
     since_us: int | None = None,
-    engine: str = "duckdb",
+    dialect: Dialect = DUCKDB,
 ) -> exp.Select:
-    """Deduplicated rows (keys, ``__ts``, features, tie hashes) with since < event time <= end, in ``engine``'s plan."""
-    vq = latest_query(restrict_source(view, since_us, engine=engine), features, dialect, strategy(engine))
+    """Deduplicated rows (keys, ``__ts``, features, tie hashes) with since < event time <= end, in ``dialect``'s plan."""
+    vq = latest_query(restrict_source(view, since_us, dialect=dialect), features, read, dialect)
     query = exp.select("*").from_(vq.query.subquery("__latest"))
     if view.timestamp is not None:
         query = query.where(exp.LTE(this=col(TS), expression=exp.Literal.number(end_us)))
@@ -102,14 +103,16 @@ def ambiguous_rows(table: str, view: ResolvedView) -> exp.Select:
     )
 
 
-def change_points(view: ResolvedView, end_us: int, since_us: int | None = None, engine: str = "duckdb") -> exp.Select:
+def change_points(
+    view: ResolvedView, end_us: int, since_us: int | None = None, dialect: Dialect = DUCKDB
+) -> exp.Select:
     """Distinct (keys, ``__ts``) where some window aggregate of the view can change, in (since, end]."""
     windows = sorted({micros(f.window) for f in view.window_features if f.window is not None})
-    base = restrict_source(view, None if since_us is None else since_us - windows[-1] - 1, engine=engine)
+    base = restrict_source(view, None if since_us is None else since_us - windows[-1] - 1, dialect=dialect)
     keys = [col(k) for k in view.keys]
     required = [*keys, col(view.timestamp)]
     events = (
-        exp.select(*[k.copy() for k in keys], alias(event_time(view, engine), "__e"))
+        exp.select(*[k.copy() for k in keys], alias(event_time(view, dialect), "__e"))
         .from_(base.relation.copy())
         .where(all_not_null(required))
         .distinct()
@@ -136,23 +139,25 @@ def change_points(view: ResolvedView, end_us: int, since_us: int | None = None, 
 def window_rows(
     view: ResolvedView,
     features: list[FeatureSpec],
-    dialect: str,
+    read: str,
     points: str,
     since_us: int | None = None,
-    engine: str = "duckdb",
+    dialect: Dialect = DUCKDB,
 ) -> exp.Select:
-    """The aggregates at each change point stored in the table ``points`` (keys, ``__ts``), in ``engine``'s plan."""
+    """The aggregates at each change point stored in the table ``points`` (keys, ``__ts``), in ``dialect``'s plan."""
     longest = longest_window_us(view)
-    source = restrict_source(view, None if since_us is None else since_us - longest - 1, inclusive=True, engine=engine)
+    source = restrict_source(
+        view, None if since_us is None else since_us - longest - 1, inclusive=True, dialect=dialect
+    )
     spine = exp.select(*[col(k) for k in view.keys], col(TS)).from_(exp.table_(points, quoted=True))
-    return window_query(source, features, spine, dialect, strategy(engine)).query
+    return window_query(source, features, spine, read, dialect).query
 
 
 def previous_rows(
-    relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int, engine: str = "duckdb"
+    relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int, dialect: Dialect = DUCKDB
 ) -> exp.Select:
     """Rows of a previously published Parquet table with event time <= ``upto_us``, back in the ``__ts`` form."""
-    ts = epoch_us(col(EVENT_TS), "TIMESTAMP WITH TIME ZONE", strategy(engine))
+    ts = dialect.epoch_us(col(EVENT_TS), "TIMESTAMP WITH TIME ZONE")
     return (
         exp.select(*[col(k) for k in view.keys], alias(ts, TS), *[col(f.name) for f in features])
         .from_(relation.copy())

@@ -7,13 +7,14 @@ equi-joined on (keys, t). The result keeps the spine's rows and order, adds
 one column per feature and one ``__amb{i}`` column per latest-value part that
 is non-null where an ambiguous tie decided a value.
 
-``engine`` picks how latest values meet the spine: DuckDB as-of joins on the
-event time alone, then picks by created among the matched rows only;
-PostgreSQL (no as-of join) takes ``LEFT JOIN LATERAL (...
-ORDER BY time DESC, created DESC LIMIT 1)`` over an index on (keys, time,
-created); Spark (no as-of join either) carries the last event forward with
-``last(struct, true)`` over the union of events and spine points, events
-first at equal times.
+``dialect.latest`` picks how latest values meet the spine: ``asof``
+(DuckDB) as-of joins on the event time alone, then picks by created among
+the matched rows only; ``lateral`` (PostgreSQL, no as-of join) takes ``LEFT
+JOIN LATERAL (... ORDER BY time DESC, created DESC LIMIT 1)`` over an index
+on (keys, time, created); ``carry`` (Spark and the compile-only warehouses)
+carries the last event forward over the union of events and spine points,
+events first at equal times: Spark carries the row as ``last(struct, true)``,
+the others carry its event time (a running max) and join the row back.
 """
 
 from __future__ import annotations
@@ -30,23 +31,13 @@ from bigml_fs.compiler.features import (
     RAW_TS,
     _source_rows,
     latest_query,
-    pg_created_order,
-    pg_time_range,
+    probe_order,
+    probe_time_range,
     raw_rows,
     window_query,
 )
-from bigml_fs.compiler.sqlparts import (
-    CREATED,
-    MIN_BIGINT,
-    ROW,
-    TS,
-    alias,
-    all_not_null,
-    col,
-    micros,
-    parse_expr,
-    row_hash,
-)
+from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, ROW, TS, alias, all_not_null, col, micros, parse_expr
+from bigml_fs.engines.dialects import DUCKDB, Dialect
 from bigml_fs.spec.schema import FeatureSpec
 
 SPINE = "__s"
@@ -84,9 +75,9 @@ def training_query(
     requested: list[tuple[str, str]],
     read_dialect: str,
     full_feature_names: bool = False,
-    engine: str = "duckdb",
+    dialect: Dialect = DUCKDB,
 ) -> TrainingQuery:
-    """The training-set query for ``engine``'s plan (duckdb | postgres | spark)."""
+    """The training-set query in ``dialect``'s plan; feature expressions are read in ``read_dialect``."""
     outputs = output_names(requested, full_feature_names)
     user_columns = [c for c in spine_columns if c not in (ROW, TS)]
     by_view: dict[str, list[FeatureSpec]] = {}
@@ -121,17 +112,19 @@ def training_query(
     for i, (view_name, features) in enumerate(p for p in parts if p[1]):
         view, spine_keys = views[view_name], key_columns[view_name]
         if features[0].is_window:
-            query, columns = _join_windows(query, view, features, spine_keys, read_dialect, i, engine)
+            query, columns = _join_windows(query, view, features, spine_keys, read_dialect, i, dialect)
         else:
-            if engine == "postgres" and view.timestamp:
-                query, columns = _join_latest_lateral(query, view, features, spine_keys, read_dialect, i)
-            elif engine == "spark" and view.timestamp:
-                query, columns = _join_latest_carried(query, view, features, spine_keys, read_dialect, i)
-            elif engine == "duckdb" and view.timestamp:
-                query, base, columns = _join_latest_matched(query, base, view, features, spine_keys, read_dialect, i)
-                ambiguity_keys[f"__amb{i}"] = [f"__ambk{i}_{j}" for j in range(len(view.keys))]
+            if view.timestamp is None:
+                query, columns = _join_static(query, view, features, spine_keys, read_dialect, i, dialect)
+            elif dialect.latest == "lateral":
+                query, columns = _join_latest_lateral(query, view, features, spine_keys, read_dialect, i, dialect)
+            elif dialect.latest == "carry":
+                query, columns = _join_latest_carried(query, view, features, spine_keys, read_dialect, i, dialect)
             else:
-                query, columns = _join_latest(query, view, features, spine_keys, read_dialect, i, engine)
+                query, base, columns = _join_latest_matched(
+                    query, base, view, features, spine_keys, read_dialect, i, dialect
+                )
+                ambiguity_keys[f"__amb{i}"] = [f"__ambk{i}_{j}" for j in range(len(view.keys))]
             ambiguity[f"__amb{i}"] = view_name
         feature_columns.update({(view_name, name): value for name, value in columns.items()})
     for out in outputs:
@@ -165,12 +158,12 @@ def _join_windows(
     spine_keys: tuple[str, ...],
     read_dialect: str,
     i: int,
-    engine: str = "duckdb",
+    dialect: Dialect,
 ) -> tuple[exp.Select, dict[str, exp.Expression]]:
     """Equi-join the window aggregates computed at each distinct spine (keys, t)."""
     cte, ref = f"__view{i}", f"__v{i}"
     query = query.with_(
-        cte, as_=window_query(view, features, _spine_points(view, spine_keys), read_dialect, engine).query
+        cte, as_=window_query(view, features, _spine_points(view, spine_keys), read_dialect, dialect).query
     )
     on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
     query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
@@ -185,8 +178,9 @@ def _join_latest_matched(
     spine_keys: tuple[str, ...],
     read_dialect: str,
     i: int,
+    dialect: Dialect,
 ) -> tuple[exp.Select, str, dict[str, exp.Expression]]:
-    """DuckDB: as-of join on event time alone, then pick among the matched (keys, time) rows by created.
+    """``asof`` (DuckDB): as-of join on event time alone, then pick among the matched (keys, time) rows by created.
 
     Step 1 (``__m{i}``) as-of joins the spine with the source's narrow (keys,
     time) rows: the sort carries 8 bytes a row and no values, so it is the
@@ -200,7 +194,7 @@ def _join_latest_matched(
     (keys, ``__mts{i}``).
     """
     match, ref, matched = f"__m{i}", f"__p{i}", f"__mts{i}"
-    rows, keys = _source_rows(view, read_dialect, "duckdb")
+    rows, keys = _source_rows(view, dialect)
     times = exp.select(*[k.copy() for k in keys], col(TS)).from_(rows.subquery("__rows"))
     on = exp.and_(
         *[exp.EQ(this=col(s, "__b"), expression=col(k, "__a")) for s, k in zip(spine_keys, view.keys, strict=True)],
@@ -220,7 +214,7 @@ def _join_latest_matched(
         "joins", exp.Join(this=exp.alias_(times.subquery(), "__a", table=True), method="ASOF", side="LEFT", on=on)
     )
     query = query.with_(match, as_=step1, materialized=True)  # read twice (pairs, result): computed once
-    query = query.with_(ref, as_=_pick_latest(view, features, read_dialect, match, spine_keys, matched))
+    query = query.with_(ref, as_=_pick_latest(view, features, read_dialect, match, spine_keys, matched, dialect))
     join_on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(matched, SPINE), expression=col(TS, ref)))
     query = query.join(exp.alias_(exp.table_(ref), ref, table=True), on=join_on, join_type="LEFT")
     query = query.select(
@@ -237,12 +231,13 @@ def _pick_latest(
     match: str,
     spine_keys: tuple[str, ...],
     matched: str,
+    dialect: Dialect,
 ) -> exp.Select:
     """Per matched (keys, time): the values of the greatest created (null lowest) and whether tied rows there differ."""
-    rows, _ = _source_rows(view, read_dialect, "duckdb")
+    rows, _ = _source_rows(view, dialect)
     created = exp.func("coalesce", col(CREATED), exp.Literal.number(MIN_BIGINT))  # null created sorts below every time
     values = [alias(parse_expr(f.value_sql, read_dialect), f.name) for f in features]
-    rows = rows.select(*values, alias(row_hash([v.this for v in values], "duckdb"), "__h"))
+    rows = rows.select(*values, alias(dialect.row_hash([v.this for v in values]), "__h"))
     pairs = (
         exp.select(*[alias(col(s), k) for s, k in zip(spine_keys, view.keys, strict=True)], alias(col(matched), TS))
         .from_(exp.table_(match))
@@ -288,8 +283,9 @@ def _join_latest_lateral(
     spine_keys: tuple[str, ...],
     read_dialect: str,
     i: int,
+    dialect: Dialect,
 ) -> tuple[exp.Select, dict[str, exp.Expression]]:
-    """PostgreSQL: the newest row at or before t (within ttl) by one index probe per spine row.
+    """``lateral`` (PostgreSQL): the newest row at or before t (within ttl) by one index probe per spine row.
 
     ``__tie`` is true when another row with the same keys, event and created
     time has different values: an ambiguous tie that decided this value.
@@ -309,22 +305,22 @@ def _join_latest_lateral(
     )
     tie = exp.Exists(
         this=exp.select(exp.Literal.number(1))
-        .from_(raw_rows(view, values).subquery(other))
+        .from_(raw_rows(view, values, dialect).subquery(other))
         .where(exp.and_(*same_row, differs))
     )
     lookup = (
         exp.select(col(TS, top), *[col(n, top) for n in values], alias(tie, "__tie"))
-        .from_(raw_rows(view, values).subquery(top))
+        .from_(raw_rows(view, values, dialect).subquery(top))
         .where(
             exp.and_(
                 *[
                     exp.EQ(this=col(k, top), expression=col(s, SPINE))
                     for s, k in zip(spine_keys, view.keys, strict=True)
                 ],
-                pg_time_range(view, top, lower, t, upper_inclusive=True),
+                probe_time_range(view, top, lower, t, upper_inclusive=True, dialect=dialect),
             )
         )
-        .order_by(*pg_created_order(view, top, desc=True))
+        .order_by(*probe_order(view, top, desc=True))
         .limit(1)
     )
     lateral = exp.Lateral(this=lookup.subquery(), alias=exp.TableAlias(this=exp.to_identifier(ref)))
@@ -342,40 +338,63 @@ def _join_latest_carried(
     spine_keys: tuple[str, ...],
     read_dialect: str,
     i: int,
+    dialect: Dialect,
 ) -> tuple[exp.Select, dict[str, exp.Expression]]:
-    """Spark: ``last(struct, true)`` over events and spine points, events before spine points at equal t."""
+    """``carry``: the last event at or before each spine point, over events and spine points (events first at equal t)."""
     cte, ref = f"__view{i}", f"__v{i}"
-    deduped = latest_query(view, features, read_dialect, "spark").query
+    deduped = latest_query(view, features, read_dialect, dialect).query
     fields = [TS, *[f.name for f in features], LO, HI]
-    struct = exp.Anonymous(
-        this="named_struct", expressions=[part for n in fields for part in (exp.Literal.string(n), col(n))]
-    )
     keys = [col(k) for k in view.keys]
-    events = exp.select(*keys, col(TS), alias(exp.Literal.number(0), "__side"), alias(struct, "__m")).from_(
-        deduped.subquery("__dedup")
-    )
-    points = exp.select(
-        *[k.copy() for k in keys], col(TS), alias(exp.Literal.number(1), "__side"), alias(exp.Null(), "__m")
-    ).from_(_spine_points(view, spine_keys).subquery("__points"))
     frame = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
     order = exp.Order(expressions=[exp.Ordered(this=col(TS)), exp.Ordered(this=col("__side"))])
-    carried = exp.Window(
-        this=exp.Anonymous(this="last", expressions=[col("__m"), exp.true()]),
-        partition_by=[k.copy() for k in keys],
-        order=order,
-        spec=frame,
+    if dialect.carries_struct:  # the whole row, as last(named_struct, true) (IGNORE NULLS)
+        source = deduped.subquery("__dedup")
+        carried_value: exp.Expression = exp.Anonymous(
+            this="named_struct", expressions=[part for n in fields for part in (exp.Literal.string(n), col(n))]
+        )
+        no_value: exp.Expression = exp.Null()
+        carry = exp.Anonymous(this="last", expressions=[col("__m"), exp.true()])
+    else:  # its event time: events come in time order, so the running max is the last one
+        dedup_cte = f"__dedup{i}"
+        query = query.with_(dedup_cte, as_=deduped)
+        source = exp.table_(dedup_cte)
+        carried_value = col(TS)
+        no_value = exp.cast(exp.Null(), exp.DataType.Type.BIGINT)
+        carry = exp.Max(this=col("__m"))
+    events = exp.select(*keys, col(TS), alias(exp.Literal.number(0), "__side"), alias(carried_value, "__m")).from_(
+        source
     )
+    points = exp.select(
+        *[k.copy() for k in keys], col(TS), alias(exp.Literal.number(1), "__side"), alias(no_value, "__m")
+    ).from_(_spine_points(view, spine_keys).subquery("__points"))
+    carried = exp.Window(this=carry, partition_by=[k.copy() for k in keys], order=order, spec=frame)
     union = exp.union(events, points, distinct=False).subquery("__union")
     rows = exp.select(*[k.copy() for k in keys], col(TS), col("__side"), alias(carried, "__m")).from_(union)
-    picked = [
-        alias(exp.Dot(this=col("__m"), expression=exp.to_identifier(n, quoted=True)), "__mts" if n == TS else n)
-        for n in fields
-    ]
-    result = (
-        exp.select(*[k.copy() for k in keys], col(TS), *picked)
-        .from_(rows.subquery("__carried"))
-        .where(exp.EQ(this=col("__side"), expression=exp.Literal.number(1)))
-    )
+    at_points = rows.subquery("__carried")
+    on_side = exp.EQ(this=col("__side"), expression=exp.Literal.number(1))
+    if dialect.carries_struct:
+        picked = [
+            alias(exp.Dot(this=col("__m"), expression=exp.to_identifier(n, quoted=True)), "__mts" if n == TS else n)
+            for n in fields
+        ]
+        result = exp.select(*[k.copy() for k in keys], col(TS), *picked).from_(at_points).where(on_side)
+    else:
+        point, row = "__c", "__d"
+        on = exp.and_(
+            *[exp.EQ(this=col(k, row), expression=col(k, point)) for k in view.keys],
+            exp.EQ(this=col(TS, row), expression=col("__m", point)),
+        )
+        result = (
+            exp.select(
+                *[col(k, point) for k in view.keys],
+                col(TS, point),
+                alias(col("__m", point), "__mts"),
+                *[col(n, row) for n in fields[1:]],
+            )
+            .from_(at_points.this.subquery(point))
+            .join(exp.alias_(exp.table_(dedup_cte), row, table=True), on=on, join_type="LEFT")
+            .where(exp.EQ(this=col("__side", point), expression=exp.Literal.number(1)))
+        )
     query = query.with_(cte, as_=result)
     on = exp.and_(_keys_match(spine_keys, view, ref), exp.EQ(this=col(TS, SPINE), expression=col(TS, ref)))
     query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
@@ -395,40 +414,22 @@ def _join_latest_carried(
     return query, columns
 
 
-def _join_latest(
+def _join_static(
     query: exp.Select,
     view: ResolvedView,
     features: list[FeatureSpec],
     spine_keys: tuple[str, ...],
     read_dialect: str,
     i: int,
-    engine: str = "duckdb",
+    dialect: Dialect,
 ) -> tuple[exp.Select, dict[str, exp.Expression]]:
-    """As-of join the deduplicated rows (plain join for a static view); add the ``__amb{i}`` flag."""
+    """A view without event time: join its one row per key; add the ``__amb{i}`` flag (time 0)."""
     cte, ref = f"__view{i}", f"__v{i}"
-    vq = latest_query(view, features, read_dialect, engine)
-    query = query.with_(cte, as_=vq.query)
+    query = query.with_(cte, as_=latest_query(view, features, read_dialect, dialect).query)
     on = _keys_match(spine_keys, view, ref)
-    live: exp.Expression | None = None
-    if vq.kind == "static":
-        query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
-        amb_time: exp.Expression = exp.Literal.number(0)
-    else:
-        on = exp.and_(on, exp.GTE(this=col(TS, SPINE), expression=col(TS, ref)))
-        query.append(
-            "joins", exp.Join(this=exp.alias_(exp.table_(cte), ref, table=True), method="ASOF", side="LEFT", on=on)
-        )
-        if view.ttl is not None:
-            live = exp.GTE(
-                this=col(TS, ref),
-                expression=exp.Sub(this=col(TS, SPINE), expression=exp.Literal.number(micros(view.ttl))),
-            )
-        amb_time = col(TS, ref)
-    columns: dict[str, exp.Expression] = {}
-    for feature in features:
-        value: exp.Expression = col(feature.name, ref)
-        columns[feature.name] = value if live is None else exp.Case(ifs=[exp.If(this=live.copy(), true=value)])
+    query = query.join(exp.alias_(exp.table_(cte), ref, table=True), on=on, join_type="LEFT")
     differs = exp.NullSafeNEQ(this=col(LO, ref), expression=col(HI, ref))
-    condition = differs if live is None else exp.and_(differs, live.copy())
-    query = query.select(alias(exp.Case(ifs=[exp.If(this=condition, true=amb_time)]), f"__amb{i}"), copy=False)
-    return query, columns
+    query = query.select(
+        alias(exp.Case(ifs=[exp.If(this=differs, true=exp.Literal.number(0))]), f"__amb{i}"), copy=False
+    )
+    return query, {f.name: col(f.name, ref) for f in features}

@@ -1,7 +1,8 @@
 """The Engine interface: the one place SQL is sent to a database.
 
-The compiler builds SQLGlot expressions; an engine renders them in its dialect,
-runs them and hands results back as Arrow. DuckDB, PostgreSQL and Spark each
+The compiler builds SQLGlot expressions from the engine's ``Dialect`` object
+(``sql_dialect``); an engine renders them in its dialect, runs them and hands
+results back as Arrow. DuckDB, PostgreSQL and Spark each
 implement it, so the rest of bigml_fs never knows which database it talks to.
 """
 
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from bigml_fs.engines.dialects import DUCKDB, Dialect
+
 if TYPE_CHECKING:  # pyarrow is imported where a result is fetched: a DuckDB training set never needs it
     import pyarrow as pa
 
@@ -22,7 +25,8 @@ SOURCE_SCHEMA = "src"
 class Engine(ABC):
     """A SQL engine that holds sources, sql/ models and feature tables."""
 
-    dialect: str = "duckdb"
+    dialect: str = "duckdb"  # the SQLGlot dialect name its SQL is rendered in
+    sql_dialect: Dialect = DUCKDB  # how its SQL differs: what the compiler asks when it builds a plan
 
     def render(self, query: exp.Expression | str) -> str:
         """SQL text of ``query`` in this engine's dialect."""

@@ -10,6 +10,7 @@ import duckdb
 from sqlglot import exp
 
 from bigml_fs.engines.base import SOURCE_SCHEMA, Engine
+from bigml_fs.engines.dialects import DUCKDB
 from bigml_fs.errors import EngineError
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ SIGNATURES = "__bigml_signatures"  # bookkeeping in MODEL_SCHEMA: the signature 
 
 class DuckDBEngine(Engine):
     dialect = "duckdb"
+    sql_dialect = DUCKDB
 
     def __init__(self, path: Path | str = ":memory:", threads: int | None = None, memory_limit: str | None = None):
         if str(path) != ":memory:":

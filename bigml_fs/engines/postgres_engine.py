@@ -24,8 +24,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlglot import exp
 
-from bigml_fs.compiler.sqlparts import epoch_us, row_hash
 from bigml_fs.engines.base import Engine
+from bigml_fs.engines.dialects import POSTGRES
 from bigml_fs.errors import EngineError
 
 BATCH_ROWS = 100_000
@@ -67,6 +67,7 @@ _ARROW_OF = {
 
 class PostgresEngine(Engine):
     dialect = "postgres"
+    sql_dialect = POSTGRES
 
     def __init__(self, host: str, port: int, database: str, user: str, password_env: str | None, schema: str):
         try:
@@ -107,19 +108,9 @@ class PostgresEngine(Engine):
     def render(self, query: exp.Expression | str) -> str:
         if isinstance(query, str):
             return query
-        if query.find(exp.TryCast, exp.UnixMicros, exp.Anonymous):
-            query = query.copy().transform(self._portable)
+        if query.find(exp.TryCast):  # the spine's checks try casts; plans come in PostgreSQL's own form
+            query = query.copy().transform(self._try_cast)
         return query.sql(dialect="postgres")
-
-    def _portable(self, node: exp.Expression) -> exp.Expression:
-        """DuckDB-only functions in an AST planned with DuckDB's defaults, rewritten for PostgreSQL."""
-        if isinstance(node, exp.TryCast):
-            return self._try_cast(node)
-        if isinstance(node, exp.UnixMicros):
-            return epoch_us(node.this, "TIMESTAMP WITH TIME ZONE", "postgres")
-        if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":
-            return row_hash(list(node.expressions), "postgres")
-        return node
 
     def execute(self, query: exp.Expression | str) -> None:
         sql = self.render(query)

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from bigml_fs.engines.base import Engine
+from bigml_fs.engines.dialects import SPARK
 from bigml_fs.errors import EngineError
 
 # Spark settings every bigml-fs session needs: UTC, null (not an error) on a failed CAST as in TRY_CAST,
@@ -67,6 +68,7 @@ _TYPES = {
 
 class SparkEngine(Engine):
     dialect = "spark"
+    sql_dialect = SPARK
 
     def __init__(self, master: str = "local[*]", conf: dict[str, str] | None = None):
         try:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import sqlglot
-
+from bigml_fs.engines.dialects import dialect_for
 from bigml_fs.scoring.sql import compile_pipeline
 
 if TYPE_CHECKING:
@@ -24,18 +23,15 @@ def scoring_sql(project: Project, model: str, dialect: str | None = None) -> str
     loaded = load(project, model)
     catalog = project.catalog
     refs = catalog.expand(loaded.refs, f"model {loaded.version.label}")
-    dialect = dialect or project.engine.dialect
-    plan, planned_for = project.compile_plan(refs, dialect)
+    target = dialect_for(dialect) if dialect else project.engine.sql_dialect
+    plan = project.compile_plan(refs, target)
     # the spine's own columns and its order (__row); not the plan's internal __ columns
     passthrough = [
         c for c in plan.query.named_selects if c not in loaded.columns and (not c.startswith("__") or c == "__row")
     ]
     query = compile_pipeline(
-        loaded.pipeline, plan.query, loaded.columns, loaded.manifest["task"], passthrough, planned_for
+        loaded.pipeline, plan.query, loaded.columns, loaded.manifest["task"], passthrough, target.name
     )
-    if dialect == planned_for:
-        sql = query.sql(dialect, pretty=True)
-    else:
-        sql = sqlglot.transpile(query.sql(planned_for), read=planned_for, write=dialect, pretty=True)[0]
+    sql = query.sql(target.name, pretty=True)
     header = f"-- scores of model {loaded.version.label} over its point-in-time query on the spine relation __spine (its columns, __row = spine order)\n"
     return header + sql

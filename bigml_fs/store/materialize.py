@@ -33,6 +33,7 @@ from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler import materialize_query as mq
+from bigml_fs.compiler.probes import probed_view
 from bigml_fs.compiler.sqlparts import TS, micros
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, DataError
@@ -171,7 +172,7 @@ def materialize(
                         new_views[view.name] = prev or {}
                     else:
                         report, entry = _materialize_view(
-                            project, engine, online, view.probed_by(engine), plan, run, prev_dir, end_us, progress
+                            project, engine, online, probed_view(view, engine), plan, run, prev_dir, end_us, progress
                         )
                         new_views[view.name] = entry
                 except BigmlError as exc:
@@ -333,11 +334,11 @@ def _compute_part(
     fresh = f"__new_{part.name}"
     if part.kind == "windows":
         points = f"__cp_{part.name}"
-        engine.create_temp_table(points, mq.change_points(view, end_us, since, engine.dialect))
-        engine.create_temp_table(fresh, mq.window_rows(view, features, dialect, points, since, engine.dialect))
+        engine.create_temp_table(points, mq.change_points(view, end_us, since, engine.sql_dialect))
+        engine.create_temp_table(fresh, mq.window_rows(view, features, dialect, points, since, engine.sql_dialect))
         engine.execute(f"DROP TABLE IF EXISTS {exp.table_(points, quoted=True).sql(engine.dialect)}")
     else:
-        engine.create_temp_table(fresh, mq.latest_rows(view, features, dialect, end_us, since, engine.dialect))
+        engine.create_temp_table(fresh, mq.latest_rows(view, features, dialect, end_us, since, engine.sql_dialect))
         _raise_on_ambiguity(engine, fresh, view)
     new_rows = exp.select(
         *[exp.column(k, quoted=True) for k in view.keys],
@@ -347,7 +348,7 @@ def _compute_part(
     if since is not None and prev_dir is not None and (prev_dir / f"{part.name}.parquet").exists():
         previous = engine.register_file_source(f"__prev_{part.name}", prev_dir / f"{part.name}.parquet")
         engine.create_temp_table(
-            target, mq.union_all(mq.previous_rows(previous, view, features, since, engine.dialect), new_rows)
+            target, mq.union_all(mq.previous_rows(previous, view, features, since, engine.sql_dialect), new_rows)
         )
     else:
         engine.create_temp_table(target, new_rows)

@@ -111,7 +111,7 @@ def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) ->
                     this=exp.Case(
                         ifs=[
                             exp.If(
-                                this=exp.LTE(this=event_time(view), expression=exp.Literal.number(b)),
+                                this=exp.LTE(this=event_time(view, engine.sql_dialect), expression=exp.Literal.number(b)),
                                 true=exp.Literal.number(1),
                             )
                         ],

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from bigml_fs.catalog import is_time_type
-from bigml_fs.compiler.features import strategy
-from bigml_fs.compiler.sqlparts import ROW, TS, alias, col, epoch_us
+from bigml_fs.compiler.sqlparts import ROW, TS, alias, col
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, DataError, did_you_mean
 
@@ -92,7 +91,7 @@ def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str
             raise DataError(
                 f"the spine lacks key column(s) {', '.join(missing)} needed by view '{view}'{did_you_mean(missing[0], user_columns)}; spine columns: {', '.join(user_columns)}"
             )
-    ts = epoch_us(col(time_column), user_columns[time_column], strategy(engine.dialect))
+    ts = engine.sql_dialect.epoch_us(col(time_column), user_columns[time_column])
     engine.create_temp_table(SPINE, exp.select("*", alias(ts, TS)).from_(RAW))
     return {**columns, TS: "BIGINT"}
 

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from bigml_fs.catalog import Catalog, FeatureRef, ResolvedView
-from bigml_fs.compiler.features import strategy
+from bigml_fs.compiler.probes import probed_view
 from bigml_fs.compiler.sqlparts import ROW, col
 from bigml_fs.compiler.training_query import TrainingQuery, output_names, training_query
 from bigml_fs.engines.base import Engine
+from bigml_fs.engines.dialects import DUCKDB, Dialect
 from bigml_fs.errors import DataError
 from bigml_fs.training import spine as spine_io
 
@@ -38,7 +39,7 @@ def compile_training_query(
     refs: list[FeatureRef],
     spine_columns: dict[str, str],
     full_feature_names: bool = False,
-    engine: str = "duckdb",
+    engine: Dialect = DUCKDB,
 ) -> TrainingQuery:
     """The training-set AST with ``engine``'s plan (a SQLGlot dialect); feature expressions are read in the project's sql_dialect."""
     requested = [(r.view, r.feature) for r in refs]
@@ -49,7 +50,7 @@ def compile_training_query(
         requested,
         catalog.sql_dialect,
         full_feature_names,
-        strategy(engine),
+        engine,
     )
 
 
@@ -80,7 +81,7 @@ def build_training_set(
     _warn_skipped_rows(engine, views.values())
 
     catalog = _with_lookup_relations(engine, catalog, views.values())
-    plan = compile_training_query(catalog, refs, spine_columns, full_feature_names, engine.dialect)
+    plan = compile_training_query(catalog, refs, spine_columns, full_feature_names, engine.sql_dialect)
     unordered = plan.query.copy()
     unordered.set("order", None)  # the output orders by __row once, when it is written
     engine.create_temp_table(RESULT, unordered)
@@ -148,4 +149,4 @@ def _warn_skipped_rows(engine: Engine, views: Iterable[ResolvedView]) -> None:
 
 def _with_lookup_relations(engine: Engine, catalog: Catalog, views: Iterable[ResolvedView]) -> Catalog:
     """The catalog with each requested view reading what the engine's plan can probe (``ResolvedView.probed_by``)."""
-    return dataclasses.replace(catalog, views={**catalog.views, **{v.name: v.probed_by(engine) for v in views}})
+    return dataclasses.replace(catalog, views={**catalog.views, **{v.name: probed_view(v, engine) for v in views}})
