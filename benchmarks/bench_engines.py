@@ -9,7 +9,8 @@ by bigml_fs during the warm-up (streaming COPY, then reused while the file is
 unchanged); the hand-written PostgreSQL query reads that same table and
 loads its spine with COPY too. Spark runs at local[2] and includes its start.
 
-Usage: python benchmarks/bench_engines.py [--rows 10000000] [--spine 1000000] [--runs 3] [--warmup 1] [--engines duckdb,postgres,spark]
+Usage: python benchmarks/bench_engines.py [--rows 10000000] [--spine 1000000] [--runs 3] [--warmup 1]
+       [--engines duckdb,postgres,spark]
 PostgreSQL at 127.0.0.1:5432 (user postgres, database test; schema bigml_bench).
 """
 
@@ -55,10 +56,12 @@ def project(engine: str) -> Path:
     (root / "features").mkdir(parents=True, exist_ok=True)
     block = {
         "duckdb": f"{{type: duckdb, path: {root}/.bigml/warehouse.duckdb}}",
-        "postgres": "{{type: postgres, host: {host}, port: {port}, database: {database}, user: {user}, schema: {schema}}}".format(
-            **PG
+        "postgres": (
+            "{{type: postgres, host: {host}, port: {port}, database: {database}, user: {user}, schema: {schema}}}"
+        ).format(**PG),
+        "spark": (
+            "{type: spark, master: 'local[2]', conf: {spark.sql.shuffle.partitions: '4', spark.driver.memory: 6g}}"
         ),
-        "spark": "{type: spark, master: 'local[2]', conf: {spark.sql.shuffle.partitions: '4', spark.driver.memory: 6g}}",
     }[engine]
     (root / "project.yaml").write_text(
         textwrap.dedent(f"""\
@@ -96,19 +99,25 @@ def hand_duckdb() -> str:
 import duckdb
 con = duckdb.connect(); con.execute("SET TimeZone='UTC'")
 con.execute('''COPY (
-  WITH s AS (SELECT driver_id, event_timestamp, epoch_us(event_timestamp) AS t, file_row_number AS rid FROM read_parquet('{DATA}/spine.parquet', file_row_number = true)),
+  WITH s AS (SELECT driver_id, event_timestamp, epoch_us(event_timestamp) AS t, file_row_number AS rid
+             FROM read_parquet('{DATA}/spine.parquet', file_row_number = true)),
   f AS (SELECT driver_id, epoch_us(ts) AS t, conv_rate, trips FROM read_parquet('{DATA}/features.parquet')
         QUALIFY row_number() OVER (PARTITION BY driver_id, ts ORDER BY created DESC NULLS LAST) = 1),
   e AS (SELECT DISTINCT * FROM read_parquet('{DATA}/features.parquet')),
-  u AS (SELECT driver_id, t, NULL::BIGINT AS trips, NULL::DOUBLE AS conv_rate, NULL::INT AS ev FROM (SELECT DISTINCT driver_id, t FROM s)
+  u AS (SELECT driver_id, t, NULL::BIGINT AS trips, NULL::DOUBLE AS conv_rate, NULL::INT AS ev
+        FROM (SELECT DISTINCT driver_id, t FROM s)
         UNION ALL SELECT driver_id, epoch_us(ts), trips, conv_rate, 1 FROM e),
   w AS (SELECT driver_id, t, ev,
-          count(ev) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {H_US} PRECEDING AND 1 PRECEDING) AS trips_count_1h,
-          sum(trips) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {D_US} PRECEDING AND 1 PRECEDING)::DOUBLE AS trips_sum_1d,
-          avg(conv_rate) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {W_US} PRECEDING AND 1 PRECEDING) AS conv_avg_7d
+          count(ev) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {H_US} PRECEDING AND 1 PRECEDING)
+            AS trips_count_1h,
+          sum(trips) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {D_US} PRECEDING AND 1 PRECEDING)::DOUBLE
+            AS trips_sum_1d,
+          avg(conv_rate) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {W_US} PRECEDING AND 1 PRECEDING)
+            AS conv_avg_7d
         FROM u)
   SELECT s.driver_id, s.event_timestamp,
-         CASE WHEN f.t >= s.t - {TTL_US} THEN f.conv_rate END AS conv_rate, CASE WHEN f.t >= s.t - {TTL_US} THEN f.trips END AS trips,
+         CASE WHEN f.t >= s.t - {TTL_US} THEN f.conv_rate END AS conv_rate,
+         CASE WHEN f.t >= s.t - {TTL_US} THEN f.trips END AS trips,
          w.trips_count_1h, w.trips_sum_1d, w.conv_avg_7d
   FROM s ASOF LEFT JOIN f ON s.driver_id = f.driver_id AND s.t >= f.t
   LEFT JOIN w ON s.driver_id = w.driver_id AND s.t = w.t AND w.ev IS NULL
@@ -122,23 +131,33 @@ def hand_postgres() -> str:
     epoch = "TIMESTAMPTZ '1970-01-01 00:00:00+00' + ({}) * INTERVAL '1 microsecond'"
     return f"""
 import io, psycopg, pyarrow as pa, pyarrow.csv as csv, pyarrow.parquet as pq
-con = psycopg.connect(host={PG["host"]!r}, port={PG["port"]}, dbname={PG["database"]!r}, user={PG["user"]!r}, autocommit=True)
+con = psycopg.connect(
+    host={PG["host"]!r}, port={PG["port"]}, dbname={PG["database"]!r}, user={PG["user"]!r}, autocommit=True
+)
 con.execute("SET TimeZone = 'UTC'")
 spine = pq.read_table({str(DATA / "spine.parquet")!r})
 spine = spine.append_column('rid', pa.array(range(spine.num_rows), type=pa.int64()))
 con.execute("CREATE TEMP TABLE s (driver_id bigint, event_timestamp timestamptz, rid bigint)")
 with con.cursor().copy("COPY s FROM STDIN (FORMAT csv)") as copy:
     for batch in spine.to_batches(100000):
-        buf = io.BytesIO(); csv.write_csv(batch, buf, csv.WriteOptions(include_header=False)); copy.write(buf.getvalue())
-con.execute("ALTER TABLE s ADD COLUMN t bigint"); con.execute("UPDATE s SET t = CAST(EXTRACT(EPOCH FROM event_timestamp) * 1000000 AS BIGINT)"); con.execute("ANALYZE s")
+        buf = io.BytesIO()
+        csv.write_csv(batch, buf, csv.WriteOptions(include_header=False))
+        copy.write(buf.getvalue())
+con.execute("ALTER TABLE s ADD COLUMN t bigint")
+con.execute("UPDATE s SET t = CAST(EXTRACT(EPOCH FROM event_timestamp) * 1000000 AS BIGINT)")
+con.execute("ANALYZE s")
 sql = '''
 WITH p AS (SELECT DISTINCT driver_id, t FROM s),
 u AS (SELECT driver_id, t, NULL::bigint AS trips, NULL::float8 AS conv_rate, NULL::int AS ev FROM p
-      UNION ALL SELECT driver_id, CAST(EXTRACT(EPOCH FROM ts) * 1000000 AS BIGINT), trips, conv_rate, 1 FROM (SELECT DISTINCT * FROM {table}) d),
+      UNION ALL SELECT driver_id, CAST(EXTRACT(EPOCH FROM ts) * 1000000 AS BIGINT), trips, conv_rate, 1
+      FROM (SELECT DISTINCT * FROM {table}) d),
 w AS (SELECT driver_id, t, ev,
-        count(ev) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {H_US} PRECEDING AND 1 PRECEDING) AS trips_count_1h,
-        sum(trips) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {D_US} PRECEDING AND 1 PRECEDING)::float8 AS trips_sum_1d,
-        avg(conv_rate) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {W_US} PRECEDING AND 1 PRECEDING)::float8 AS conv_avg_7d
+        count(ev) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {H_US} PRECEDING AND 1 PRECEDING)
+          AS trips_count_1h,
+        sum(trips) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {D_US} PRECEDING AND 1 PRECEDING)::float8
+          AS trips_sum_1d,
+        avg(conv_rate) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {W_US} PRECEDING AND 1 PRECEDING)::float8
+          AS conv_avg_7d
       FROM u)
 SELECT s.driver_id, s.event_timestamp, l.conv_rate, l.trips, w.trips_count_1h, w.trips_sum_1d, w.conv_avg_7d
 FROM s
@@ -147,12 +166,15 @@ LEFT JOIN LATERAL (SELECT f.conv_rate, f.trips FROM {table} f
   ORDER BY f.ts DESC, f.created DESC NULLS LAST LIMIT 1) l ON TRUE
 LEFT JOIN w ON w.driver_id = s.driver_id AND w.t = s.t AND w.ev IS NULL
 ORDER BY s.rid'''
-schema = pa.schema([('driver_id', pa.int64()), ('event_timestamp', pa.timestamp('us', tz='UTC')), ('conv_rate', pa.float64()), ('trips', pa.int64()),
+schema = pa.schema([('driver_id', pa.int64()), ('event_timestamp', pa.timestamp('us', tz='UTC')),
+                    ('conv_rate', pa.float64()), ('trips', pa.int64()),
                     ('trips_count_1h', pa.int64()), ('trips_sum_1d', pa.float64()), ('conv_avg_7d', pa.float64())])
-with con.transaction(), con.cursor(name='c') as cur, pq.ParquetWriter({str(DATA / "eng_postgres_hand.parquet")!r}, schema) as out:
+out_path = {str(DATA / "eng_postgres_hand.parquet")!r}
+with con.transaction(), con.cursor(name='c') as cur, pq.ParquetWriter(out_path, schema) as out:
     cur.execute(sql)
     while rows := cur.fetchmany(100000):
-        out.write_batch(pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(zip(*rows), schema)], schema=schema))
+        arrays = [pa.array(c, type=f.type) for c, f in zip(zip(*rows), schema)]
+        out.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
 """
 
 
@@ -161,35 +183,51 @@ def hand_spark() -> str:
     return f"""
 import os, shutil, glob
 from pyspark.sql import SparkSession
-spark = (SparkSession.builder.master('local[2]').config('spark.sql.session.timeZone', 'UTC').config('spark.ui.enabled', 'false')
+spark = (SparkSession.builder.master('local[2]')
+         .config('spark.sql.session.timeZone', 'UTC').config('spark.ui.enabled', 'false')
          .config('spark.sql.shuffle.partitions', '4').config('spark.driver.memory', '6g')
          .config('spark.sql.parquet.outputTimestampType', 'TIMESTAMP_MICROS').getOrCreate())
 spark.sparkContext.setLogLevel('ERROR')
-spark.read.parquet({str(DATA / "spine.parquet")!r}).selectExpr('driver_id', 'event_timestamp', 'unix_micros(event_timestamp) AS t', 'monotonically_increasing_id() AS rid').createOrReplaceTempView('s')
+(spark.read.parquet({str(DATA / "spine.parquet")!r})
+ .selectExpr('driver_id', 'event_timestamp', 'unix_micros(event_timestamp) AS t',
+             'monotonically_increasing_id() AS rid')
+ .createOrReplaceTempView('s'))
 spark.read.parquet({str(DATA / "features.parquet")!r}).createOrReplaceTempView('f')
 out = spark.sql('''
 WITH d AS (SELECT driver_id, unix_micros(ts) AS t, conv_rate, trips,
              row_number() OVER (PARTITION BY driver_id, ts ORDER BY created DESC NULLS LAST) AS rn FROM f),
 p AS (SELECT DISTINCT driver_id, t FROM s),
-lu AS (SELECT driver_id, t, 0 AS side, named_struct('t', t, 'conv_rate', conv_rate, 'trips', trips) AS m FROM d WHERE rn = 1
+lu AS (SELECT driver_id, t, 0 AS side, named_struct('t', t, 'conv_rate', conv_rate, 'trips', trips) AS m
+       FROM d WHERE rn = 1
        UNION ALL SELECT driver_id, t, 1, NULL FROM p),
-l AS (SELECT driver_id, t, side, last(m, true) OVER (PARTITION BY driver_id ORDER BY t, side ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS m FROM lu),
-u AS (SELECT driver_id, t, CAST(NULL AS BIGINT) AS trips, CAST(NULL AS DOUBLE) AS conv_rate, CAST(NULL AS INT) AS ev FROM p
+l AS (SELECT driver_id, t, side,
+             last(m, true) OVER (PARTITION BY driver_id ORDER BY t, side
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+               AS m
+      FROM lu),
+u AS (SELECT driver_id, t, CAST(NULL AS BIGINT) AS trips, CAST(NULL AS DOUBLE) AS conv_rate, CAST(NULL AS INT) AS ev
+      FROM p
       UNION ALL SELECT driver_id, unix_micros(ts), trips, conv_rate, 1 FROM (SELECT DISTINCT * FROM f)),
 w AS (SELECT driver_id, t, ev,
-        count(ev) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {H_US} PRECEDING AND 1 PRECEDING) AS trips_count_1h,
-        CAST(sum(trips) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {D_US} PRECEDING AND 1 PRECEDING) AS DOUBLE) AS trips_sum_1d,
-        avg(conv_rate) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {W_US} PRECEDING AND 1 PRECEDING) AS conv_avg_7d
+        count(ev) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {H_US} PRECEDING AND 1 PRECEDING)
+          AS trips_count_1h,
+        CAST(sum(trips) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {D_US} PRECEDING AND 1 PRECEDING)
+             AS DOUBLE)
+          AS trips_sum_1d,
+        avg(conv_rate) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN {W_US} PRECEDING AND 1 PRECEDING)
+          AS conv_avg_7d
       FROM u)
 SELECT s.driver_id, s.event_timestamp,
-       CASE WHEN l.m.t >= s.t - {TTL_US} THEN l.m.conv_rate END AS conv_rate, CASE WHEN l.m.t >= s.t - {TTL_US} THEN l.m.trips END AS trips,
+       CASE WHEN l.m.t >= s.t - {TTL_US} THEN l.m.conv_rate END AS conv_rate,
+       CASE WHEN l.m.t >= s.t - {TTL_US} THEN l.m.trips END AS trips,
        w.trips_count_1h, w.trips_sum_1d, w.conv_avg_7d
 FROM s LEFT JOIN l ON l.driver_id = s.driver_id AND l.t = s.t AND l.side = 1
 LEFT JOIN w ON w.driver_id = s.driver_id AND w.t = s.t AND w.ev IS NULL
 ORDER BY s.rid''')
 scratch = {str(DATA / "eng_spark_hand.spark")!r}
 out.coalesce(1).write.mode('overwrite').parquet(scratch)
-shutil.move(glob.glob(os.path.join(scratch, 'part-*.parquet'))[0], {str(DATA / "eng_spark_hand.parquet")!r}); shutil.rmtree(scratch)
+shutil.move(glob.glob(os.path.join(scratch, 'part-*.parquet'))[0], {str(DATA / "eng_spark_hand.parquet")!r})
+shutil.rmtree(scratch)
 """
 
 
@@ -222,11 +260,18 @@ def main() -> None:
     results = measure_all(contenders, runs=args.runs, warmup=args.warmup)
     duck = next((r for r in results if r.name == "bigml_fs on duckdb" and not r.failed), None)
     lines = [
-        f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; median of {args.runs} runs after {args.warmup} warm-up run(s), contenders interleaved; "
+        f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; "
+        f"median of {args.runs} runs after {args.warmup} warm-up run(s), contenders interleaved; "
         f"{platform.machine()}, {os.cpu_count()} cores, duckdb {duckdb.__version__}.",
-        f"Reproduce: `python benchmarks/bench_engines.py --rows {args.rows} --spine {args.spine} --runs {args.runs} --warmup {args.warmup} --engines {args.engines}`",
+        (
+            f"Reproduce: `python benchmarks/bench_engines.py --rows {args.rows} --spine {args.spine} "
+            f"--runs {args.runs} --warmup {args.warmup} --engines {args.engines}`"
+        ),
         "",
-        "| contender | median s | peak MB | vs bigml_fs on DuckDB | bigml_fs / hand-written on the same engine | equal to bigml_fs on DuckDB |",
+        (
+            "| contender | median s | peak MB | vs bigml_fs on DuckDB "
+            "| bigml_fs / hand-written on the same engine | equal to bigml_fs on DuckDB |"
+        ),
         "|---|---|---|---|---|---|",
     ]
     for i in range(0, len(results), 2):

@@ -47,7 +47,8 @@ def generate(rows: int, spine_rows: int, keys: int) -> None:
         COPY (
           SELECT (hash(i, 1) % {keys} + 1)::BIGINT AS driver_id,
                  (TIMESTAMPTZ '{START}' + to_seconds((hash(i, 2) % (30 * 86400))::BIGINT)) AS ts,
-                 (TIMESTAMPTZ '{START}' + to_seconds((hash(i, 2) % (30 * 86400))::BIGINT) + to_microseconds((hash(i, 3) % 2000001)::BIGINT)) AS created,
+                 (TIMESTAMPTZ '{START}' + to_seconds((hash(i, 2) % (30 * 86400))::BIGINT)
+                  + to_microseconds((hash(i, 3) % 2000001)::BIGINT)) AS created,
                  (hash(i, 4) % 1000000) / 1000000.0 AS conv_rate,
                  (hash(i, 5) % 500)::BIGINT AS trips
           FROM range({rows}) t(i)
@@ -55,7 +56,8 @@ def generate(rows: int, spine_rows: int, keys: int) -> None:
     con.execute(f"""
         COPY (
           SELECT (hash(i, 6) % ({keys} + {keys} // 10) + 1)::BIGINT AS driver_id,
-                 (TIMESTAMPTZ '{START}' + to_microseconds((hash(i, 7) % (31 * 86400 * 1000000::BIGINT))::BIGINT)) AS event_timestamp
+                 (TIMESTAMPTZ '{START}' + to_microseconds((hash(i, 7) % (31 * 86400 * 1000000::BIGINT))::BIGINT))
+                   AS event_timestamp
           FROM range({spine_rows}) t(i)
         ) TO '{DATA}/spine.parquet' (FORMAT parquet)""")
     for old in DATA.glob("generated_*"):
@@ -99,7 +101,8 @@ con.execute('''COPY (
   WITH f AS (
     SELECT driver_id, ts, conv_rate, trips FROM read_parquet('{DATA}/features.parquet')
     QUALIFY row_number() OVER (PARTITION BY driver_id, ts ORDER BY created DESC NULLS LAST) = 1),
-  s AS (SELECT driver_id, event_timestamp, file_row_number AS rid FROM read_parquet('{DATA}/spine.parquet', file_row_number = true))
+  s AS (SELECT driver_id, event_timestamp, file_row_number AS rid
+        FROM read_parquet('{DATA}/spine.parquet', file_row_number = true))
   SELECT s.driver_id, s.event_timestamp,
          CASE WHEN f.ts >= s.event_timestamp - INTERVAL {ttl_days} DAY THEN f.conv_rate END AS conv_rate,
          CASE WHEN f.ts >= s.event_timestamp - INTERVAL {ttl_days} DAY THEN f.trips END AS trips
@@ -112,7 +115,8 @@ from datetime import timedelta
 import pandas as pd
 from benchmarks.feast_peer import PeerView, feast_store, historical
 store = feast_store(__import__('pathlib').Path({str(DATA / f"feast_{ttl_days}d")!r}),
-    [PeerView('driver_stats', __import__('pathlib').Path({str(DATA / "features.parquet")!r}), ['driver_id'], 'ts', 'created', {{'conv_rate': 'Float64', 'trips': 'Int64'}}, timedelta(days={ttl_days}))])
+    [PeerView('driver_stats', __import__('pathlib').Path({str(DATA / "features.parquet")!r}), ['driver_id'], 'ts',
+              'created', {{'conv_rate': 'Float64', 'trips': 'Int64'}}, timedelta(days={ttl_days}))])
 spine = pd.read_parquet({str(DATA / "spine.parquet")!r})
 spine['rid'] = range(len(spine))
 df = historical(store, spine, ['driver_stats:conv_rate', 'driver_stats:trips']).sort_values('rid')
@@ -159,14 +163,19 @@ def window_contenders() -> list[tuple[str, list[str]]]:
 import duckdb
 con = duckdb.connect(); con.execute("SET TimeZone='UTC'")
 con.execute('''COPY (
-  WITH s AS (SELECT driver_id, event_timestamp, epoch_us(event_timestamp) AS t, file_row_number AS rid FROM read_parquet('{DATA}/spine.parquet', file_row_number = true)),
+  WITH s AS (SELECT driver_id, event_timestamp, epoch_us(event_timestamp) AS t, file_row_number AS rid
+             FROM read_parquet('{DATA}/spine.parquet', file_row_number = true)),
   e AS (SELECT DISTINCT * FROM read_parquet('{DATA}/features.parquet')),
-  u AS (SELECT driver_id, t, NULL::BIGINT AS trips, NULL::DOUBLE AS conv_rate, NULL::INT AS ev FROM (SELECT DISTINCT driver_id, t FROM s)
+  u AS (SELECT driver_id, t, NULL::BIGINT AS trips, NULL::DOUBLE AS conv_rate, NULL::INT AS ev
+        FROM (SELECT DISTINCT driver_id, t FROM s)
         UNION ALL SELECT driver_id, epoch_us(ts), trips, conv_rate, 1 FROM e),
   w AS (SELECT driver_id, t, ev,
-          count(ev) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN 3600000000 PRECEDING AND 1 PRECEDING) AS trips_count_1h,
-          sum(trips) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN 86400000000 PRECEDING AND 1 PRECEDING)::DOUBLE AS trips_sum_1d,
-          avg(conv_rate) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN 604800000000 PRECEDING AND 1 PRECEDING) AS conv_avg_7d
+          count(ev) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN 3600000000 PRECEDING AND 1 PRECEDING)
+            AS trips_count_1h,
+          sum(trips) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN 86400000000 PRECEDING AND 1 PRECEDING)
+            ::DOUBLE AS trips_sum_1d,
+          avg(conv_rate) OVER (PARTITION BY driver_id ORDER BY t RANGE BETWEEN 604800000000 PRECEDING AND 1 PRECEDING)
+            AS conv_avg_7d
         FROM u)
   SELECT s.driver_id, s.event_timestamp, w.trips_count_1h, w.trips_sum_1d, w.conv_avg_7d
   FROM s LEFT JOIN w ON s.driver_id = w.driver_id AND s.t = w.t AND w.ev IS NULL
@@ -195,10 +204,15 @@ con.execute('''COPY (
 
 def check_equal(a: Path, b: Path, columns: list[str]) -> str:
     con = duckdb.connect()
+    differs = " OR ".join(
+        f"(x.{c} IS DISTINCT FROM y.{c} AND NOT (abs(x.{c} - y.{c}) <= "
+        f"1e-9 * greatest(abs(x.{c}), abs(y.{c})) + 1e-12))"
+        for c in columns
+    )
     diff = con.execute(f"""
         SELECT count(*) FROM (SELECT *, row_number() OVER () AS r FROM read_parquet('{a}')) x
         JOIN (SELECT *, row_number() OVER () AS r FROM read_parquet('{b}')) y USING (r)
-        WHERE {" OR ".join(f"(x.{c} IS DISTINCT FROM y.{c} AND NOT (abs(x.{c} - y.{c}) <= 1e-9 * greatest(abs(x.{c}), abs(y.{c})) + 1e-12))" for c in columns)}
+        WHERE {differs}
     """).fetchone()[0]
     return "identical" if diff == 0 else f"{diff} rows differ"
 
@@ -244,9 +258,12 @@ def main() -> None:
         sections.append(report("Window aggregates (count 1h, sum 1d, avg 7d)", results, checks))
     header = (
         f"\n## Run of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
-        f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; median of {args.runs} runs after a warm-up, contenders interleaved; "
-        f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}.\n"
-        f"Reproduce: `python benchmarks/bench_pit.py --rows {args.rows} --spine {args.spine} --runs {args.runs}{' --only ' + args.only if args.only else ''}`\n"
+        f"{args.rows:,} feature rows, {args.keys:,} keys, 30 days; spine {args.spine:,} rows; "
+        f"median of {args.runs} runs after a warm-up, contenders interleaved; "
+        f"{platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"Python {platform.python_version()}, duckdb {duckdb.__version__}.\n"
+        f"Reproduce: `python benchmarks/bench_pit.py --rows {args.rows} --spine {args.spine} --runs {args.runs}"
+        f"{' --only ' + args.only if args.only else ''}`\n"
     )
     text = header + "\n".join(sections)
     print(text)

@@ -163,16 +163,21 @@ def main() -> None:
     only = f" --only {args.only}" if args.only else ""
     print(f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
     print(
-        f"{args.rows:,} rows scored (8 numbers, 2 categories), trained on the first {train.stop:,}; median of {args.runs} interleaved run(s) after {args.warmup} warm-up round(s); Parquet in, Parquet out."
+        f"{args.rows:,} rows scored (8 numbers, 2 categories), trained on the first {train.stop:,}; "
+        f"median of {args.runs} interleaved run(s) after {args.warmup} warm-up round(s); Parquet in, Parquet out."
     )
     print(
-        f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}, scikit-learn {sklearn.__version__}, duckdb {duckdb.__version__}, orbital 0.6."
+        f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
+        f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
+        f"duckdb {duckdb.__version__}, orbital 0.6."
     )
     print(
-        f"Reproduce: `.venv/bin/python benchmarks/bench_scoring.py --rows {args.rows} --runs {args.runs} --warmup {args.warmup}{only}`\n"
+        f"Reproduce: `.venv/bin/python benchmarks/bench_scoring.py --rows {args.rows} --runs {args.runs} "
+        f"--warmup {args.warmup}{only}`\n"
     )
     print(
-        "| pipeline | contender | compile (s) | SQL size (KB) | run (s) | max abs diff of P(class 1) vs sklearn | rows with another class |"
+        "| pipeline | contender | compile (s) | SQL size (KB) | run (s) "
+        "| max abs diff of P(class 1) vs sklearn | rows with another class |"
     )
     print("|---|---|---|---|---|---|---|")
     for name, pipe in pipelines().items():

@@ -51,13 +51,15 @@ def main() -> None:
                     {**result.timings, "total": time.perf_counter() - started, "cpu": time.process_time() - cpu}
                 )
     print(
-        f"train {args.model}: {args.rows:,} payments, median of {args.runs} run(s), BIGML_THREADS={os.environ.get('BIGML_THREADS', '1')}, {platform.machine()} x{os.cpu_count()}"
+        f"train {args.model}: {args.rows:,} payments, median of {args.runs} run(s), "
+        f"BIGML_THREADS={os.environ.get('BIGML_THREADS', '1')}, {platform.machine()} x{os.cpu_count()}"
     )
     for key in (*STEPS, "total"):
         print(f"  {key:<13} {statistics.median(r[key] for r in rows):7.2f} s")
     print(f"  report+write  {statistics.median(r['total'] - sum(r[k] for k in STEPS) for r in rows):7.2f} s")
     print(
-        f"  CPU time      {statistics.median(r['cpu'] for r in rows):7.2f} s (wall above CPU means the machine was busy)"
+        f"  CPU time      {statistics.median(r['cpu'] for r in rows):7.2f} s"
+        " (wall above CPU means the machine was busy)"
     )
 
 

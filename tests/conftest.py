@@ -56,7 +56,10 @@ def postgres_schema():
 
 @pytest.fixture
 def redis_prefix():
-    """A unique key prefix on the real Redis server (its keys deleted afterwards); yields (connection info dict, prefix)."""
+    """A unique key prefix on the real Redis server (its keys deleted afterwards).
+
+    Yields (connection info dict, prefix).
+    """
     from tests.services import REDIS, require, unique_name
 
     require("Redis", REDIS["host"], REDIS["port"])

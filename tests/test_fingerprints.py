@@ -77,7 +77,10 @@ def test_duckdb_and_postgres_give_equal_fingerprints_and_changes_still_show(
 
 
 def test_columns_the_engines_type_differently_give_equal_fingerprints(tmp_path: Path, postgres_schema):
-    """DuckDB reads these Parquet columns as TINYINT, UINTEGER, TIMESTAMP_NS; PostgreSQL loads them as SMALLINT, BIGINT, TIMESTAMP."""
+    """DuckDB reads these Parquet columns as TINYINT, UINTEGER, TIMESTAMP_NS.
+
+    PostgreSQL loads them as SMALLINT, BIGINT, TIMESTAMP.
+    """
     info, schema = postgres_schema
     table = pa.table(
         {

@@ -36,7 +36,8 @@ SERVE_MODEL = """models:
   - name: serve_check
     task: classification
     labels: {source: labeled_payments, target: is_fraud, timestamp: ts}
-    features: [customer_profile:credit_limit, customer_profile:segment, customer_spend:amount_sum_7d, customer_spend:txn_count_1h]
+    features: [customer_profile:credit_limit, customer_profile:segment,
+               customer_spend:amount_sum_7d, customer_spend:txn_count_1h]
     estimator: logistic_regression
     preprocessing: {impute: median, scale: standard, encode: onehot}
     split: {by: time, test_fraction: 0.2}

@@ -22,7 +22,10 @@ def files(**texts: str) -> dict[str, SqlFile]:
 def test_jinja_functions_render_and_record_dependencies():
     result = render_sql(
         "sql/m.sql",
-        "{{ config(materialized='table') }}SELECT * FROM {{ source('orders') }} JOIN {{ ref('users') }} USING (id) WHERE a > {{ var('min') }} AND b = {{ var('flag', 1) }}",
+        (
+            "{{ config(materialized='table') }}SELECT * FROM {{ source('orders') }} JOIN {{ ref('users') }} USING (id) "
+            "WHERE a > {{ var('min') }} AND b = {{ var('flag', 1) }}"
+        ),
         sources={"orders": "src.orders"},
         models={"users": '"users"'},
         variables={"min": 5},

@@ -29,7 +29,8 @@ def init(
     with user_errors():
         written = scaffold(directory, rows=rows)
     console.print(
-        f"Created project in [bold]{escape(str(directory))}[/] ({len(written)} files). Next: cd {escape(str(directory))} && bigml-fs validate"
+        f"Created project in [bold]{escape(str(directory))}[/] ({len(written)} files). "
+        f"Next: cd {escape(str(directory))} && bigml-fs validate"
     )
 
 

@@ -61,7 +61,10 @@ def train(
         return
     m = result.manifest
     table = Table(
-        title=f"{model} v{result.version} — test part ({m['rows']['test']:,} rows after {m['window']['boundary'] or 'a random split'})"
+        title=(
+            f"{model} v{result.version} — test part "
+            f"({m['rows']['test']:,} rows after {m['window']['boundary'] or 'a random split'})"
+        )
     )
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -203,7 +206,8 @@ def models_show(
     )
     w = m["window"]
     console.print(
-        f"train {w['train_start']} .. {w['train_end']} ({m['rows']['train']:,} rows); test {w['test_start']} .. {w['test_end']} ({m['rows']['test']:,} rows)"
+        f"train {w['train_start']} .. {w['train_end']} ({m['rows']['train']:,} rows); "
+        f"test {w['test_start']} .. {w['test_end']} ({m['rows']['test']:,} rows)"
     )
     console.print(f"params: {escape(str(m['params']))}")
     table = Table(title="metrics (test part)")

@@ -52,7 +52,8 @@ def online(
             materialized = bool(project.view_states())
     if not materialized:
         err_console.print(
-            "[yellow]warning:[/] nothing is materialized in this project yet, so every value is NOT_FOUND; run `bigml-fs materialize` first"
+            "[yellow]warning:[/] nothing is materialized in this project yet, so every value is NOT_FOUND; "
+            "run `bigml-fs materialize` first"
         )
     if as_json:
         emit_json(response.to_dict())

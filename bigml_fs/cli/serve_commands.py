@@ -30,7 +30,8 @@ def read_token(token_env: str | None) -> str | None:
     token = os.environ.get(token_env, "")
     if not token.strip():
         raise UsageError(
-            f"--token-env {token_env}: the environment variable {token_env} is not set or empty; export it with the token clients must send"
+            f"--token-env {token_env}: the environment variable {token_env} is not set or empty; "
+            "export it with the token clients must send"
         )
     return token.strip()
 
@@ -41,7 +42,8 @@ def check_port(host: str, port: int) -> None:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except OSError as exc:
         raise BigmlError(
-            f"--host {host}: cannot resolve it ({exc.strerror or exc}); give an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+            f"--host {host}: cannot resolve it ({exc.strerror or exc}); "
+            "give an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
         ) from None
     try:
         with socket.socket(family, kind, proto) as sock:
@@ -49,7 +51,8 @@ def check_port(host: str, port: int) -> None:
             sock.bind(address)
     except OSError as exc:
         raise BigmlError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what uses that port or choose another with --port"
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "stop what uses that port or choose another with --port"
         ) from None
 
 
@@ -91,7 +94,10 @@ def serve(
         str | None,
         typer.Option(
             "--token-env",
-            help="Require 'Authorization: Bearer <token>' on every route but /health; the token is read from this environment variable.",
+            help=(
+                "Require 'Authorization: Bearer <token>' on every route but /health; "
+                "the token is read from this environment variable."
+            ),
         ),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (each reads the online store on its own).")] = 1,
@@ -100,7 +106,8 @@ def serve(
     """HTTP API: GET /health, POST /features (Feast's /get-online-features JSON), POST /predict/{model}; docs at /docs.
 
     Example: BIGML_TOKEN=s3cret bigml-fs serve --port 6566 --token-env BIGML_TOKEN, then
-    curl -H 'Authorization: Bearer s3cret' -d '{"features": ["customer_spend:last_amount"], "entities": {"customer_id": [1]}}' localhost:6566/features
+    curl -H 'Authorization: Bearer s3cret' -d '{"features": ["customer_spend:last_amount"],
+    "entities": {"customer_id": [1]}}' localhost:6566/features
     """
     import uvicorn
 
@@ -127,7 +134,10 @@ def serve(
             target = "bigml_fs.cli.serve_commands:app_from_env"
     auth = f", bearer token from ${token_env}" if token_env else ""
     err_console.print(
-        f"Serving [bold]{escape(str(state.project_dir.resolve()))}[/] on http://{host}:{port} (docs: /docs{escape(auth)}); Ctrl+C stops",
+        (
+            f"Serving [bold]{escape(str(state.project_dir.resolve()))}[/] on http://{host}:{port} "
+            f"(docs: /docs{escape(auth)}); Ctrl+C stops"
+        ),
         highlight=False,
     )
     uvicorn.run(

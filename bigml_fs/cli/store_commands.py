@@ -132,7 +132,12 @@ def _summary(report: Any) -> None:
         ("s", "right"),
         ("watermark", "left"),
     ):
-        table.add_column(column, justify=justify, no_wrap=column != "watermark", overflow="fold")  # type: ignore[arg-type]
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=column != "watermark",
+            overflow="fold",
+        )
     for v in report.views:
         style = "bold red" if v.error else ACTION_STYLE.get(v.action, "")
         action = "failed" if v.error else v.action

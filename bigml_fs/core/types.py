@@ -84,7 +84,10 @@ def _base(sql_type: str) -> tuple[str, str]:
 
 @functools.lru_cache(maxsize=1024)
 def from_sql(sql_type: str) -> LogicalType | None:
-    """The logical type of an engine column type (``BIGINT``, ``TIMESTAMP WITH TIME ZONE``, ``varchar(20)``); None if unknown."""
+    """The logical type of an engine column type; None if unknown.
+
+    E.g. ``BIGINT``, ``TIMESTAMP WITH TIME ZONE``, ``varchar(20)``.
+    """
     _, base = _base(sql_type)
     if base.startswith(("TIMESTAMP", "DATETIME")):  # with or without time zone, _NS, _LTZ: naive means UTC here
         return TIMESTAMP

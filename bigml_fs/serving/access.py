@@ -29,7 +29,9 @@ OPEN_PATHS = frozenset({"/health"})
 def _unauthorized_body(reason: str) -> bytes:
     return json.dumps(
         {
-            "detail": f"{reason}: send the header 'Authorization: Bearer <token>' with the token the server was started with"
+            "detail": (
+                f"{reason}: send the header 'Authorization: Bearer <token>' with the token the server was started with"
+            )
         }
     ).encode()
 

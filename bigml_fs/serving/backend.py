@@ -111,7 +111,8 @@ class ProjectBackend:
         """A feature service is a model's feature list (the Feast repo's services are named after models)."""
         if name not in self._models:
             raise UsageError(
-                f"unknown feature_service '{name}'{did_you_mean(name, self._models)}; a feature service is a model name: {', '.join(sorted(self._models)) or '(none defined)'}"
+                f"unknown feature_service '{name}'{did_you_mean(name, self._models)}; "
+                f"a feature service is a model name: {', '.join(sorted(self._models)) or '(none defined)'}"
             )
         return list(self._models[name].features)
 

@@ -75,7 +75,10 @@ def entity_problems(entities: dict[str, list[Any]], kinds: dict[str, tuple[str, 
                     {
                         "type": "entity_type",
                         "loc": ["body", "entities", key, i],
-                        "msg": f"entity key '{key}' expects {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({sql_type}), got {type(value).__name__} {value!r}",
+                        "msg": (
+                            f"entity key '{key}' expects {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({sql_type}), "
+                            f"got {type(value).__name__} {value!r}"
+                        ),
                         "input": value,
                     }
                 )

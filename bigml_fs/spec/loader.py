@@ -71,7 +71,8 @@ def load_definitions(root: Path) -> Definitions:
                     str(project_path),
                     None,
                     "",
-                    "no project.yaml here; run in a project directory, pass --project DIR, or create one with `bigml-fs init DIR`",
+                    "no project.yaml here; run in a project directory, pass --project DIR, "
+                    "or create one with `bigml-fs init DIR`",
                 )
             ]
         )

@@ -285,7 +285,8 @@ class TuningSpec(Spec):
             ranges = [k for k, v in self.space.items() if isinstance(v, SearchRange)]
             if ranges:
                 raise ValueError(
-                    f"'method: grid' needs a list of values for every parameter; {', '.join(ranges)} is a range (use method: random or bayes, or list the values)"
+                    f"'method: grid' needs a list of values for every parameter; {', '.join(ranges)} is a range "
+                    "(use method: random or bayes, or list the values)"
                 )
         for key, value in self.space.items():
             if isinstance(value, SearchRange) and value.low > value.high:
