@@ -1,6 +1,8 @@
-"""The one mapping between Arrow types, engine SQL types and Feast types.
+"""Feast's types, and the Feast type of an Arrow or engine SQL column type.
 
-Materialize (entity value types, FeatureView schemas), the online stores
+Which logical type a column is comes from the one table in core/types.py; this
+module says how each logical type is typed in Feast and encoded in the online
+store. Materialize (entity value types, FeatureView schemas), the online stores
 (which ValueProto field a column is encoded into, how a key is serialized) and
 online reads (which Arrow type a value decodes to) all go through here, so a
 column is typed the same way everywhere. Feast itself is imported lazily: only
@@ -10,14 +12,14 @@ feast costs seconds that the online read path must not pay.
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bigml_fs.core import types
+from bigml_fs.core.types import LogicalType
 from bigml_fs.errors import DataError
 
 
@@ -62,84 +64,35 @@ TIMESTAMP = FeastType(
 ALL = (INT32, INT64, FLOAT32, FLOAT64, STRING, BYTES, BOOL, TIMESTAMP)
 BY_PROTO_FIELD = {t.proto_field: t for t in ALL}
 BY_VALUE_TYPE = {t.value_type: t for t in ALL}
+BY_NAME = {t.name: t for t in ALL}
+
+
+def from_logical(logical: LogicalType) -> FeastType:
+    """The Feast type a logical type (core/types.py) is stored as."""
+    return BY_NAME[logical.feast]
 
 
 def feast_type(arrow_type: pa.DataType, what: str = "column") -> FeastType:
     """The Feast type of an Arrow column (decimals read as doubles, dates as 00:00 UTC timestamps)."""
-    t = arrow_type
-    if pa.types.is_dictionary(t):
-        return feast_type(t.value_type, what)
-    if (
-        pa.types.is_int8(t)
-        or pa.types.is_int16(t)
-        or pa.types.is_int32(t)
-        or pa.types.is_uint8(t)
-        or pa.types.is_uint16(t)
-    ):
-        return INT32
-    if pa.types.is_int64(t) or pa.types.is_uint32(t) or pa.types.is_uint64(t):
-        return INT64
-    if pa.types.is_float16(t) or pa.types.is_float32(t):
-        return FLOAT32
-    if pa.types.is_float64(t) or pa.types.is_decimal(t):
-        return FLOAT64
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return STRING
-    if (
-        pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_fixed_size_binary(t)
-        or pa.types.is_binary_view(t)
-    ):
-        return BYTES
-    if pa.types.is_boolean(t):
-        return BOOL
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return TIMESTAMP
-    raise DataError(
-        f"{what} has Arrow type {t}, which bigml_fs cannot store in Feast; cast it in the feature expr to a number, string, boolean or timestamp"
-    )
-
-
-def key_type(arrow_type: pa.DataType, key: str) -> FeastType:
-    """The Feast type of a join key; only integers, strings and bytes can be entity keys."""
-    t = feast_type(arrow_type, f"join key '{key}'")
-    if not t.key_ok:
+    logical = types.from_arrow(arrow_type)
+    if logical is None:
+        shown = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
         raise DataError(
-            f"join key '{key}' has type {arrow_type}; Feast entity keys must be integers or strings; cast the key in a sql/ model"
+            f"{what} has Arrow type {shown}, which bigml_fs cannot store in Feast; "
+            "cast it in the feature expr to a number, string, boolean or timestamp"
         )
-    return t
-
-
-_SQL_PATTERNS: list[tuple[str, FeastType]] = [
-    (r"(TINYINT|SMALLINT|INT2|INT1|UTINYINT|USMALLINT|INTEGER|INT4|INT|SIGNED)$", INT32),
-    (r"(BIGINT|INT8|LONG|UINTEGER|UBIGINT|HUGEINT|UHUGEINT)$", INT64),
-    (r"(REAL|FLOAT4|FLOAT)$", FLOAT32),
-    (r"(DOUBLE|DOUBLE PRECISION|FLOAT8|NUMERIC|DECIMAL)(\(.*\))?$", FLOAT64),
-    (r"(VARCHAR|TEXT|STRING|CHAR|BPCHAR|NVARCHAR|CHARACTER VARYING|UUID|ENUM)(\(.*\))?$", STRING),
-    (r"(BLOB|BYTEA|BINARY|VARBINARY)$", BYTES),
-    (r"(BOOLEAN|BOOL)$", BOOL),
-    (r"(TIMESTAMP|DATETIME|DATE|TIMESTAMPTZ).*$", TIMESTAMP),
-]
+    return from_logical(logical)
 
 
 def feast_type_from_sql(sql_type: str, what: str = "column") -> FeastType:
     """The Feast type of an engine column type (the strings in ``ResolvedView.columns``)."""
-    known = _from_sql_cached(sql_type)
-    if known is not None:
-        return known
-    raise DataError(
-        f"{what} has SQL type {sql_type}, which bigml_fs cannot store in Feast; cast it to a number, string, boolean or timestamp"
-    )
-
-
-@functools.lru_cache(maxsize=512)
-def _from_sql_cached(sql_type: str) -> FeastType | None:
-    text = re.sub(r"\s+", " ", sql_type.strip().upper())
-    for pattern, ftype in _SQL_PATTERNS:
-        if re.match(pattern, text):
-            return ftype
-    return None
+    logical = types.from_sql(sql_type)
+    if logical is None:
+        raise DataError(
+            f"{what} has SQL type {sql_type}, which bigml_fs cannot store in Feast; "
+            "cast it to a number, string, boolean or timestamp"
+        )
+    return from_logical(logical)
 
 
 def to_canonical(array: pa.Array | pa.ChunkedArray, ftype: FeastType) -> pa.Array:
