@@ -34,7 +34,7 @@ def _copy(source: Path, target: Path, engine_block: dict | None) -> Path:
 
 def _published(root: Path) -> dict[str, pa.Table]:
     with Project.load(root) as project:
-        current = state.offline_root(project).resolve() / state.CURRENT
+        current = state.offline_root(project.paths).resolve() / state.CURRENT
     return {p.stem: pq.read_table(p) for p in sorted(current.glob("*.parquet"))}
 
 

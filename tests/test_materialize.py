@@ -22,7 +22,7 @@ import pytest
 from bigml_fs import Project
 from bigml_fs.store import state
 from bigml_fs.store.materialize import MaterializeFailed
-from tests.helpers import write_project
+from tests.helpers import read_rows, write_project
 
 BASE = np.datetime64("2024-03-01T00:00:00", "us")
 FEATURES = """
@@ -261,7 +261,7 @@ def test_definition_change_and_drop(base_project, tmp_path, monkeypatch):
     assert planned["recent"] == ("drop", "no longer defined")
     report = _materialize(root, end="2024-03-05T12:00:00Z")
     assert report.dropped == ["recent"]
-    assert "recent" not in state.view_states(Project.load(root))
+    assert "recent" not in state.view_states(Project.load(root).paths)
     assert not (root / ".bigml" / "offline" / "current" / "recent.parquet").exists()
     assert "online:mat_recent" not in snapshot(root)
     from feast.protos.feast.core.Registry_pb2 import Registry
@@ -293,8 +293,8 @@ def test_failing_check_stops_the_view_only(base_project, tmp_path):
     after = snapshot(root)
     assert after["recent.parquet"] == before["recent.parquet"]  # the failed view keeps its table
     assert after["stats.parquet"] != before["stats.parquet"]  # the others moved on
-    states = state.view_states(Project.load(root))
-    assert states["stats"]["end"].startswith("2024-03-06") and states["recent"]["end"].startswith("2024-03-05")
+    states = state.view_states(Project.load(root).paths)
+    assert states["stats"].end.startswith("2024-03-06") and states["recent"].end.startswith("2024-03-05")
     result = subprocess.run(
         [str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"], capture_output=True, text=True
     )
@@ -303,7 +303,7 @@ def test_failing_check_stops_the_view_only(base_project, tmp_path):
 
 def test_second_materialize_exits_clearly(base_project, tmp_path):
     root = _copy(base_project, tmp_path)
-    with Project.load(root) as project, state.materialize_lock(project):
+    with Project.load(root) as project, state.materialize_lock(project.paths):
         result = subprocess.run(
             [str(BIN), "-p", str(root), "materialize", "--end", "2024-03-06T00:00:00Z"], capture_output=True, text=True
         )
@@ -339,7 +339,7 @@ def _assert_previous_state_readable(root: Path, before: dict, states_before: dic
     for name in before:
         if name.endswith(".parquet"):
             assert now[name] == before[name], name
-    assert state.view_states(Project.load(root)) == states_before
+    assert state.view_states(Project.load(root).paths) == states_before
     from feast.protos.feast.core.Registry_pb2 import Registry
 
     registry = Registry()
@@ -350,7 +350,7 @@ def _assert_previous_state_readable(root: Path, before: dict, states_before: dic
 
 def test_sigkill_at_each_step_then_a_normal_run(base_project, tmp_path):
     root = _copy(base_project, tmp_path)
-    before, states_before = snapshot(root), state.view_states(Project.load(root))
+    before, states_before = snapshot(root), state.view_states(Project.load(root).paths)
     end = "2024-03-08T00:00:00Z"
     # progress events: begin, then per view (view, steps..., done), then the last step before publishing
     killed: list[dict] = []
@@ -388,7 +388,7 @@ def test_sigkill_of_the_cli_at_random_times(tmp_path):
         proc.wait()
         current = root / ".bigml" / "offline" / "current"
         if current.exists():  # the run published before the kill: it is complete
-            assert set(state.view_states(Project.load(root))) == {"stats", "recent", "profile"}
+            assert set(state.view_states(Project.load(root).paths)) == {"stats", "recent", "profile"}
     result = subprocess.run(
         [str(BIN), "-p", str(root), "materialize", "--end", end, "--json"], capture_output=True, text=True, env=env
     )
@@ -398,7 +398,7 @@ def test_sigkill_of_the_cli_at_random_times(tmp_path):
 
 def test_unreachable_online_store_names_it_and_keeps_the_state(base_project, tmp_path):
     root = _copy(base_project, tmp_path)
-    before, states_before = snapshot(root), state.view_states(Project.load(root))
+    before, states_before = snapshot(root), state.view_states(Project.load(root).paths)
     runs = sorted(p.name for p in (root / ".bigml" / "offline" / "runs").iterdir())
     (root / "project.yaml").write_text(
         (root / "project.yaml").read_text()
@@ -413,7 +413,7 @@ def test_unreachable_online_store_names_it_and_keeps_the_state(base_project, tmp
     )
     assert result.returncode == 1 and "127.0.0.1:1" in result.stderr and "Traceback" not in result.stderr
     assert "s3cret-value" not in result.stderr + result.stdout
-    assert snapshot(root) == before and state.view_states(Project.load(root)) == states_before
+    assert snapshot(root) == before and state.view_states(Project.load(root).paths) == states_before
     assert (
         sorted(p.name for p in (root / ".bigml" / "offline" / "runs").iterdir()) == runs
     )  # the failed run left nothing
@@ -431,10 +431,11 @@ def test_readers_during_a_run_see_old_or_new_values(base_project, tmp_path):
     project.close()  # the warehouse file is the run's
 
     def read_all() -> tuple:
-        store = open_store(project)
+        store = open_store(project.spec, project.paths)
         try:
             online = tuple(
-                tuple(tuple(sorted(r.items())) for r in store.read(p, keys, p.feature_names).to_pylist()) for p in parts
+                tuple(tuple(sorted(r.items())) for r in read_rows(store, p, keys, p.feature_names).to_pylist())
+                for p in parts
             )
         finally:
             store.close()

@@ -21,7 +21,7 @@ from bigml_fs.errors import DataError
 from bigml_fs.store import feast_repo
 from bigml_fs.store import materialize as mat
 from bigml_fs.store.naming import feast_parts
-from tests.helpers import load, micros_to_ts, write_project
+from tests.helpers import load, micros_to_ts, read_rows, write_project
 
 S = 1_000_000
 AGGS = ["count", "sum", "avg", "min", "max", "stddev", "variance", "count_distinct", "first", "last"]
@@ -172,7 +172,7 @@ def _run_case(root: Path, store_spec: dict | None, monkeypatch, raw, attrs, end_
     _write(root, raw, attrs, window, ttl, store_spec)
     memory = MemoryStore()
     if store_spec is None:
-        monkeypatch.setattr(mat, "open_online_store", lambda project: memory)
+        monkeypatch.setattr(mat, "open_online_store", lambda spec, paths: memory)
     monkeypatch.setattr(
         feast_repo, "write_repo", lambda project, description: None
     )  # Feast's apply is tested elsewhere
@@ -202,13 +202,13 @@ def _read_back(project) -> dict[str, dict[int, dict]]:
     """Every key's stored values, read from the real store through its own read path."""
     from bigml_fs.store.online import open_store
 
-    store = open_store(project)
+    store = open_store(project.spec, project.paths)
     try:
         out: dict[str, dict[int, dict]] = {}
         for view in project.catalog.views.values():
             for part in feast_parts(view):
                 keys = pa.table({view.keys[0]: pa.array(KEYS, type=pa.int64())})
-                result = store.read(part, keys, part.feature_names).to_pylist()
+                result = read_rows(store, part, keys, part.feature_names).to_pylist()
                 out[part.name] = {k: r for k, r in zip(KEYS, result, strict=True) if r["__found"]}
         return out
     finally:

@@ -19,8 +19,6 @@ vanish from it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -31,14 +29,15 @@ from typing import Any
 import yaml
 
 from bigml_fs.catalog import ResolvedView
+from bigml_fs.core.digest import digest
+from bigml_fs.core.timeutil import EVENT_TIMESTAMP
+from bigml_fs.spec.schema import ProjectSpec
 from bigml_fs.store import feast_types
 from bigml_fs.store.naming import FeastPart
 from bigml_fs.store.state import write_json_atomically
+from bigml_fs.workspace import Paths
 
 os.environ.setdefault("FEAST_USAGE", "False")
-
-FEAST_DIR = "feast"
-EVENT_TS = "event_timestamp"
 
 
 @dataclass(frozen=True)
@@ -50,13 +49,14 @@ class PartTable:
     columns: dict[str, str]
 
 
-def feast_dir(project: Any) -> Path:
-    return project.state_dir / FEAST_DIR
+def feast_dir(paths: Paths) -> Path:
+    """``.bigml/feast/``: feature_store.yaml and bigml_fs_objects.json."""
+    return paths.feast_repo
 
 
-def _abs(project: Any, path: str) -> str:
+def _abs(paths: Paths, path: str) -> str:
     p = Path(path)
-    return str(p if p.is_absolute() else (project.root / p).resolve())
+    return str(p if p.is_absolute() else paths.resolve(p).resolve())
 
 
 def _env_ref(name: str | None) -> str:
@@ -64,36 +64,36 @@ def _env_ref(name: str | None) -> str:
     return f"${{{name}}}" if name else ""
 
 
-def online_store_config(project: Any) -> dict[str, Any]:
+def online_store_config(spec: ProjectSpec, paths: Paths) -> dict[str, Any]:
     """The ``online_store`` block matching project.yaml (passwords only as env var references)."""
-    spec = project.spec.online_store
-    if spec.type == "sqlite":
-        return {"type": "sqlite", "path": _abs(project, spec.path)}
-    if spec.type == "redis":
-        conn = f"{spec.host}:{spec.port},db={spec.db}"
-        if spec.password_env:
-            conn += f",password={_env_ref(spec.password_env)}"
+    store = spec.online_store
+    if store.type == "sqlite":
+        return {"type": "sqlite", "path": _abs(paths, store.path)}
+    if store.type == "redis":
+        conn = f"{store.host}:{store.port},db={store.db}"
+        if store.password_env:
+            conn += f",password={_env_ref(store.password_env)}"
         return {"type": "redis", "connection_string": conn}
     return {
         "type": "postgres",
-        "host": spec.host,
-        "port": spec.port,
-        "database": spec.database,
-        "db_schema": spec.schema_,
-        "user": spec.user,
-        "password": _env_ref(spec.password_env),
+        "host": store.host,
+        "port": store.port,
+        "database": store.database,
+        "db_schema": store.schema_,
+        "user": store.user,
+        "password": _env_ref(store.password_env),
         "sslmode": "prefer",
     }
 
 
-def repo_config(project: Any) -> dict[str, Any]:
+def repo_config(spec: ProjectSpec, paths: Paths) -> dict[str, Any]:
     """The content of feature_store.yaml."""
     return {
-        "project": project.spec.name,
-        "registry": _abs(project, project.spec.registry),
+        "project": spec.name,
+        "registry": _abs(paths, spec.registry),
         "provider": "local",
         "offline_store": {"type": "duckdb"},
-        "online_store": online_store_config(project),
+        "online_store": online_store_config(spec, paths),
         "entity_key_serialization_version": 3,
     }
 
@@ -112,9 +112,9 @@ def entity_name(view: ResolvedView, column: str, join_keys: dict[str, list[str]]
     return column
 
 
-def describe(project: Any, tables: list[PartTable]) -> dict[str, Any]:
+def describe(spec: ProjectSpec, paths: Paths, tables: list[PartTable]) -> dict[str, Any]:
     """A plain description of every Feast object (also the signature that decides whether to re-apply)."""
-    join_keys = {e.name: list(e.join_keys) for e in project.spec.entities}
+    join_keys = {e.name: list(e.join_keys) for e in spec.entities}
     entities: dict[str, dict[str, Any]] = {}
     views: list[dict[str, Any]] = []
     for table in tables:
@@ -131,7 +131,7 @@ def describe(project: Any, tables: list[PartTable]) -> dict[str, Any]:
                     "name": name,
                     "join_key": column,
                     "value_type": value_type.value_type,
-                    "description": _description(project, name),
+                    "description": _description(spec, name),
                 },
             )
             keys.append({"name": column, "dtype": value_type.feast_dtype, "entity": name})
@@ -160,24 +160,24 @@ def describe(project: Any, tables: list[PartTable]) -> dict[str, Any]:
             }
         )
     return {
-        "config": repo_config(project),
+        "config": repo_config(spec, paths),
         "entities": sorted(entities.values(), key=lambda e: e["name"]),
         "views": sorted(views, key=lambda v: v["name"]),
     }
 
 
-def _description(project: Any, entity: str) -> str:
+def _description(spec: ProjectSpec, entity: str) -> str:
     base = entity.split("__")[0]
-    return next((e.description for e in project.spec.entities if e.name == base), "")
+    return next((e.description for e in spec.entities if e.name == base), "")
 
 
 def signature(description: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
+    return digest(description)
 
 
-def write_repo(project: Any, description: dict[str, Any]) -> None:
+def write_repo(paths: Paths, description: dict[str, Any]) -> None:
     """feature_store.yaml (atomically) and the registry (rebuilt in a temp file, then renamed over)."""
-    directory = feast_dir(project)
+    directory = feast_dir(paths)
     directory.mkdir(parents=True, exist_ok=True)
     config = description["config"]
     text = "# Written by bigml-fs materialize; regenerated on every run that changes a view.\n" + yaml.safe_dump(
@@ -188,9 +188,7 @@ def write_repo(project: Any, description: dict[str, Any]) -> None:
     tmp_registry = registry.with_name(f".{registry.name}.{os.getpid()}.tmp")
     tmp_registry.unlink(missing_ok=True)
     try:
-        _apply(
-            project, description, {**yaml.safe_load(os.path.expandvars(text)), "registry": str(tmp_registry)}, directory
-        )
+        _apply(description, {**yaml.safe_load(os.path.expandvars(text)), "registry": str(tmp_registry)}, directory)
         os.replace(tmp_registry, registry)
     finally:
         tmp_registry.unlink(missing_ok=True)
@@ -201,7 +199,7 @@ def write_repo(project: Any, description: dict[str, Any]) -> None:
     write_json_atomically(directory / "bigml_fs_objects.json", description)
 
 
-def _apply(project: Any, description: dict[str, Any], config: dict[str, Any], directory: Path) -> None:
+def _apply(description: dict[str, Any], config: dict[str, Any], directory: Path) -> None:
     warnings.filterwarnings("ignore", module="feast")
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource
     from feast.repo_config import RepoConfig
@@ -219,7 +217,7 @@ def _apply(project: Any, description: dict[str, Any], config: dict[str, Any], di
     }
     objects: list[Any] = list(entities.values())
     for v in description["views"]:
-        source = FileSource(name=f"{v['name']}__source", path=v["path"], timestamp_field=EVENT_TS)
+        source = FileSource(name=f"{v['name']}__source", path=v["path"], timestamp_field=EVENT_TIMESTAMP)
         schema = [Field(name=k["name"], dtype=feast_types.BY_VALUE_TYPE[_vt(k["dtype"])].dtype) for k in v["keys"]]
         schema += [Field(name=f["name"], dtype=feast_types.BY_VALUE_TYPE[_vt(f["dtype"])].dtype) for f in v["fields"]]
         objects.append(

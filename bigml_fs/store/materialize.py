@@ -19,13 +19,12 @@ the same result as a full refresh.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +34,18 @@ from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler import materialize_query as mq
 from bigml_fs.compiler.probes import probed_view
 from bigml_fs.compiler.sqlparts import TS, micros
+from bigml_fs.core.timeutil import iso, now, parse_time, to_us
 from bigml_fs.engines.base import Engine
-from bigml_fs.errors import BigmlError, DataError
+from bigml_fs.errors import AmbiguousTie, BigmlError, DataError
+from bigml_fs.spec.schema import ProjectSpec
 from bigml_fs.store import feast_repo, state
 from bigml_fs.store.checks import enforce_checks
 from bigml_fs.store.naming import FeastPart, feast_parts
-from bigml_fs.store.plan import (
-    ViewPlan,
-    decide,
-    iso,
-    parse_time,
-    schema_hash,
-    select_views,
-    source_counts,
-    spec_hash,
-    to_us,
-)
+from bigml_fs.store.online import OnlineStore, open_store
+from bigml_fs.store.plan import ViewPlan, decide, schema_hash, select_views, source_counts, spec_hash
+from bigml_fs.store.state import PublishedState, ViewState
+from bigml_fs.workspace import Paths, Workspace
 
-log = logging.getLogger("bigml_fs")
 Progress = Callable[..., None]
 
 
@@ -112,20 +105,15 @@ def _noop(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-def open_online_store(project: Any) -> Any:
-    """The project's online store (helper module ``store/online``), or None when not available."""
-    try:
-        from bigml_fs.store.online import open_store
-    except ImportError:
-        log.warning("no online store implementation available; offline tables and the Feast repo only")
-        return None
-    store = open_store(project)
+def open_online_store(spec: ProjectSpec, paths: Paths) -> OnlineStore:
+    """The project's online store, reachable (else an error naming host and port)."""
+    store = open_store(spec, paths)
     store.ping()
     return store
 
 
 def materialize(
-    project: Any,
+    ws: Workspace,
     views: list[str] | None = None,
     start: Any = None,
     end: Any = None,
@@ -135,23 +123,24 @@ def materialize(
     """Materialize ``views`` (default: all) as of ``end`` (default: now, UTC); see the module docstring."""
     progress = progress or _noop
     began = time.perf_counter()
-    end_dt = parse_time(end)
+    end_dt = parse_time(end) if end is not None else now()
     end_us = to_us(end_dt)
     start_us = to_us(parse_time(start, "--start")) if start is not None else None
-    with state.materialize_lock(project):
-        catalog = project.catalog
-        engine = project.engine
-        previous = state.published_state(project)
-        prev_views: dict[str, dict] = previous.get("views", {})
-        prev_dir = state.current_dir(project)
+    paths = ws.paths
+    with state.materialize_lock(paths):
+        catalog = ws.catalog
+        engine = ws.engine
+        previous = state.published_state(paths)
+        prev_views = previous.views
+        prev_dir = state.current_dir(paths)
         selected = select_views(catalog.views, views)
-        state.clean_runs(project)  # unpublished leftovers of a killed run
-        run = state.new_run_dir(project)
+        state.clean_runs(paths)  # unpublished leftovers of a killed run
+        run = state.new_run_dir(paths)
         online = None
         try:
-            online = open_online_store(project)  # unreachable: an error naming host and port, nothing written
+            online = open_online_store(ws.spec, paths)  # unreachable: an error naming host and port, nothing written
             reports: list[ViewReport] = []
-            new_views: dict[str, dict] = {}
+            new_views: dict[str, ViewState] = {}
             progress("begin", total=len(selected))
             for view in selected:
                 prev = prev_views.get(view.name)
@@ -160,19 +149,15 @@ def materialize(
                 t0 = time.perf_counter()
                 try:
                     if plan.action == "unchanged":
-                        _carry(prev_dir, run, prev or {})
+                        assert prev is not None  # decide() says unchanged only against a previous state
+                        _carry(prev_dir, run, prev)
                         report = ViewReport(
-                            view.name,
-                            plan.action,
-                            plan.reason,
-                            dict((prev or {}).get("rows", {})),
-                            0,
-                            watermark=iso(end_us),
+                            view.name, plan.action, plan.reason, dict(prev.rows), 0, watermark=iso(end_us)
                         )
-                        new_views[view.name] = prev or {}
+                        new_views[view.name] = prev
                     else:
                         report, entry = _materialize_view(
-                            project, engine, online, probed_view(view, engine), plan, run, prev_dir, end_us, progress
+                            ws, engine, online, probed_view(view, engine), plan, run, prev_dir, end_us, progress
                         )
                         new_views[view.name] = entry
                 except BigmlError as exc:
@@ -191,17 +176,16 @@ def materialize(
             dropped_views = [n for n in prev_views if n not in catalog.views]
             dropped_parts = _dropped_parts(prev_views, new_views)
 
-            tables = _published_tables(project, catalog.views, new_views, run)
-            description = feast_repo.describe(project, tables)
+            tables = _published_tables(paths, catalog.views, new_views, run)
+            description = feast_repo.describe(ws.spec, paths, tables)
             signature = feast_repo.signature(description)
             registry_path = Path(description["config"]["registry"])
-            registry_updated = signature != previous.get("feast_signature") or not registry_path.exists()
+            registry_updated = signature != previous.feast_signature or not registry_path.exists()
             if registry_updated:
                 progress("step", view=None, text="registering in Feast")
-                feast_repo.write_repo(project, description)
-            state.publish(
-                project, run, {"run": run.name, "end": iso(end_us), "feast_signature": signature, "views": new_views}
-            )
+                feast_repo.write_repo(paths, description)
+            published = PublishedState(run=run.name, end=iso(end_us), feast_signature=signature, views=new_views)
+            state.publish(paths, run, published)
         except BaseException:
             shutil.rmtree(run, ignore_errors=True)
             if online is not None:
@@ -214,18 +198,18 @@ def materialize(
         finally:
             if online is not None:
                 online.close()
-        state.clean_runs(project)
+        state.clean_runs(paths)
     report = MaterializeReport(end_dt, run.name, reports, time.perf_counter() - began, registry_updated, dropped_views)
     if not report.ok:
         raise MaterializeFailed(report)
     return report
 
 
-def _carry(prev_dir: Path | None, run: Path, prev: dict) -> None:
+def _carry(prev_dir: Path | None, run: Path, prev: ViewState) -> None:
     """Hard-link a view's previous Parquet files into the new run (copy where links are impossible)."""
     if prev_dir is None:
         return
-    for part in prev.get("parts", []):
+    for part in prev.parts:
         src = prev_dir / f"{part}.parquet"
         if not src.exists():
             continue
@@ -236,45 +220,45 @@ def _carry(prev_dir: Path | None, run: Path, prev: dict) -> None:
             shutil.copy2(src, dst)
 
 
-def _dropped_parts(prev_views: dict[str, dict], new_views: dict[str, dict]) -> list[str]:
-    before = {p for v in prev_views.values() for p in v.get("parts", [])}
-    after = {p for v in new_views.values() for p in v.get("parts", [])}
+def _dropped_parts(prev_views: dict[str, ViewState], new_views: dict[str, ViewState]) -> list[str]:
+    before = {p for v in prev_views.values() for p in v.parts}
+    after = {p for v in new_views.values() for p in v.parts}
     return sorted(before - after)
 
 
 def _published_tables(
-    project: Any, views: dict[str, ResolvedView], new_views: dict[str, dict], run: Path
+    paths: Paths, views: dict[str, ResolvedView], new_views: dict[str, ViewState], run: Path
 ) -> list[feast_repo.PartTable]:
     """Every Feast view the new run publishes, with its path under ``current`` (stable across runs)."""
-    current = state.offline_root(project).resolve() / state.CURRENT
+    current = state.offline_root(paths).resolve() / state.CURRENT
     tables: list[feast_repo.PartTable] = []
     for name, entry in new_views.items():
         view = views.get(name)
-        if view is None or entry.get("fingerprint") != view.fingerprint:
+        if view is None or entry.fingerprint != view.fingerprint:
             continue
         for part in feast_parts(view):
-            columns = entry.get("columns", {}).get(part.name)
+            columns = entry.columns.get(part.name)
             if columns is not None and (run / f"{part.name}.parquet").exists():
                 tables.append(feast_repo.PartTable(part, current / f"{part.name}.parquet", columns))
     return tables
 
 
 def _materialize_view(
-    project: Any,
+    ws: Workspace,
     engine: Engine,
-    online: Any,
+    online: OnlineStore | None,
     view: ResolvedView,
     plan: ViewPlan,
     run: Path,
     prev_dir: Path | None,
     end_us: int,
     progress: Progress,
-) -> tuple[ViewReport, dict]:
+) -> tuple[ViewReport, ViewState]:
     if view.spec.checks:
         progress("step", view=view.name, text="checks")
         enforce_checks(engine, view)
     since = plan.since_us if plan.action == "update" else None
-    dialect = project.catalog.sql_dialect
+    dialect = ws.sql_dialect
     rows: dict[str, int] = {}
     columns: dict[str, dict[str, str]] = {}
     online_rows = 0
@@ -299,23 +283,23 @@ def _materialize_view(
         engine.execute(f"DROP TABLE IF EXISTS {exp.table_(table, quoted=True).sql(engine.dialect)}")
     longest = mq.longest_window_us(view)
     counts = source_counts(engine, view, {"settled": end_us - longest, "at_end": end_us})
-    entry = {
-        "fingerprint": view.fingerprint,
-        "spec_hash": spec_hash(view),
-        "schema_hash": schema_hash(view),
-        "parts": [p.name for p in feast_parts(view)],
-        "columns": columns,
-        "end": iso(end_us),
-        "end_us": end_us,
-        "watermark": iso(end_us),
-        "settled_before_us": end_us - longest,
-        "settled_count": counts.get("settled", 0),
-        "count_at_end": counts.get("at_end", 0),
-        "rows": rows,
-        "online_rows": online_rows,
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-        "run": run.name,
-    }
+    entry = ViewState(
+        fingerprint=view.fingerprint,
+        spec_hash=spec_hash(view),
+        schema_hash=schema_hash(view),
+        parts=[p.name for p in feast_parts(view)],
+        columns=columns,
+        end=iso(end_us),
+        end_us=end_us,
+        watermark=iso(end_us),
+        settled_before_us=end_us - longest,
+        settled_count=counts.get("settled", 0),
+        count_at_end=counts.get("at_end", 0),
+        rows=rows,
+        online_rows=online_rows,
+        finished_at=now().isoformat(),
+        run=run.name,
+    )
     return ViewReport(view.name, plan.action, plan.reason, rows, online_rows, watermark=iso(end_us)), entry
 
 
@@ -363,9 +347,4 @@ def _raise_on_ambiguity(engine: Engine, table: str, view: ResolvedView) -> None:
         return
     row = rows[0]
     ts = row.pop(TS)
-    when = iso(ts) if view.timestamp else "(static source)"
-    key_text = ", ".join(f"{k}={v!r}" for k, v in row.items())
-    raise DataError(
-        f"view '{view.name}': source rows with {key_text} at {when} have the same event time and created timestamp but different values, "
-        "so the latest value is ambiguous; deduplicate the source or add a created_timestamp that orders them"
-    )
+    raise AmbiguousTie(view.name, row, iso(ts) if view.timestamp else "(static source)")

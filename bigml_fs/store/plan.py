@@ -17,21 +17,23 @@ published run left (``state.py``):
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlglot import exp
 
-from bigml_fs.catalog import ResolvedView, logical_type
+from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler.materialize_query import event_time, longest_window_us
 from bigml_fs.compiler.sqlparts import all_not_null, col
+from bigml_fs.core.digest import digest
+from bigml_fs.core.timeutil import iso, now, parse_time, to_us
+from bigml_fs.core.types import logical_type
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, UsageError, did_you_mean
 from bigml_fs.store.naming import feast_parts
-from bigml_fs.store.state import view_states
+from bigml_fs.store.state import ViewState, view_states
+from bigml_fs.workspace import Workspace
 
 
 @dataclass
@@ -59,43 +61,13 @@ class Plan:
         return {"end": self.end.isoformat(), "views": [v.to_dict() for v in self.views]}
 
 
-def parse_time(value: Any, what: str = "--end") -> datetime:
-    """ISO 8601 text or a datetime; naive means UTC; microsecond precision."""
-    if value is None:
-        return datetime.now(timezone.utc)
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        text = str(value).strip()
-        try:
-            dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except ValueError:
-            raise UsageError(
-                f"{what} {text!r} is not an ISO 8601 time; write e.g. 2024-05-01, 2024-05-01T12:00:00Z or 2024-05-01T12:00:00+02:00"
-            ) from None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-
-
-def to_us(dt: datetime) -> int:
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def iso(us: int) -> str:
-    return datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc).replace(microsecond=us % 1_000_000).isoformat()
-
-
 def spec_hash(view: ResolvedView) -> str:
-    return hashlib.sha256(
-        json.dumps(view.spec.model_dump(mode="json"), sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
+    return digest(view.spec.model_dump(mode="json"))
 
 
 def schema_hash(view: ResolvedView) -> str:
     """Column names and logical types (as in the fingerprint): another engine's spelling of a type is no change."""
-    return hashlib.sha256(
-        json.dumps({c: logical_type(t) for c, t in view.columns.items()}, sort_keys=True).encode()
-    ).hexdigest()[:16]
+    return digest({c: logical_type(t) for c, t in view.columns.items()})
 
 
 def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) -> dict[str, int]:
@@ -111,7 +83,9 @@ def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) ->
                     this=exp.Case(
                         ifs=[
                             exp.If(
-                                this=exp.LTE(this=event_time(view, engine.sql_dialect), expression=exp.Literal.number(b)),
+                                this=exp.LTE(
+                                    this=event_time(view, engine.sql_dialect), expression=exp.Literal.number(b)
+                                ),
                                 true=exp.Literal.number(1),
                             )
                         ],
@@ -132,7 +106,7 @@ def source_counts(engine: Engine, view: ResolvedView, bounds: dict[str, int]) ->
 def decide(
     engine: Engine,
     view: ResolvedView,
-    prev: dict[str, Any] | None,
+    prev: ViewState | None,
     end_us: int,
     full_refresh: bool = False,
     start_us: int | None = None,
@@ -143,28 +117,28 @@ def decide(
         return ViewPlan(view.name, "add", "new", parts)
     if full_refresh:
         return ViewPlan(view.name, "recompute", "--full-refresh", parts)
-    if prev.get("fingerprint") != view.fingerprint or prev.get("parts") != parts:
-        if prev.get("schema_hash") != schema_hash(view):
+    if prev.fingerprint != view.fingerprint or prev.parts != parts:
+        if prev.schema_hash != schema_hash(view):
             reason = "source schema changed"
-        elif prev.get("spec_hash") != spec_hash(view):
+        elif prev.spec_hash != spec_hash(view):
             reason = "definition changed"
         else:
             reason = "upstream SQL or vars changed"
         return ViewPlan(view.name, "recompute", reason, parts)
     if view.timestamp is None:
         return ViewPlan(view.name, "recompute", "static source (no event time): read in full every run", parts)
-    prev_end = int(prev["end_us"])
+    prev_end = prev.end_us
     if end_us < prev_end:
         return ViewPlan(view.name, "recompute", f"--end is before the watermark {iso(prev_end)}", parts)
-    settled = int(prev["settled_before_us"])
+    settled = prev.settled_before_us
     counts = source_counts(engine, view, {"settled": settled, "at_end": prev_end})
-    if counts["settled"] != int(prev["settled_count"]):
-        diff = counts["settled"] - int(prev["settled_count"])
+    if counts["settled"] != prev.settled_count:
+        diff = counts["settled"] - prev.settled_count
         what = f"{diff:,} late row(s)" if diff > 0 else f"{-diff:,} row(s) removed"
         return ViewPlan(
             view.name, "recompute", f"late rows behind the watermark: {what} at or before {iso(settled)}", parts
         )
-    if end_us == prev_end and counts["at_end"] == int(prev["count_at_end"]) and start_us is None:
+    if end_us == prev_end and counts["at_end"] == prev.count_at_end and start_us is None:
         return ViewPlan(view.name, "unchanged", f"already materialized to {iso(prev_end)}", parts)
     since = prev_end - longest_window_us(view)
     reason = f"incremental from {iso(since)} (watermark {iso(prev_end)} minus the longest window)"
@@ -186,22 +160,22 @@ def select_views(catalog_views: dict[str, ResolvedView], names: list[str] | None
 
 
 def plan(
-    project: Any, views: list[str] | None = None, end: Any = None, full_refresh: bool = False, start: Any = None
+    ws: Workspace, views: list[str] | None = None, end: Any = None, full_refresh: bool = False, start: Any = None
 ) -> Plan:
-    """Per view, what ``materialize`` with the same arguments would do."""
-    end_dt = parse_time(end)
+    """Per view, what ``materialize`` with the same arguments would do (``end`` default: now, UTC)."""
+    end_dt = parse_time(end) if end is not None else now()
     end_us = to_us(end_dt)
     start_us = to_us(parse_time(start, "--start")) if start is not None else None
-    catalog = project.catalog
-    previous = view_states(project)
+    catalog = ws.catalog
+    previous = view_states(ws.paths)
     out: list[ViewPlan] = []
     for view in select_views(catalog.views, views):
         try:
-            out.append(decide(project.engine, view, previous.get(view.name), end_us, full_refresh, start_us))
+            out.append(decide(ws.engine, view, previous.get(view.name), end_us, full_refresh, start_us))
         except BigmlError as exc:
             out.append(ViewPlan(view.name, "error", str(exc)))
     if not views:
         for name, state in previous.items():
             if name not in catalog.views:
-                out.append(ViewPlan(name, "drop", "no longer defined", list(state.get("parts", []))))
+                out.append(ViewPlan(name, "drop", "no longer defined", list(state.parts)))
     return Plan(end_dt, out)

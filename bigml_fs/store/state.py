@@ -23,56 +23,111 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from bigml_fs.errors import BigmlError
+
+if TYPE_CHECKING:  # the online CLI and /health read state without building a workspace
+    from bigml_fs.workspace import Paths
 
 STATE_FILE = "state.json"
 CURRENT = "current"
 RUNS = "runs"
 LOCK_FILE = "materialize.lock"
+FORMAT = 1  # version of state.json; files written before it existed have no ``format`` and read as 1
 
 
 class MaterializeBusy(BigmlError):
     """Another materialize holds the project's lock."""
 
 
-def offline_root(project: Any) -> Path:
+class ViewState(BaseModel):
+    """What the last finished materialize left for one bigml_fs view (one entry of state.json's ``views``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    fingerprint: str  # the view's fingerprint when it was computed: a new one means recompute in full
+    spec_hash: str  # its definition alone, to tell "definition changed" from "upstream SQL or vars changed"
+    schema_hash: str  # its source's column names and logical types, to tell "source schema changed"
+    parts: list[str] = Field(default_factory=list)  # the Feast views it became
+    columns: dict[str, dict[str, str]] = Field(default_factory=dict)  # per Feast view: column -> engine SQL type
+    end: str  # its --end, ISO 8601 UTC
+    end_us: int  # the same time in UTC microseconds
+    watermark: str  # same time: the view is complete up to it
+    settled_before_us: int  # end minus the longest window: source rows at or before it are settled
+    settled_count: int  # source rows at or before settled_before_us (more next time: late rows)
+    count_at_end: int  # source rows at or before end (the same count and --end: unchanged)
+    rows: dict[str, int] = Field(default_factory=dict)  # offline rows per Feast view
+    online_rows: int = 0
+    finished_at: str
+    run: str  # the run directory that computed it (carried views keep theirs)
+
+
+class PublishedState(BaseModel):
+    """The whole state of the published run (state.json)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: int = FORMAT
+    run: str | None = None
+    end: str | None = None
+    feast_signature: str | None = None
+    views: dict[str, ViewState] = Field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def offline_root(paths: Paths) -> Path:
     """The offline store directory (``offline_store.path``, relative to the project)."""
-    path = Path(project.spec.offline_store.path)
-    return path if path.is_absolute() else project.root / path
+    return paths.offline
 
 
-def current_dir(project: Any) -> Path | None:
+def current_dir(paths: Paths) -> Path | None:
     """The published run directory, or None before the first materialize."""
-    link = offline_root(project) / CURRENT
+    link = offline_root(paths) / CURRENT
     if not link.exists():
         return None
     return link.resolve()
 
 
-def published_state(project: Any) -> dict[str, Any]:
-    """The whole state of the published run: ``{"run": ..., "end": ..., "views": {...}}``."""
-    run = current_dir(project)
+def current_target(paths: Paths) -> str | None:
+    """Where ``current`` points (one readlink, no file read): tells a long-lived reader that a run was published."""
+    try:
+        return os.readlink(offline_root(paths) / CURRENT)
+    except OSError:
+        return None
+
+
+def run_state(run: Path | None) -> PublishedState:
+    """The state a run directory holds (empty for None or a run without state)."""
     if run is None or not (run / STATE_FILE).exists():
-        return {"run": None, "views": {}}
-    return json.loads((run / STATE_FILE).read_text())
+        return PublishedState()
+    return PublishedState.model_validate(json.loads((run / STATE_FILE).read_text()))
 
 
-def view_states(project: Any) -> dict[str, dict]:
+def published_state(paths: Paths) -> PublishedState:
+    """The whole state of the published run: its run, end, Feast signature and per-view states."""
+    return run_state(current_dir(paths))
+
+
+def view_states(paths: Paths) -> dict[str, ViewState]:
     """Per bigml_fs view, what the last finished materialize left.
 
-    Each entry: ``end`` (its --end, ISO 8601 UTC), ``watermark`` (same time: the
-    view is complete up to it), ``finished_at``, ``rows`` (per Feast view),
-    ``online_rows``, ``fingerprint``, ``parts`` (Feast view names). Views never
-    materialized are absent. Reads one small JSON file; never opens the engine.
+    Each entry is a ``ViewState``: ``end`` (its --end, ISO 8601 UTC), ``watermark``
+    (same time: the view is complete up to it), ``finished_at``, ``rows`` (per
+    Feast view), ``online_rows``, ``fingerprint``, ``parts`` (Feast view names),
+    ... Views never materialized are absent. Reads one small JSON file; never
+    opens the engine.
     """
-    return dict(published_state(project).get("views", {}))
+    return dict(published_state(paths).views)
 
 
-def new_run_dir(project: Any) -> Path:
+def new_run_dir(paths: Paths) -> Path:
     """A fresh, empty run directory (not yet published)."""
-    runs = offline_root(project) / RUNS
+    runs = offline_root(paths) / RUNS
     runs.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     path = runs / f"{stamp}-{os.getpid()}"
@@ -86,10 +141,10 @@ def write_json_atomically(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
-def publish(project: Any, run: Path, state: dict[str, Any]) -> None:
+def publish(paths: Paths, run: Path, state: PublishedState) -> None:
     """Write the run's state, then switch ``current`` to it in one atomic rename."""
-    write_json_atomically(run / STATE_FILE, state)
-    root = offline_root(project)
+    write_json_atomically(run / STATE_FILE, state.to_json())
+    root = offline_root(paths)
     link = root / CURRENT
     tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
     if tmp.is_symlink() or tmp.exists():
@@ -99,17 +154,17 @@ def publish(project: Any, run: Path, state: dict[str, Any]) -> None:
     _fsync_dir(root)
 
 
-def clean_runs(project: Any, keep: int = 2) -> None:
+def clean_runs(paths: Paths, keep: int = 2) -> None:
     """Delete run directories except the published one and the ``keep - 1`` before it.
 
     The previous run is kept so a reader that resolved ``current`` just before
     the switch can finish reading its files. Unpublished runs (left by a killed
     run) are removed.
     """
-    runs = offline_root(project) / RUNS
+    runs = offline_root(paths) / RUNS
     if not runs.exists():
         return
-    current = current_dir(project)
+    current = current_dir(paths)
     published = sorted((p for p in runs.iterdir() if p.is_dir() and (p / STATE_FILE).exists()), key=lambda p: p.name)
     keep_set = {current} if current else set()
     keep_set.update(p.resolve() for p in [q for q in published if q.resolve() != current][-(keep - 1) :] if keep > 1)
@@ -132,7 +187,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextmanager
-def materialize_lock(project: Any, wait: float = 0.0) -> Iterator[None]:
+def materialize_lock(paths: Paths, wait: float = 0.0) -> Iterator[None]:
     """Hold the project's materialize lock; a second run waits ``wait`` seconds, then fails clearly.
 
     An OS file lock (flock): the kernel releases it when the holder dies, even
@@ -140,8 +195,8 @@ def materialize_lock(project: Any, wait: float = 0.0) -> Iterator[None]:
     """
     import fcntl
 
-    project.state_dir.mkdir(parents=True, exist_ok=True)
-    path = project.state_dir / LOCK_FILE
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    path = paths.state_dir / LOCK_FILE
     handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
     deadline = time.monotonic() + wait
     try:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bigml_fs.errors import BigmlError
 from bigml_fs.store.online.base import OnlineStore
+
+if TYPE_CHECKING:  # serving opens a store without building a workspace
+    from bigml_fs.spec.schema import ProjectSpec
+    from bigml_fs.workspace import Paths
 
 
 def _password(env: str | None, what: str) -> str | None:
@@ -21,36 +24,37 @@ def _password(env: str | None, what: str) -> str | None:
     return value
 
 
-def open_store(project: Any, feast_project: str | None = None, schema: str | None = None) -> OnlineStore:
+def open_store(
+    spec: ProjectSpec, paths: Paths, feast_project: str | None = None, schema: str | None = None
+) -> OnlineStore:
     """The project's online store from ``online_store:`` in project.yaml (not connected yet).
 
     ``feast_project`` overrides the Feast project name (tables ``{project}_{view}``,
     Redis keys end with it); ``schema`` overrides the PostgreSQL schema. Tests use
     them to keep their data apart, the same way two Feast projects would.
     """
-    spec = project.spec.online_store
-    name = feast_project or project.spec.name
-    if spec.type == "sqlite":
+    store = spec.online_store
+    name = feast_project or spec.name
+    if store.type == "sqlite":
         from bigml_fs.store.online.sqlite import SqliteOnlineStore
 
-        path = Path(spec.path)
-        return SqliteOnlineStore(name, path if path.is_absolute() else project.root / path)
-    if spec.type == "redis":
+        return SqliteOnlineStore(name, paths.resolve(store.path))
+    if store.type == "redis":
         from bigml_fs.store.online.redis import RedisOnlineStore
 
         return RedisOnlineStore(
-            name, spec.host, spec.port, spec.db, _password(spec.password_env, "online_store (redis)")
+            name, store.host, store.port, store.db, _password(store.password_env, "online_store (redis)")
         )
     from bigml_fs.store.online.postgres import PostgresOnlineStore
 
     return PostgresOnlineStore(
         name,
-        spec.host,
-        spec.port,
-        spec.database,
-        spec.user,
-        _password(spec.password_env, "online_store (postgres)"),
-        schema or spec.schema_,
+        store.host,
+        store.port,
+        store.database,
+        store.user,
+        _password(store.password_env, "online_store (postgres)"),
+        schema or store.schema_,
     )
 
 
