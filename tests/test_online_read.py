@@ -1,4 +1,4 @@
-"""online_features: statuses, naming, entity types, errors, one round trip per Feast view, Feast's JSON."""
+"""OnlineReader.read: statuses, naming, entity types, errors, one round trip per Feast view, Feast's JSON."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from bigml_fs.errors import BigmlError, DataError
 from bigml_fs.store.naming import feast_parts
 from bigml_fs.store.online import open_store
-from bigml_fs.store.online_read import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, online_features
+from bigml_fs.store.online_read import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT
 from tests.helpers import load
 from tests.test_online_stores import T0, feast_entities, feast_view, make_project, random_data
 
@@ -31,7 +31,7 @@ def loaded(tmp_path):
     # event times: rows 0-24 fresh (T0 - 1h), rows 25-49 older than the 1d ttl (T0 - 2d)
     events = [T0 - timedelta(hours=1)] * 25 + [T0 - timedelta(days=2)] * 25
     data = data.set_column(data.schema.get_field_index("event_timestamp"), "event_timestamp", pa.array(events, TS))
-    store = open_store(project)
+    store = open_store(project.spec, project.paths)
     store.write(stats, data)
     ids = data.column("customer_id").slice(0, 3)
     store.write(
@@ -67,7 +67,7 @@ def test_statuses_present_not_found_outside_max_age(loaded):
     entities = _keys(data, [0, 30, 1])
     entities["customer_id"].append(10**12)
     entities["shop_code"].append("nope")
-    r = online_features(project, ["stats:f_i64", "stats:f_str"], entities, now=T0)
+    r = project.online.read(["stats:f_i64", "stats:f_str"], entities, now=T0)
     assert r.feature_names == ["customer_id", "shop_code", "f_i64", "f_str"]
     col = r.feature_names.index("f_i64")
     assert r.statuses[col] == [PRESENT, OUTSIDE_MAX_AGE, PRESENT, NOT_FOUND]
@@ -80,10 +80,10 @@ def test_statuses_present_not_found_outside_max_age(loaded):
     # join key columns: PRESENT, no time, values as given
     assert r.statuses[0] == [PRESENT] * 4 and r.values[0] == entities["customer_id"]
     # a later request time expires the fresh rows too; an earlier one keeps the old ones
-    assert online_features(project, ["stats:f_i64"], _keys(data, [0]), now=T0 + timedelta(days=2)).statuses[-1] == [
+    assert project.online.read(["stats:f_i64"], _keys(data, [0]), now=T0 + timedelta(days=2)).statuses[-1] == [
         OUTSIDE_MAX_AGE
     ]
-    assert online_features(project, ["stats:f_i64"], _keys(data, [30]), now=T0 - timedelta(days=1, hours=12)).statuses[
+    assert project.online.read(["stats:f_i64"], _keys(data, [30]), now=T0 - timedelta(days=1, hours=12)).statuses[
         -1
     ] == [PRESENT]
 
@@ -91,7 +91,7 @@ def test_statuses_present_not_found_outside_max_age(loaded):
 def test_no_ttl_views_never_expire_and_windows_carry_materialize_time(loaded):
     project, data = loaded
     ids = data.column("customer_id").slice(0, 3).to_pylist()
-    r = online_features(project, ["by_customer:*"], {"customer_id": [*ids, -1]}, now=T0 + timedelta(days=3000))
+    r = project.online.read(["by_customer:*"], {"customer_id": [*ids, -1]}, now=T0 + timedelta(days=3000))
     assert r.feature_names == ["customer_id", "f_i64", "f_cnt_1d"]
     assert r.values[1] == [7, None, 9, None]
     assert r.statuses[1] == [PRESENT, PRESENT, PRESENT, NOT_FOUND]  # a stored null is PRESENT, as in Feast
@@ -102,23 +102,23 @@ def test_no_ttl_views_never_expire_and_windows_carry_materialize_time(loaded):
 def test_shared_names_and_full_feature_names(loaded):
     project, data = loaded
     entities = _keys(data, [0])
-    r = online_features(project, ["stats:f_i64", "by_customer:f_i64", "stats:f_bool"], entities, now=T0)
+    r = project.online.read(["stats:f_i64", "by_customer:f_i64", "stats:f_bool"], entities, now=T0)
     assert r.feature_names == ["customer_id", "shop_code", "stats__f_i64", "by_customer__f_i64", "f_bool"]
-    r = online_features(project, ["stats:f_bool", "by_customer:f_cnt_1d"], entities, full_feature_names=True, now=T0)
+    r = project.online.read(["stats:f_bool", "by_customer:f_cnt_1d"], entities, full_feature_names=True, now=T0)
     assert r.feature_names == ["customer_id", "shop_code", "stats__f_bool", "by_customer__f_cnt_1d"]
 
 
 def test_entities_as_dict_arrow_pandas_and_casts(loaded):
     project, data = loaded
     entities = _keys(data, [0, 1, 2])
-    want = online_features(project, ["stats:*"], entities, now=T0).to_dict()
-    assert online_features(project, ["stats:*"], pa.table(entities), now=T0).to_dict() == want
-    assert online_features(project, ["stats:*"], pd.DataFrame(entities), now=T0).to_dict() == want
+    want = project.online.read(["stats:*"], entities, now=T0).to_dict()
+    assert project.online.read(["stats:*"], pa.table(entities), now=T0).to_dict() == want
+    assert project.online.read(["stats:*"], pd.DataFrame(entities), now=T0).to_dict() == want
     # numbers given as int32 or as whole floats are cast to the int64 key
     as_floats = {"customer_id": [float(v) for v in entities["customer_id"]], "shop_code": entities["shop_code"]}
-    assert online_features(project, ["stats:*"], as_floats, now=T0).to_dict() == want
+    assert project.online.read(["stats:*"], as_floats, now=T0).to_dict() == want
     # a null key reads as not found
-    r = online_features(project, ["stats:f_i64"], {"customer_id": [None], "shop_code": ["a"]}, now=T0)
+    r = project.online.read(["stats:f_i64"], {"customer_id": [None], "shop_code": ["a"]}, now=T0)
     assert r.statuses[-1] == [NOT_FOUND]
 
 
@@ -142,21 +142,21 @@ def test_entities_as_dict_arrow_pandas_and_casts(loaded):
 def test_entity_errors_name_the_key_and_type(loaded, entities, text):
     project, _ = loaded
     with pytest.raises(DataError) as info:
-        online_features(project, ["stats:f_i64"], entities, now=T0)
+        project.online.read(["stats:f_i64"], entities, now=T0)
     assert text in str(info.value)
 
 
 def test_unknown_features_suggest(loaded):
     project, _ = loaded
     with pytest.raises(BigmlError, match=r"unknown feature view 'stat' \(did you mean 'stats'\?\)"):
-        online_features(project, ["stat:f_i64"], {"customer_id": [1]})
+        project.online.read(["stat:f_i64"], {"customer_id": [1]})
     with pytest.raises(BigmlError, match=r"view 'stats' has no feature 'f_i65' \(did you mean 'f_i64'\?\)"):
-        online_features(project, ["stats:f_i65"], {"customer_id": [1]})
+        project.online.read(["stats:f_i65"], {"customer_id": [1]})
 
 
 def test_one_round_trip_per_feast_view(loaded):
     project, data = loaded
-    store = open_store(project)
+    store = project.online.store  # the reader's one handle
     calls: list[tuple[str, int]] = []
     fetch = store.fetch
 
@@ -169,12 +169,11 @@ def test_one_round_trip_per_feast_view(loaded):
     rng = np.random.default_rng(0)
     rows = rng.integers(0, 50, n).tolist()
     entities = _keys(data, rows)
-    r = online_features(project, ["stats:f_i64", "stats:f_f64", "by_customer:*"], entities, now=T0, store=store)
+    r = project.online.read(["stats:f_i64", "stats:f_f64", "by_customer:*"], entities, now=T0)
     assert sorted(calls) == [("by_customer", n), ("by_customer__windows", n), ("stats", n)]
     assert r.values[r.feature_names.index("f_f64")] == [
         data.column("f_f64")[i].as_py() if i < 25 else None for i in rows
     ]
-    store.close()
 
 
 def test_to_dict_is_feasts_feature_server_json(loaded, tmp_path):
@@ -202,5 +201,5 @@ def test_to_dict_is_feasts_feature_server_json(loaded, tmp_path):
             entity_rows=[{"customer_id": i} for i in ids],
         ).proto
     )
-    ours = online_features(project, ["by_customer:f_i64", "by_customer:f_cnt_1d"], {"customer_id": ids}).to_dict()
+    ours = project.online.read(["by_customer:f_i64", "by_customer:f_cnt_1d"], {"customer_id": ids}).to_dict()
     assert ours == theirs

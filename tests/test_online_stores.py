@@ -18,7 +18,7 @@ import pytest
 
 from bigml_fs.errors import EngineError
 from bigml_fs.store.naming import feast_parts
-from tests.helpers import load, write_project
+from tests.helpers import load, read_rows, write_project
 
 pytestmark = pytest.mark.feast
 
@@ -165,7 +165,7 @@ def store_case(request, tmp_path):
     from bigml_fs.store.online import open_store
 
     project = load(root)
-    store = open_store(project, schema=schema)
+    store = open_store(project.spec, project.paths, schema=schema)
     config = _feast_config(tmp_path, project_name, feast_online)
     if kind == "sqlite":
         from feast.infra.online_stores.sqlite import SqliteOnlineStore as Feast
@@ -281,7 +281,7 @@ def test_our_reader_reads_back_and_misses(store_case):
     req = keys.take(order)
     unknown = pa.table({"customer_id": pa.array([10**9, 1], pa.int64()), "shop_code": ["zz", "no-such-shop"]})
     req = pa.concat_tables([req, unknown])
-    got = store.read(part, req, list(FEATURES))
+    got = read_rows(store, part, req, list(FEATURES))
     assert got.num_rows == req.num_rows
     assert got.column("__found").to_pylist() == [True] * len(order) + [False, False]
     for f in FEATURES:
@@ -308,14 +308,14 @@ def test_upsert_and_replace(store_case):
         1, "shop_code", first.column("shop_code").slice(0, 50)
     )
     store.write(part, second)
-    got = store.read(part, first.select(["customer_id", "shop_code"]), ["f_i64", "f_str"])
+    got = read_rows(store, part, first.select(["customer_id", "shop_code"]), ["f_i64", "f_str"])
     assert (
         got.column("f_i64").to_pylist() == second.column("f_i64").to_pylist() + first.column("f_i64").to_pylist()[50:]
     )
     # replace: only the new rows remain
     third = second.slice(0, 10)
     store.write(part, third, replace=True)
-    got = store.read(part, first.select(["customer_id", "shop_code"]), ["f_i64"])
+    got = read_rows(store, part, first.select(["customer_id", "shop_code"]), ["f_i64"])
     assert got.column("__found").to_pylist() == [True] * 10 + [False] * 90
     assert got.column("f_i64").to_pylist()[:10] == third.column("f_i64").to_pylist()
     # Feast agrees that replaced-away keys are gone (Redis: all fields of this view deleted)
@@ -346,11 +346,11 @@ def test_other_views_untouched_and_drop(store_case):
         ),
         replace=True,
     )
-    assert store.read(windows, keys, ["f_cnt_1d"]).column("f_cnt_1d").to_pylist() == [0, 5, None]
-    assert store.read(latest, keys, ["f_i64"]).column("f_i64").to_pylist() == [99, None, None]
+    assert read_rows(store, windows, keys, ["f_cnt_1d"]).column("f_cnt_1d").to_pylist() == [0, 5, None]
+    assert read_rows(store, latest, keys, ["f_i64"]).column("f_i64").to_pylist() == [99, None, None]
     store.drop(windows.name)
-    assert store.read(windows, keys, ["f_cnt_1d"]).column("__found").to_pylist() == [False] * 3
-    assert store.read(latest, keys, ["f_i64"]).column("f_i64").to_pylist() == [99, None, None]
+    assert read_rows(store, windows, keys, ["f_cnt_1d"]).column("__found").to_pylist() == [False] * 3
+    assert read_rows(store, latest, keys, ["f_i64"]).column("f_i64").to_pylist() == [99, None, None]
     rows = feast_read(feast, config, latest, keys, ["f_i64"])
     assert proto_python(rows[0][1]["f_i64"]) == 99
 
@@ -366,7 +366,7 @@ def test_sqlite_table_is_feasts_own_ddl(tmp_path):
     root = make_project(tmp_path / "p")
     project = load(root)
     part = _stats_part(project)
-    store = open_store(project)
+    store = open_store(project.spec, project.paths)
     store.write(part, random_data(np.random.default_rng(1), 5))
     store.close()
     config = _feast_config(tmp_path, "onl", {"type": "sqlite", "path": str(tmp_path / "feast.db")})
@@ -409,9 +409,9 @@ def test_readers_see_old_or_new_never_a_mix(store_case):
     schema = getattr(writer, "schema", None)
 
     def read_loop():
-        reader = open_store(project, schema=schema)
+        reader = open_store(project.spec, project.paths, schema=schema)
         while not stop.is_set():
-            seen.append(tuple(reader.read(part, sample, ["f_i64"]).column("f_i64").to_pylist()))
+            seen.append(tuple(read_rows(reader, part, sample, ["f_i64"]).column("f_i64").to_pylist()))
         reader.close()
 
     thread = threading.Thread(target=read_loop)
@@ -423,7 +423,7 @@ def test_readers_see_old_or_new_never_a_mix(store_case):
     assert len(seen) > 3 and len({s[0] for s in seen}) >= 2  # the reader ran during the writes
     if kind != "redis":
         assert all(len(set(s)) == 1 for s in seen), [s for s in seen if len(set(s)) > 1][:1]
-    assert writer.read(part, sample, ["f_i64"]).column("f_i64").to_pylist() == [5] * sample.num_rows
+    assert read_rows(writer, part, sample, ["f_i64"]).column("f_i64").to_pylist() == [5] * sample.num_rows
 
 
 def test_unreachable_servers_name_host_and_port_not_password(tmp_path, monkeypatch):
@@ -443,7 +443,7 @@ def test_unreachable_servers_name_host_and_port_not_password(tmp_path, monkeypat
     ):
         root = make_project(tmp_path / store_spec["type"], store_spec)
         project = load(root)
-        store = open_store(project)
+        store = open_store(project.spec, project.paths)
         with pytest.raises(EngineError) as info:
             store.ping()
         assert "127.0.0.1:1" in str(info.value)
@@ -467,14 +467,16 @@ def test_sqlite_times_right_through_feast_off_utc(tmp_path, monkeypatch):
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()
     try:
-        store = open_store(project)
+        store = open_store(project.spec, project.paths)
         store.write(part, data)
         config = _feast_config(tmp_path, "onl", {"type": "sqlite", "path": str(root / ".bigml" / "online.db")})
         rows = feast_read(Feast(), config, part, data.select(["customer_id", "shop_code"]), ["f_i64"])
         want = [e.replace(microsecond=0) for e in data.column("event_timestamp").to_pylist()]
         assert [ts for ts, _ in rows] == want
         assert (
-            store.read(part, data.select(["customer_id", "shop_code"]), ["f_i64"]).column("event_timestamp").to_pylist()
+            read_rows(store, part, data.select(["customer_id", "shop_code"]), ["f_i64"])
+            .column("event_timestamp")
+            .to_pylist()
             == want
         )
         store.close()
@@ -502,8 +504,8 @@ def test_redis_replace_leaves_projects_with_a_longer_name_alone(redis_prefix, tm
     ours.write(part, data.slice(0, 1), replace=True)
     ours.drop(part.name)
     keys = data.select(["customer_id", "shop_code"])
-    assert other.read(part, keys, ["f_i64"]).column("__found").to_pylist() == [True] * 20
-    assert ours.read(part, keys, ["f_i64"]).column("__found").to_pylist() == [False] * 20
+    assert read_rows(other, part, keys, ["f_i64"]).column("__found").to_pylist() == [True] * 20
+    assert read_rows(ours, part, keys, ["f_i64"]).column("__found").to_pylist() == [False] * 20
     ours.close()
     other.close()
     project.close()

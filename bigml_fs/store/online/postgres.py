@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from bigml_fs.core.timeutil import EVENT_TIMESTAMP
 from bigml_fs.errors import EngineError
 from bigml_fs.store.feast_types import STRING
 from bigml_fs.store.naming import FeastPart
 from bigml_fs.store.online import encoding
-from bigml_fs.store.online.base import CREATED_TS, EVENT_TS, Found, OnlineStore, part_name_of, table_name
+from bigml_fs.store.online.base import CREATED_TS, Found, OnlineStore, part_name_of, table_name
 from bigml_fs.store.online.sqlite import data_types
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: COPY BINARY's timestamptz origin
@@ -164,7 +165,7 @@ class PostgresOnlineStore(OnlineStore):
             segments = [
                 encoding._const(struct.pack(">h", 3 + 2 * len(features)), n),
                 *_field(keys, n),
-                *_ts_field(data.column(EVENT_TS), n),
+                *_ts_field(data.column(EVENT_TIMESTAMP), n),
                 *_ts_field(data.column(CREATED_TS) if CREATED_TS in data.column_names else None, n),
             ]
             for f in features:

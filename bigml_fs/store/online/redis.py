@@ -26,10 +26,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bigml_fs.core.timeutil import EVENT_TIMESTAMP
 from bigml_fs.errors import EngineError
 from bigml_fs.store.naming import FeastPart
 from bigml_fs.store.online import encoding
-from bigml_fs.store.online.base import EVENT_TS, Found, OnlineStore, part_name_of
+from bigml_fs.store.online.base import Found, OnlineStore, part_name_of
 from bigml_fs.store.online.sqlite import data_types
 
 CHUNK_BYTES = 4 << 20  # bytes of commands per socket write
@@ -195,7 +196,7 @@ class RedisOnlineStore(OnlineStore):
                     segments.append(_bulk_const(field_hash(part.name, f), n))
                     segments += _bulk(encoding.values(data.column(f), feat_types[f]))
                 segments.append(_bulk_const(ts_field(part.name), n))
-                segments += _bulk(timestamp_protos(data.column(EVENT_TS)))
+                segments += _bulk(timestamp_protos(data.column(EVENT_TIMESTAMP)))
                 commands = encoding._concat(segments, n)
                 self._send(raw, commands)
             if replace:

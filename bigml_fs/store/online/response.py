@@ -12,32 +12,18 @@ from __future__ import annotations
 
 import base64
 import math
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
+from bigml_fs.core.timeutil import timestamp_text
 from bigml_fs.store import feast_types as ft
 
 PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"
-EPOCH_TEXT = "1970-01-01T00:00:00Z"
 _TEXTS: dict[int | None, str] = {}  # timestamp texts already formatted (materialize times repeat a lot)
 TS = pa.timestamp("us", tz="UTC")
-
-
-def timestamp_text(micros: int | None) -> str:
-    """A time as Feast's server writes it (RFC 3339, Z, no / 3 / 6 fraction digits)."""
-    if not micros:
-        return EPOCH_TEXT
-    seconds, frac = divmod(micros, 1_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    if frac == 0:
-        return base + "Z"
-    if frac % 1000 == 0:
-        return f"{base}.{frac // 1000:03d}Z"
-    return f"{base}.{frac:06d}Z"
 
 
 def _json_float(value: float) -> float | str:

@@ -30,11 +30,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from bigml_fs.core.timeutil import EVENT_TIMESTAMP
 from bigml_fs.errors import EngineError
 from bigml_fs.store.feast_types import FeastType, feast_type
 from bigml_fs.store.naming import FeastPart
 from bigml_fs.store.online import encoding
-from bigml_fs.store.online.base import CREATED_TS, EVENT_TS, Found, OnlineStore, part_name_of, table_name
+from bigml_fs.store.online.base import CREATED_TS, Found, OnlineStore, part_name_of, table_name
 
 MAX_VARS = 30000  # below SQLite's default limit of 32,766 host parameters
 
@@ -175,7 +176,7 @@ class SqliteOnlineStore(OnlineStore):
             data = data.take(order)
             columns: list[list] = [
                 keys_list,
-                epoch_seconds(data.column(EVENT_TS), n),
+                epoch_seconds(data.column(EVENT_TIMESTAMP), n),
                 epoch_seconds(data.column(CREATED_TS) if CREATED_TS in data.column_names else None, n),
             ]
             for f in features:
