@@ -114,7 +114,7 @@ class Project:
         """In-warehouse scoring SQL of a registered model version (``MODEL`` or ``MODEL@V``) over its training-set query."""
         from bigml_fs.scoring.compile import scoring_sql
 
-        return scoring_sql(self, model, dialect)
+        return scoring_sql(self.workspace, model, dialect)
 
     def compile(self, name: str, dialect: str | None = None) -> str:
         """SQL of a sql model, a feature view (as of a spine) or a model's training set, in ``dialect``'s own plan."""

@@ -103,7 +103,7 @@ def test_versions_are_complete(trained):
 def _training_frame(root: Path, result) -> tuple[pa.Table, dict]:
     manifest = result.manifest
     with Project.load(root, in_memory=True) as project:
-        table = project.training_set(model=manifest["name"])
+        table = project.training_set(model=manifest.name)
     return table, manifest
 
 
@@ -112,27 +112,27 @@ def test_classification_metrics_match_sklearn_on_the_future(trained):
     result = results["fraud_detector"]
     table, m = _training_frame(root, result)
     times = pa.compute.cast(table.column("ts"), pa.int64()).to_numpy()
-    boundary = int(pa.scalar(np.datetime64(m["window"]["boundary"].replace("+00:00", ""), "us")).value)
+    boundary = int(pa.scalar(np.datetime64(m.window.boundary.replace("+00:00", ""), "us")).value)
     train, test = times < boundary, times >= boundary
-    assert train.sum() == m["rows"]["train"] and test.sum() == m["rows"]["test"]
+    assert train.sum() == m.rows.train and test.sum() == m.rows.test
     assert times[train].max() < times[test].min()  # no test time earlier than a training time
     assert abs(test.sum() / len(times) - 0.2) < 0.05
     pipeline = registry.load_model(result.model_path)
-    X = frame(table, m["features"])
+    X = frame(table, m.features)
     y = table.column("is_fraud").to_numpy()
     proba = pipeline.predict_proba(X[test])[:, 1]
     assert result.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(y[test], proba), abs=1e-12)
     assert result.metrics["average_precision"] == pytest.approx(skm.average_precision_score(y[test], proba), abs=1e-12)
     assert result.metrics["f1"] == pytest.approx(skm.f1_score(y[test], pipeline.predict(X[test])), abs=1e-12)
-    assert m["confusion_matrix"]["matrix"] == skm.confusion_matrix(y[test], pipeline.predict(X[test])).tolist()
+    assert m.confusion_matrix.matrix == skm.confusion_matrix(y[test], pipeline.predict(X[test])).tolist()
     # tuning: every trial recorded, the best one's params are the fitted ones
-    tuning = m["tuning"]
-    assert len(tuning["trials"]) == 2 and all(len(t["fold_scores"]) == 2 for t in tuning["trials"])
-    best = max(tuning["trials"], key=lambda t: t["score"])
-    assert tuning["best_params"] == best["params"]
+    tuning = m.tuning
+    assert len(tuning.trials) == 2 and all(len(t["fold_scores"]) == 2 for t in tuning.trials)
+    best = max(tuning.trials, key=lambda t: t["score"])
+    assert tuning.best_params == best["params"]
     assert pipeline[-1].get_params()["learning_rate"] == pytest.approx(best["params"]["learning_rate"])
     assert pipeline[-1].get_params()["random_state"] == 0 and pipeline[-1].class_weight == "balanced"
-    assert {r["feature"] for r in m["importances"]} == {f["column"] for f in m["features"]}
+    assert {r.feature for r in m.importances} == {f.column for f in m.features}
 
 
 def test_regression_metrics_match_sklearn(trained):
@@ -140,11 +140,11 @@ def test_regression_metrics_match_sklearn(trained):
     result = results["amount_regressor"]
     table, m = _training_frame(root, result)
     table = table.filter(pa.compute.is_valid(table.column("amount")))
-    assert table.num_rows == m["rows"]["train"] + m["rows"]["test"]
+    assert table.num_rows == m.rows.train + m.rows.test
     pipeline = registry.load_model(result.model_path)
     times = pa.compute.cast(table.column("ts"), pa.int64()).to_numpy()
-    test = times >= times[np.argsort(times)][len(times) - m["rows"]["test"]]
-    pred = pipeline.predict(frame(table, m["features"])[test])
+    test = times >= times[np.argsort(times)][len(times) - m.rows.test]
+    pred = pipeline.predict(frame(table, m.features)[test])
     y = table.column("amount").to_numpy()[test]
     assert result.metrics["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred)), rel=1e-12)
     assert result.metrics["r2"] == pytest.approx(skm.r2_score(y, pred), rel=1e-9, abs=1e-12)
@@ -155,7 +155,7 @@ def test_anomaly_without_target_reports_flag_share(trained):
     metrics = results["spend_anomaly"].metrics
     assert 0 <= metrics["anomaly_rate"] <= 0.2
     assert metrics["score_q01"] <= metrics["score_q50"] <= metrics["score_q99"]
-    assert results["spend_anomaly"].manifest["outputs"] == [
+    assert [c.model_dump() for c in results["spend_anomaly"].manifest.outputs] == [
         {"name": "prediction", "type": "BIGINT"},
         {"name": "anomaly_score", "type": "DOUBLE"},
     ]
@@ -173,9 +173,9 @@ def test_predict_equals_pipeline_and_engine(trained, name):
     with Project.load(root, in_memory=True) as project:
         python = project.predict(name, spine)
         engine = project.predict(name, spine, in_warehouse=True)
-        features = project.training_set(features=[f["ref"] for f in results[name].manifest["features"]], spine=spine)
+        features = project.training_set(features=[f.ref for f in results[name].manifest.features], spine=spine)
     pipeline = registry.load_model(results[name].model_path)
-    X = frame(features, results[name].manifest["features"])
+    X = frame(features, results[name].manifest.features)
     assert python.column_names[: spine.num_columns] == spine.column_names
     assert python.select(spine.column_names).equals(spine)  # spine columns kept, in spine order
     assert python.column_names == engine.column_names
@@ -204,11 +204,9 @@ def test_determinism(trained, tmp_path):
         spine = _spine(other, 200)
         p2 = project.predict("fraud_detector", spine)
     first = results["fraud_detector"].manifest
-    assert again.manifest["metrics"] == first["metrics"]
-    assert (
-        again.manifest["params"] == first["params"] and again.manifest["estimator_params"] == first["estimator_params"]
-    )
-    assert again.manifest["tuning"] == first["tuning"] and again.manifest["importances"] == first["importances"]
+    assert again.manifest.metrics == first.metrics
+    assert again.manifest.params == first.params and again.manifest.estimator_params == first.estimator_params
+    assert again.manifest.tuning == first.tuning and again.manifest.importances == first.importances
     with Project.load(root, in_memory=True) as project:
         p1 = project.predict("fraud_detector@v1", spine)
     assert p1.equals(p2)
@@ -306,9 +304,9 @@ def test_end_limits_the_training_window(trained, tmp_path):
     project_dir = copy_example(root, tmp_path / "end", fast=False)
     with Project.load(project_dir, in_memory=True) as project:
         result = project.train("amount_regressor", end="2024-02-15")
-    window = result.manifest["window"]
-    assert window["test_end"] <= "2024-02-15T00:00:00+00:00"
-    assert result.manifest["rows"]["total"] < 3000
+    window = result.manifest.window
+    assert window.test_end <= "2024-02-15T00:00:00+00:00"
+    assert result.manifest.rows.total < 3000
 
 
 LEAK_SQL = """
@@ -371,5 +369,5 @@ def test_labels_known_later_never_leak_into_training_rows(example_project, tmp_p
     # the row's own label (known days later) is not among them: some rows had a label pending at prediction time
     pending = labels.merge(rows[["customer_id", "ts"]].drop_duplicates(), on="customer_id")
     assert ((pending.labeled_at > pending.ts) & (pending.labeled_at - pending.ts < np.timedelta64(30, "D"))).any()
-    window = result.manifest["window"]
-    assert window["train_end"] < window["test_start"] == window["boundary"]
+    window = result.manifest.window
+    assert window.train_end < window.test_start == window.boundary

@@ -212,11 +212,11 @@ def check_scores(project: Project, name: str) -> dict:
     manifest = result.manifest
     s = spine()
     python = project.predict(name, s)
-    features = project.training_set(features=[f["ref"] for f in manifest["features"]], spine=s)
+    features = project.training_set(features=[f.ref for f in manifest.features], spine=s)
     pipeline = registry.load_model(result.model_path)
-    X = frame(features, manifest["features"])
+    X = frame(features, manifest.features)
     assert python.select(s.column_names).equals(s)
-    assert python.column_names[2:] == [c["name"] for c in manifest["outputs"]]
+    assert python.column_names[2:] == [c.name for c in manifest.outputs]
     np.testing.assert_array_equal(python.column("prediction").to_numpy(zero_copy_only=False), pipeline.predict(X))
     if type(pipeline[-1]).__name__ in SQL_ESTIMATORS:
         engine = project.predict(name, s, in_warehouse=True)
@@ -261,28 +261,28 @@ def cases(prefix: str) -> list:
 @pytest.mark.parametrize("name", cases("c"))
 def test_classifiers(project, name):
     m = check_scores(project, name)
-    assert m["metrics"]["accuracy"] > 0.55, m["metrics"]
-    assert m["confusion_matrix"]["labels"] == m["classes"]
-    probabilities = [c["name"] for c in m["outputs"] if c["name"].startswith("probability__")]
-    assert probabilities in ([], [f"probability__{c}" for c in m["classes"]])
+    assert m.metrics["accuracy"] > 0.55, m.metrics
+    assert m.confusion_matrix.labels == m.classes
+    probabilities = [c.name for c in m.outputs if c.name.startswith("probability__")]
+    assert probabilities in ([], [f"probability__{c}" for c in m.classes])
     if "multi" in name:
-        assert m["classes"] == ["hi", "lo", "mid"] and {"f1_macro", "f1_weighted"} <= set(m["metrics"])
+        assert m.classes == ["hi", "lo", "mid"] and {"f1_macro", "f1_weighted"} <= set(m.metrics)
 
 
 @pytest.mark.parametrize("name", cases("r"))
 def test_regressors(project, name):
     m = check_scores(project, name)
     if name not in ("r_svm", "r_knn", "r_linear_svm"):
-        assert m["metrics"]["r2"] > 0.3, m["metrics"]
+        assert m.metrics["r2"] > 0.3, m.metrics
 
 
 @pytest.mark.parametrize("name", cases("ka"))
 def test_unsupervised(project, name):
     m = check_scores(project, name)
     if name.startswith("k_"):
-        assert m["metrics"]["n_clusters"] >= 2 and m["metrics"]["silhouette"] is not None
+        assert m.metrics["n_clusters"] >= 2 and m.metrics["silhouette"] is not None
     else:
-        assert m["metrics"]["roc_auc"] is not None and "anomaly_rate" in m["metrics"]
+        assert m.metrics["roc_auc"] is not None and "anomaly_rate" in m.metrics
 
 
 def test_resample_and_pca(project):
@@ -290,37 +290,35 @@ def test_resample_and_pca(project):
     pipeline = registry.load_model(registry.resolve(project.state_dir, "x_smote_pca").path / registry.MODEL_FILE)
     assert [n for n, _ in pipeline.steps] == ["preprocess", "reduce", "resample", "estimator"]
     assert type(pipeline.named_steps["resample"]).__name__ == "SMOTE"
-    assert m["rows"]["train"] + m["rows"]["test"] == N  # resampling never changes the recorded parts
+    assert m.rows.train + m.rows.test == N  # resampling never changes the recorded parts
     check_scores(project, "x_under_ordinal")
 
 
 def test_grid_tuning_tries_every_combination(project):
     m = check_scores(project, "x_grid")
-    trials = m["tuning"]["trials"]
+    trials = m.tuning.trials
     assert sorted((t["params"]["max_depth"], t["params"]["min_samples_leaf"]) for t in trials) == [
         (2, 1),
         (2, 5),
         (3, 1),
         (3, 5),
     ]
-    assert m["objective"] == "average_precision" and m["cv"]["folds"] == 3
-    assert m["tuning"]["best_params"] == max(trials, key=lambda t: t["score"])["params"]
+    assert m.objective == "average_precision" and m.cv.folds == 3
+    assert m.tuning.best_params == max(trials, key=lambda t: t["score"])["params"]
 
 
 def test_bayes_tuning_is_deterministic(project):
     first = check_scores(project, "x_bayes")
     second = project.train("x_bayes").manifest
-    assert first["tuning"]["trials"] == second["tuning"]["trials"] and len(first["tuning"]["trials"]) == 4
-    assert first["metrics"] == second["metrics"]
-    assert (
-        first["tuning"]["best_params"] == min(first["tuning"]["trials"], key=lambda t: t["score"])["params"]
-    )  # rmse: lower wins
+    assert first.tuning.trials == second.tuning.trials and len(first.tuning.trials) == 4
+    assert first.metrics == second.metrics
+    assert first.tuning.best_params == min(first.tuning.trials, key=lambda t: t["score"])["params"]  # rmse: lower wins
 
 
 def test_random_split_is_stratified(project):
     m = project.train("x_random_split").manifest
-    assert m["split"]["by"] == "random" and m["window"]["boundary"] is None
-    assert m["rows"]["test"] == pytest.approx(N * 0.25, abs=1)
+    assert m.split.by == "random" and m.window.boundary is None
+    assert m.rows.test == pytest.approx(N * 0.25, abs=1)
 
 
 def test_time_folds_never_test_the_past():
@@ -381,6 +379,7 @@ def test_units_class_weight_dotted_paths_and_untrusted_dump():
     from sklearn.preprocessing import FunctionTransformer
 
     from bigml_fs.spec.schema import ModelSpec
+    from bigml_fs.training.manifest import FeatureColumn
     from bigml_fs.training.pipeline import build_pipeline
 
     def spec(**kw):
@@ -393,7 +392,10 @@ def test_units_class_weight_dotted_paths_and_untrusted_dump():
         }
         return ModelSpec(**{**base, **kw})
 
-    features = [{"column": "a", "kind": "numeric"}, {"column": "b", "kind": "categorical"}]
+    features = [
+        FeatureColumn.model_construct(column="a", kind="numeric"),
+        FeatureColumn.model_construct(column="b", kind="categorical"),
+    ]
     pipeline = build_pipeline(spec(class_weight={"1": 5.0}), features, classes=[0, 1])
     assert pipeline[-1].class_weight == {1: 5.0} and pipeline[-1].random_state == 0
     with pytest.raises(BigmlError, match="class '2', which the target does not have"):

@@ -25,9 +25,12 @@ from bigml_fs.errors import BigmlError, DataError
 from bigml_fs.training import registry
 from bigml_fs.training.outputs import PREDICTION, score
 from bigml_fs.training.pipeline import frame
+from bigml_fs.training.training_set import SpineLike, training_set, write_atomically
 
 if TYPE_CHECKING:
-    from bigml_fs.project import Project
+    from bigml_fs.catalog import Catalog
+    from bigml_fs.training.manifest import ModelManifest
+    from bigml_fs.workspace import Paths, Workspace
 
 log = logging.getLogger("bigml_fs")
 ROW = "__row"
@@ -42,37 +45,38 @@ class Loaded:
     """A resolved model version: its manifest and fitted pipeline."""
 
     version: registry.Version
-    manifest: dict[str, Any]
+    manifest: ModelManifest
     pipeline: Any
 
     @property
     def refs(self) -> list[str]:
-        return [f["ref"] for f in self.manifest["features"]]
+        return self.manifest.refs
 
     @property
     def columns(self) -> list[str]:
-        return [f["column"] for f in self.manifest["features"]]
+        return self.manifest.columns
 
 
-def load(project: Project, model: str) -> Loaded:
+def load(paths: Paths, model: str) -> Loaded:
     """``MODEL`` (promoted, else latest) or ``MODEL@V``: manifest and pipeline."""
-    version = registry.resolve(project.state_dir, model)
+    version = registry.resolve(paths.state_dir, model)
     return Loaded(version, version.manifest(), version.load_pipeline())
 
 
-def changed_views(project: Project, manifest: dict[str, Any]) -> list[str]:
+def changed_views(catalog: Catalog, manifest: ModelManifest) -> list[str]:
     """Views whose fingerprint differs from the one recorded at training."""
-    views = project.catalog.views
-    missing = [v for v in manifest["fingerprints"]["views"] if v not in views]
+    views = catalog.views
+    recorded = manifest.fingerprints.views
+    missing = [v for v in recorded if v not in views]
     if missing:
         raise BigmlError(
-            f"model {manifest['name']} v{manifest['version']} uses feature view(s) {', '.join(missing)} that no longer exist; restore them or train a new version"
+            f"model {manifest.name} v{manifest.version} uses feature view(s) {', '.join(missing)} that no longer exist; restore them or train a new version"
         )
-    return [v for v, fp in manifest["fingerprints"]["views"].items() if views[v].fingerprint != fp]
+    return [v for v, fp in recorded.items() if views[v].fingerprint != fp]
 
 
-def check_fresh(project: Project, loaded: Loaded, strict: bool) -> list[str]:
-    changed = changed_views(project, loaded.manifest)
+def check_fresh(catalog: Catalog, loaded: Loaded, strict: bool) -> list[str]:
+    changed = changed_views(catalog, loaded.manifest)
     if changed:
         text = (
             f"model {loaded.version.label} was trained on an earlier definition of feature view(s) {', '.join(changed)} "
@@ -87,15 +91,15 @@ def check_fresh(project: Project, loaded: Loaded, strict: bool) -> list[str]:
 def scores_table(loaded: Loaded, features: pa.Table) -> pa.Table:
     """The score columns (``outputs`` contract) for rows holding the model's feature columns."""
     manifest = loaded.manifest
-    out = score(loaded.pipeline, frame(features, manifest["features"]), manifest["task"])
+    out = score(loaded.pipeline, frame(features, manifest.features), manifest.task)
     arrays: dict[str, pa.Array] = {}
-    for column in manifest["outputs"]:
-        name = column["name"]
+    for column in manifest.outputs:
+        name = column.name
         values = out[name]
-        if name == PREDICTION and manifest["task"] == "classification":
-            arrays[name] = _typed(values, manifest["labels"].get("target_type"))
+        if name == PREDICTION and manifest.task == "classification":
+            arrays[name] = _typed(values, manifest.labels.target_type)
         else:
-            arrays[name] = pa.array(values, type=pa.float64() if column["type"] == "DOUBLE" else pa.int64())
+            arrays[name] = pa.array(values, type=pa.float64() if column.type == "DOUBLE" else pa.int64())
     return pa.table(arrays)
 
 
@@ -109,20 +113,20 @@ def _typed(values: np.ndarray, target_type: str | None) -> pa.Array:
 
 
 def predict(
-    project: Project,
+    ws: Workspace,
     model: str,
-    spine: Any,
+    spine: SpineLike,
     output: str | Path | None = None,
     in_warehouse: bool = False,
     strict: bool = False,
     timestamp: str | None = None,
 ) -> pa.Table | int:
     """Score every spine row; return Arrow, or write ``output`` (Parquet, or CSV by suffix) and return the row count."""
-    loaded = load(project, model)
-    check_fresh(project, loaded, strict)
+    loaded = load(ws.paths, model)
+    check_fresh(ws.catalog, loaded, strict)
     if in_warehouse:
-        return _in_warehouse(project, loaded, spine, output, timestamp)
-    table = project.training_set(features=loaded.refs, spine=spine, timestamp=timestamp)
+        return _in_warehouse(ws, loaded, spine, output, timestamp)
+    table = training_set(ws, None, loaded.refs, spine, timestamp, False, None)
     assert isinstance(table, pa.Table)
     _check_columns(loaded, table.column_names)
     spine_columns = [c for c in table.column_names if c not in loaded.columns]
@@ -164,25 +168,24 @@ def scoring_query(loaded: Loaded, source: exp.Expression, passthrough: list[str]
     """The engine-side scoring SELECT (helper module ``bigml_fs.scoring.sql``)."""
     from bigml_fs.scoring.sql import compile_pipeline
 
-    m = loaded.manifest
-    return compile_pipeline(loaded.pipeline, source, loaded.columns, m["task"], passthrough, dialect)
+    return compile_pipeline(loaded.pipeline, source, loaded.columns, loaded.manifest.task, passthrough, dialect)
 
 
 def _in_warehouse(
-    project: Project, loaded: Loaded, spine: Any, output: str | Path | None, timestamp: str | None
+    ws: Workspace, loaded: Loaded, spine: SpineLike, output: str | Path | None, timestamp: str | None
 ) -> pa.Table | int:
     """Training-set relation and scoring both in the engine; only the result leaves it."""
     from bigml_fs.training.training_set import RESULT
 
-    engine = project.engine
-    with tempfile.TemporaryDirectory(dir=_tmp_dir(project)) as tmp:
+    engine = ws.engine
+    with tempfile.TemporaryDirectory(dir=_tmp_dir(ws.paths)) as tmp:
         features_file = Path(tmp) / "features.parquet"
-        project.training_set(features=loaded.refs, spine=spine, timestamp=timestamp, output=features_file)
+        training_set(ws, None, loaded.refs, spine, timestamp, False, features_file)
         names = pq.read_schema(features_file).names
     _check_columns(loaded, names)
     spine_columns = [c for c in names if c not in loaded.columns]
     query = scoring_query(loaded, exp.table_(RESULT, quoted=True), [*spine_columns, ROW], engine.dialect)
-    score_names = [c["name"] for c in loaded.manifest["outputs"]]
+    score_names = [c.name for c in loaded.manifest.outputs]
     final = (
         exp.select(*[exp.column(c, quoted=True) for c in spine_columns + score_names])
         .from_(query.subquery("__scored"))
@@ -193,12 +196,10 @@ def _in_warehouse(
     path = Path(output)
     if path.suffix.lower() == ".csv":
         return write_table(engine.to_arrow(final), path)
-    from bigml_fs.training.training_set import write_atomically
-
     return write_atomically(engine, final, path)
 
 
-def _tmp_dir(project: Project) -> Path:
-    path = project.state_dir / "tmp"
+def _tmp_dir(paths: Paths) -> Path:
+    path = paths.tmp
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bigml_fs.training.manifest import OutputColumn
+
 PREDICTION = "prediction"
 ANOMALY_SCORE = "anomaly_score"
 PROBABILITY_PREFIX = "probability__"
@@ -40,18 +42,18 @@ def has_proba(pipeline: Any) -> bool:
     return hasattr(estimator_of(pipeline), "predict_proba")
 
 
-def output_columns(task: str, classes: list[Any] | None, proba: bool, target_type: str | None) -> list[dict[str, str]]:
+def output_columns(task: str, classes: list[Any] | None, proba: bool, target_type: str | None) -> list[OutputColumn]:
     """Name and SQL type of each score column, in order (recorded in the manifest)."""
     if task == "classification":
-        cols = [{"name": PREDICTION, "type": target_type or "VARCHAR"}]
+        cols = [OutputColumn(name=PREDICTION, type=target_type or "VARCHAR")]
         if proba:
-            cols += [{"name": f"{PROBABILITY_PREFIX}{c}", "type": "DOUBLE"} for c in classes or []]
+            cols += [OutputColumn(name=f"{PROBABILITY_PREFIX}{c}", type="DOUBLE") for c in classes or []]
         return cols
     if task == "regression":
-        return [{"name": PREDICTION, "type": "DOUBLE"}]
+        return [OutputColumn(name=PREDICTION, type="DOUBLE")]
     if task == "clustering":
-        return [{"name": PREDICTION, "type": "BIGINT"}]
-    return [{"name": PREDICTION, "type": "BIGINT"}, {"name": ANOMALY_SCORE, "type": "DOUBLE"}]
+        return [OutputColumn(name=PREDICTION, type="BIGINT")]
+    return [OutputColumn(name=PREDICTION, type="BIGINT"), OutputColumn(name=ANOMALY_SCORE, type="DOUBLE")]
 
 
 def score(pipeline: Any, X: pd.DataFrame, task: str) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ object with NaN for null); see ``frame()``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, R
 from bigml_fs.errors import BigmlError
 from bigml_fs.spec.schema import ModelSpec
 from bigml_fs.training.estimators import make_estimator
+
+if TYPE_CHECKING:
+    from bigml_fs.training.manifest import FeatureColumn
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -46,31 +49,31 @@ def column_kind(name: str, dtype: pa.DataType) -> str:
     )
 
 
-def frame(table: pa.Table, features: list[dict[str, str]]) -> pd.DataFrame:
+def frame(table: pa.Table, features: list[FeatureColumn]) -> pd.DataFrame:
     """The pipeline's input: feature columns in manifest order, numbers float64, text object with NaN for null."""
     data: dict[str, Any] = {}
     for feature in features:
-        name = feature["column"]
+        name = feature.column
         column = table.column(name)
-        if feature["kind"] == NUMERIC:
+        if feature.kind == NUMERIC:
             data[name] = column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
         else:
             values = column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
             values[pd.isna(values)] = np.nan  # SimpleImputer finds NaN, not None, in object columns
             data[name] = values
-    return pd.DataFrame(data, columns=[f["column"] for f in features])
+    return pd.DataFrame(data, columns=[f.column for f in features])
 
 
 def build_pipeline(
     model: ModelSpec,
-    features: list[dict[str, str]],
+    features: list[FeatureColumn],
     overrides: dict[str, Any] | None = None,
     classes: list[Any] | None = None,
 ) -> Any:
     """Preprocess (per column kind), optional PCA, optional resampling (fit only), then the estimator."""
     prep = model.preprocessing
-    numeric = [f["column"] for f in features if f["kind"] == NUMERIC]
-    categorical = [f["column"] for f in features if f["kind"] == CATEGORICAL]
+    numeric = [f.column for f in features if f.kind == NUMERIC]
+    categorical = [f.column for f in features if f.kind == CATEGORICAL]
     parts: list[tuple[str, Any, list[str]]] = []
     if numeric:
         steps: list[tuple[str, Any]] = []
@@ -137,16 +140,3 @@ def _sampler(model: ModelSpec, n_classes: int) -> Any:
     strategy: Any = resample.ratio if n_classes <= 2 else "auto"
     cls = {"under": RandomUnderSampler, "over": RandomOverSampler, "smote": SMOTE}[resample.method]
     return cls(sampling_strategy=strategy, random_state=model.seed)
-
-
-def estimator_of(pipeline: Any) -> Any:
-    return pipeline.named_steps["estimator"]
-
-
-def feature_names_out(pipeline: Any) -> list[str]:
-    """Names of the columns the estimator sees (after encoding/PCA), for importances."""
-    try:
-        upto = pipeline[:-2] if "resample" in pipeline.named_steps else pipeline[:-1]
-        return [str(n) for n in upto.get_feature_names_out()]
-    except (AttributeError, ValueError):
-        return []

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bigml_fs.errors import BigmlError, UsageError, did_you_mean
+from bigml_fs.training.manifest import ModelManifest
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -65,8 +66,12 @@ class Version:
     def label(self) -> str:
         return f"{self.name}@v{self.number}"
 
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.path / MANIFEST).read_text())
+    @property
+    def report_path(self) -> Path:
+        return self.path / REPORT
+
+    def manifest(self) -> ModelManifest:
+        return ModelManifest.read(self.path / MANIFEST)
 
     def load_pipeline(self) -> Any:
         return load_model(self.path / MODEL_FILE)

@@ -10,10 +10,14 @@ import base64
 import html
 import io
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from bigml_fs.core.timeutil import from_us
+
+if TYPE_CHECKING:
+    from bigml_fs.training.manifest import CvRecord, Importance, ModelManifest, TuningRecord
 
 
 @dataclass
@@ -30,29 +34,27 @@ class ReportData:
     test_times: np.ndarray | None
 
 
-def render(manifest: dict[str, Any], data: ReportData) -> str:
+def render(manifest: ModelManifest, data: ReportData) -> str:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
-    sections = [_summary(manifest), _table("Metrics on the test part", manifest.get("metrics", {}))]
-    if manifest.get("cv"):
-        sections.append(_cv(manifest["cv"]))
-    if manifest.get("tuning"):
-        sections.append(_tuning(manifest["tuning"]))
+    sections = [_summary(manifest), _table("Metrics on the test part", manifest.metrics)]
+    if manifest.cv:
+        sections.append(_cv(manifest.cv))
+    if manifest.tuning:
+        sections.append(_tuning(manifest.tuning))
     drawers = _plots(manifest, data)
     if drawers:
         sections.append(f"<h2>Plots</h2>{_figure(drawers)}")
-    if manifest.get("importances"):
+    if manifest.importances:
         sections.append(
             _table(
                 "Permutation importance (test part)",
-                {r["feature"]: f"{r['importance']:.4g} ± {r['std']:.2g}" for r in manifest["importances"]},
+                {r.feature: f"{r.importance:.4g} ± {r.std:.2g}" for r in manifest.importances},
             )
         )
-    sections.append(
-        _table("Features", {f["column"]: f"{f['ref']} ({f['type']})" for f in manifest.get("features", [])})
-    )
-    title = f"{manifest['name']} v{manifest['version']}"
+    sections.append(_table("Features", {f.column: f"{f.ref} ({f.type})" for f in manifest.features}))
+    title = f"{manifest.name} v{manifest.version}"
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
@@ -63,17 +65,17 @@ def render(manifest: dict[str, Any], data: ReportData) -> str:
 _CSS = "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}img{max-width:100%}"
 
 
-def _summary(m: dict[str, Any]) -> str:
-    w = m.get("window", {})
+def _summary(m: ModelManifest) -> str:
+    w = m.window
     rows = {
-        "task": m.get("task"),
-        "estimator": f"{m.get('estimator')} ({m.get('estimator_class')})",
-        "trained at": m.get("created_at"),
-        "rows (train / test / dropped)": f"{m['rows']['train']} / {m['rows']['test']} / {m['rows']['dropped_null_target']}",
-        "training window": f"{w.get('train_start')} .. {w.get('train_end')}",
-        "test window": f"{w.get('test_start')} .. {w.get('test_end')}",
-        "split": f"{m.get('split', {}).get('by')} (boundary {w.get('boundary')})",
-        "params": ", ".join(f"{k}={v}" for k, v in sorted(m.get("params", {}).items())),
+        "task": m.task,
+        "estimator": f"{m.estimator} ({m.estimator_class})",
+        "trained at": m.created_at,
+        "rows (train / test / dropped)": f"{m.rows.train} / {m.rows.test} / {m.rows.dropped_null_target}",
+        "training window": f"{w.train_start} .. {w.train_end}",
+        "test window": f"{w.test_start} .. {w.test_end}",
+        "split": f"{m.split.by} (boundary {w.boundary})",
+        "params": ", ".join(f"{k}={v}" for k, v in sorted(m.params.items())),
     }
     return _table("Summary", rows)
 
@@ -89,27 +91,21 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _cv(cv: dict[str, Any]) -> str:
-    folds = ", ".join(_fmt(s) for s in cv.get("fold_scores", []))
+def _cv(cv: CvRecord) -> str:
+    folds = ", ".join(_fmt(s) for s in cv.fold_scores)
     return _table(
         "Cross-validation",
-        {
-            "folds": cv.get("folds"),
-            "by": cv.get("by"),
-            "metric": cv.get("metric"),
-            "mean": cv.get("mean"),
-            "per fold": folds,
-        },
+        {"folds": cv.folds, "by": cv.by, "metric": cv.metric, "mean": cv.mean, "per fold": folds},
     )
 
 
-def _tuning(t: dict[str, Any]) -> str:
-    head = f"<h2>Tuning ({html.escape(t['method'])}, {html.escape(t['metric'])})</h2>"
+def _tuning(t: TuningRecord) -> str:
+    head = f"<h2>Tuning ({html.escape(t.method)}, {html.escape(t.metric)})</h2>"
     rows = "".join(
         f"<tr><td>{i}</td><td>{html.escape(str(tr['params']))}</td><td>{_fmt(tr['score'])}</td></tr>"
-        for i, tr in enumerate(t["trials"], 1)
+        for i, tr in enumerate(t.trials, 1)
     )
-    return f"{head}<table><tr><th>#</th><th>params</th><th>CV score</th></tr>{rows}</table><p>best: {html.escape(str(t['best_params']))}</p>"
+    return f"{head}<table><tr><th>#</th><th>params</th><th>CV score</th></tr>{rows}</table><p>best: {html.escape(str(t.best_params))}</p>"
 
 
 def _figure(drawers: list[tuple[str, Any]]) -> str:
@@ -133,7 +129,7 @@ def _figure(drawers: list[tuple[str, Any]]) -> str:
     return f"<img alt='plot' src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
 
 
-def _plots(m: dict[str, Any], d: ReportData) -> list[tuple[str, Any]]:
+def _plots(m: ModelManifest, d: ReportData) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     if d.task == "classification" and d.scores is not None:
         out += [
@@ -153,8 +149,8 @@ def _plots(m: dict[str, Any], d: ReportData) -> list[tuple[str, Any]]:
                 lambda ax: _hist(ax, d.anomaly_score, "anomaly_score (negative = anomalous)"),
             )
         )
-    if m.get("importances"):
-        out.append(("Importances", lambda ax: _importances(ax, m["importances"])))
+    if m.importances:
+        out.append(("Importances", lambda ax: _importances(ax, m.importances)))
     if d.train_times is not None and d.test_times is not None and len(d.train_times):
         out.append(("Training and test windows", lambda ax: _windows(ax, d)))
     return out
@@ -185,11 +181,12 @@ def _curve(ax: Any, d: ReportData, kind: str) -> None:
     ax.legend(title="positive class")
 
 
-def _confusion(ax: Any, m: dict[str, Any]) -> None:
-    cm = m["confusion_matrix"]
-    matrix = np.array(cm["matrix"])
+def _confusion(ax: Any, m: ModelManifest) -> None:
+    cm = m.confusion_matrix
+    assert cm is not None  # every classifier's manifest has one
+    matrix = np.array(cm.matrix)
     ax.imshow(matrix, cmap="Blues")
-    labels = [str(c) for c in cm["labels"]]
+    labels = [str(c) for c in cm.labels]
     ax.set_xticks(range(len(labels)), labels)
     ax.set_yticks(range(len(labels)), labels)
     for (i, j), v in np.ndenumerate(matrix):
@@ -230,15 +227,15 @@ def _hist(ax: Any, values: np.ndarray, label: str) -> None:
     ax.set_xlabel(label)
 
 
-def _importances(ax: Any, rows: list[dict[str, Any]]) -> None:
+def _importances(ax: Any, rows: list[Importance]) -> None:
     top = rows[:20][::-1]
-    ax.barh([r["feature"] for r in top], [r["importance"] for r in top], xerr=[r["std"] for r in top])
+    ax.barh([r.feature for r in top], [r.importance for r in top], xerr=[r.std for r in top])
     ax.set_xlabel("drop in the metric when shuffled")
 
 
 def _windows(ax: Any, d: ReportData) -> None:
-    def days(us: np.ndarray) -> list[datetime]:
-        return [datetime.fromtimestamp(int(v) / 1e6, tz=timezone.utc) for v in us]
+    def days(us: np.ndarray) -> list[Any]:
+        return [from_us(int(v)) for v in us]
 
     ax.hist([days(d.train_times), days(d.test_times)], bins=40, stacked=True, label=["train", "test"])
     ax.legend()

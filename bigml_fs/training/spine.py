@@ -9,22 +9,26 @@ the column and a bad value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from bigml_fs.catalog import is_time_type
+from bigml_fs.catalog import Catalog, FeatureRef, is_time_type
 from bigml_fs.compiler.sqlparts import ROW, TS, alias, col
+from bigml_fs.core.timeutil import EVENT_TIMESTAMP
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, DataError, did_you_mean
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from bigml_fs.spec.schema import ModelSpec
+
 RAW = "__spine_raw"
 SPINE = "__spine"
-DEFAULT_TIME = "event_timestamp"
 
 
 def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = None) -> None:
@@ -68,9 +72,39 @@ def load_spine_table(engine: Engine, table: pa.Table) -> None:
     engine.load_arrow(RAW, table)
 
 
-def load_spine_relation(engine: Engine, relation: exp.Table, time_column: str) -> None:
-    """A relation (e.g. a model's labels) as spine, ordered by time then its columns."""
-    columns = engine.columns(exp.select("*").from_(relation).limit(0))
+def load_labels_spine(
+    engine: Engine,
+    catalog: Catalog,
+    model: ModelSpec,
+    refs: Iterable[FeatureRef] | None = None,
+    end: datetime | None = None,
+) -> None:
+    """A model's labels as the spine, ordered by prediction time then its columns.
+
+    With ``refs``, only the columns the spine needs (the views' join keys, the
+    prediction time and the target), so a label column never collides with a
+    feature name; without, every column of the labels. With ``end``, only
+    labels whose prediction time is at or before it.
+    """
+    labels = model.labels
+    relation: exp.Expression = catalog.relations[labels.source].copy()
+    if refs is not None or end is not None:
+        selected: list[exp.Expression] = [exp.Star()]
+        if refs is not None:
+            keys = (k for r in refs for k in catalog.views[r.view].keys)
+            needed = dict.fromkeys([*keys, labels.timestamp, *([labels.target] if labels.target else [])])
+            selected = [col(c) for c in needed]
+        query = exp.select(*selected).from_(relation)
+        if end is not None:
+            cutoff = exp.cast(exp.Literal.string(end.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
+            query = query.where(exp.LTE(this=col(labels.timestamp), expression=cutoff))
+        relation = query.subquery("__labels")
+    _load_relation(engine, relation, labels.timestamp)
+
+
+def _load_relation(engine: Engine, relation: exp.Expression, time_column: str) -> None:
+    """A relation as spine, ordered by time then its columns."""
+    columns = engine.columns(exp.select("*").from_(relation.copy()).limit(0))
     order = [time_column] + [c for c in columns if c != time_column]
     number = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(this=col(c)) for c in order]))
     query = exp.select("*", alias(exp.Sub(this=number, expression=exp.Literal.number(1)), ROW)).from_(relation.copy())
@@ -129,8 +163,8 @@ def _time_column(engine: Engine, columns: dict[str, str], requested: str | None)
                 f"the spine has no time column '{requested}'{did_you_mean(requested, columns)}; spine columns: {', '.join(columns)}"
             )
         chosen = requested
-    elif DEFAULT_TIME in columns:
-        chosen = DEFAULT_TIME
+    elif EVENT_TIMESTAMP in columns:
+        chosen = EVENT_TIMESTAMP
     else:
         typed = [c for c, t in columns.items() if is_time_type(t)]
         if len(typed) > 1:

@@ -7,13 +7,11 @@ called. Nothing is written until the version is complete (see registry.py).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,16 +19,30 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlglot import exp
 
 from bigml_fs.catalog import FeatureRef
 from bigml_fs.compiler.training_query import output_names
+from bigml_fs.core.digest import digest
+from bigml_fs.core.timeutil import iso, now, parse_time
+from bigml_fs.core.types import sql_name
 from bigml_fs.errors import BigmlError, DataError, UsageError, did_you_mean
 from bigml_fs.spec.schema import CvSpec, ModelSpec
 from bigml_fs.training import registry, report
 from bigml_fs.training import spine as spine_io
 from bigml_fs.training.estimators import estimator_path
 from bigml_fs.training.evaluate import confusion, evaluate, objective, permutation_importances
+from bigml_fs.training.manifest import (
+    ConfusionMatrix,
+    CvRecord,
+    FeatureColumn,
+    Fingerprints,
+    ManifestLabels,
+    ModelManifest,
+    RowCounts,
+    SplitRecord,
+    TrainingWindow,
+    TuningRecord,
+)
 from bigml_fs.training.outputs import (
     ANOMALY_SCORE,
     PREDICTION,
@@ -42,24 +54,13 @@ from bigml_fs.training.outputs import (
 )
 from bigml_fs.training.pipeline import build_pipeline, column_kind, frame
 from bigml_fs.training.split import Split, random_folds, split_by_time, split_random, time_folds
-from bigml_fs.training.training_set import build_training_set
+from bigml_fs.training.training_set import TrainingSet, build_training_set
 from bigml_fs.training.tuning import Trial, check_space, cv_score, fit, search
 
 if TYPE_CHECKING:
-    from bigml_fs.project import Project
+    from bigml_fs.workspace import Workspace
 
 Progress = Callable[[str], None]
-SQL_TYPES = {
-    "int8": "TINYINT",
-    "int16": "SMALLINT",
-    "int32": "INTEGER",
-    "int64": "BIGINT",
-    "double": "DOUBLE",
-    "float": "FLOAT",
-    "bool": "BOOLEAN",
-    "string": "VARCHAR",
-    "large_string": "VARCHAR",
-}
 
 
 @dataclass
@@ -69,12 +70,12 @@ class TrainResult:
     name: str
     version: int
     path: Path
-    manifest: dict[str, Any]
+    manifest: ModelManifest
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return self.manifest["metrics"]
+        return self.manifest.metrics
 
     @property
     def report_path(self) -> Path:
@@ -91,42 +92,24 @@ class TrainResult:
             "version": self.version,
             "path": str(self.path),
             "report": str(self.report_path),
-            "metrics": m["metrics"],
-            "params": m["params"],
-            "rows": m["rows"],
-            "window": m["window"],
-            "cv": m.get("cv"),
+            "metrics": m.metrics,
+            "params": m.params,
+            "rows": m.rows.model_dump(),
+            "window": m.window.model_dump(),
+            "cv": m.cv.model_dump() if m.cv is not None else None,
             "timings": self.timings,
         }
 
 
-def sql_type(dtype: pa.DataType) -> str:
-    return SQL_TYPES.get(str(dtype), str(dtype).upper())
-
-
-def parse_time(value: Any) -> datetime:
-    """ISO 8601 text or a datetime; naive means UTC."""
-    if isinstance(value, datetime):
-        when = value
-    else:
-        try:
-            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(
-                f"--end {value!r}: not an ISO 8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
-            ) from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def train(project: Project, model: str, end: Any = None, progress: Progress | None = None) -> TrainResult:
+def train(ws: Workspace, model: str, end: Any = None, progress: Progress | None = None) -> TrainResult:
     """Train, evaluate and register a new version of ``model`` (see the module docstring)."""
     with thread_limit():
-        return _train(project, model, end, progress)
+        return _train(ws, model, end, progress)
 
 
-def _train(project: Project, model: str, end: Any, progress: Progress | None) -> TrainResult:
+def _train(ws: Workspace, model: str, end: Any, progress: Progress | None) -> TrainResult:
     step = progress or (lambda _text: None)
-    catalog = project.catalog
+    catalog = ws.catalog
     if model not in catalog.models:
         raise UsageError(
             f"unknown model '{model}'{did_you_mean(model, catalog.models)}; models are defined in models/*.yaml"
@@ -134,23 +117,25 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
     spec = catalog.models[model]
     refs = catalog.expand(list(spec.features), f"model '{model}'")
     timings: dict[str, float] = {}
-    end_time = parse_time(end) if end is not None else None
+    end_time = parse_time(end, "--end") if end is not None else None
 
     step("training set")
     started = time.perf_counter()
-    table = _training_table(project, spec, refs, end_time)
+    built = _training_table(ws, spec, refs, end_time)
+    table = built.data
+    assert isinstance(table, pa.Table)
     timings["training_set"] = time.perf_counter() - started
     names = [o.name for o in output_names([(r.view, r.feature) for r in refs], False)]
     features = [
-        {
-            "ref": str(r),
-            "view": r.view,
-            "feature": r.feature,
-            "column": n,
-            "type": str(table.schema.field(n).type),
-            "sql_type": sql_type(table.schema.field(n).type),
-            "kind": column_kind(n, table.schema.field(n).type),
-        }
+        FeatureColumn(
+            ref=str(r),
+            view=r.view,
+            feature=r.feature,
+            column=n,
+            type=str(table.schema.field(n).type),
+            sql_type=sql_name(table.schema.field(n).type),
+            kind=column_kind(n, table.schema.field(n).type),
+        )
         for r, n in zip(refs, names, strict=True)
     ]
     data = _prepare(spec, table)
@@ -188,23 +173,17 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
             found = search(spec, features, X_train, y_train, folds, metric, classes, step)
             params = found.best_params
             best = found.best
-            tuning_record = {
-                "method": spec.tuning.method,
-                "metric": metric,
-                "best_params": params,
-                "trials": [_trial(t) for t in found.trials],
-            }
+            tuning_record = TuningRecord(
+                method=spec.tuning.method,
+                metric=metric,
+                best_params=params,
+                trials=[_trial(t) for t in found.trials],
+            )
         else:
             step("cross-validation")
             best = cv_score(spec, features, X_train, y_train, folds, metric, {}, classes)
         assert best is not None
-        cv_record = {
-            "folds": len(folds),
-            "by": cv.by,
-            "metric": metric,
-            "mean": best.score,
-            "fold_scores": best.fold_scores,
-        }
+        cv_record = CvRecord(folds=len(folds), by=cv.by, metric=metric, mean=best.score, fold_scores=best.fold_scores)
     timings["cv_tuning"] = time.perf_counter() - started
 
     step("fit")
@@ -220,50 +199,50 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
     timings["evaluation"] = time.perf_counter() - started
 
     target_type = data.target_type
-    manifest: dict[str, Any] = {
-        "name": model,
-        "version": None,
-        "created_at": datetime.now(timezone.utc).isoformat(),
-        "task": spec.task,
-        "description": spec.description,
-        "estimator": spec.estimator,
-        "estimator_class": estimator_path(spec),
-        "params": _jsonable(params),
-        "estimator_params": _jsonable(pipeline.steps[-1][1].get_params()),
-        "seed": spec.seed,
-        "definition": spec.model_dump(mode="json"),
-        "labels": {
-            "source": spec.labels.source,
-            "target": spec.labels.target,
-            "timestamp": spec.labels.timestamp,
-            "target_type": target_type,
-        },
-        "features": features,
-        "classes": _jsonable(classes),
-        "outputs": output_columns(
+    manifest = ModelManifest(
+        name=model,
+        version=None,
+        created_at=now().isoformat(),
+        task=spec.task,
+        description=spec.description,
+        estimator=spec.estimator,
+        estimator_class=estimator_path(spec),
+        params=_jsonable(params),
+        estimator_params=_jsonable(pipeline.steps[-1][1].get_params()),
+        seed=spec.seed,
+        definition=spec.model_dump(mode="json"),
+        labels=ManifestLabels(
+            source=spec.labels.source,
+            target=spec.labels.target,
+            timestamp=spec.labels.timestamp,
+            target_type=target_type,
+        ),
+        features=features,
+        classes=_jsonable(classes),
+        outputs=output_columns(
             spec.task,
             [str(c) for c in classes] if classes else None,
             spec.task == "classification" and has_proba(pipeline),
-            sql_type(data.target_arrow) if data.target_arrow is not None and spec.task == "classification" else None,
+            sql_name(data.target_arrow) if data.target_arrow is not None and spec.task == "classification" else None,
         ),
-        "fingerprints": {
-            "views": {r.view: catalog.views[r.view].fingerprint for r in refs},
-            "labels": _labels_fingerprint(project, spec),
-        },
-        "training_sql": project.compile(model),
-        "window": _window(times, parts, end_time),
-        "split": {"by": spec.split.by, "test_fraction": spec.split.test_fraction},
-        "rows": {"total": table.num_rows, **data.dropped, "train": len(parts.train), "test": len(parts.test)},
-        "objective": metric,
-        "metrics": metrics,
-        "cv": cv_record,
-        "tuning": tuning_record,
-        "importances": importances,
-        "timings": {k: round(v, 4) for k, v in timings.items()},
-        "library_versions": _versions(),
-    }
+        fingerprints=Fingerprints(
+            views={r.view: catalog.views[r.view].fingerprint for r in refs},
+            labels=_labels_fingerprint(ws, spec),
+        ),
+        training_sql=built.sql(ws.engine.sql_dialect),
+        window=_window(times, parts, end_time),
+        split=SplitRecord(by=spec.split.by, test_fraction=spec.split.test_fraction),
+        rows=RowCounts(total=table.num_rows, **data.dropped, train=len(parts.train), test=len(parts.test)),
+        objective=metric,
+        metrics=metrics,
+        cv=cv_record,
+        tuning=tuning_record,
+        importances=importances,
+        timings={k: round(v, 4) for k, v in timings.items()},
+        library_versions=_versions(),
+    )
     if classes is not None:
-        manifest["confusion_matrix"] = confusion(y_test, outputs[PREDICTION], classes)
+        manifest.confusion_matrix = ConfusionMatrix(**confusion(y_test, outputs[PREDICTION], classes))
     scores = decision_scores(pipeline, X_test) if spec.task == "classification" else None
     plot_data = report.ReportData(
         spec.task,
@@ -280,13 +259,13 @@ def _train(project: Project, model: str, end: Any, progress: Progress | None) ->
     model_bytes = registry.dump_model(pipeline)
 
     def write(directory: Path, number: int) -> None:
-        manifest["version"] = number
+        manifest.version = number
         (directory / registry.MODEL_FILE).write_bytes(model_bytes)
         (directory / registry.REPORT).write_text(report.render(manifest, plot_data))
-        (directory / registry.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        (directory / registry.MANIFEST).write_text(manifest.to_json())
 
-    version = registry.publish(project.state_dir, model, write)
-    manifest["version"] = version.number
+    version = registry.publish(ws.paths.state_dir, model, write)
+    manifest.version = version.number
     return TrainResult(model, version.number, version.path, manifest, timings)
 
 
@@ -300,35 +279,17 @@ class _Prepared:
     target_arrow: pa.DataType | None
 
 
-def _training_table(project: Project, spec: ModelSpec, refs: list[FeatureRef], end: datetime | None) -> pa.Table:
-    """The model's point-in-time training set; with ``end``, only labels at or before it."""
-    catalog = project.catalog
-    # only the columns the spine needs, so a label column never collides with a feature name
-    needed = list(
-        dict.fromkeys(
-            [
-                *(k for r in refs for k in catalog.views[r.view].keys),
-                spec.labels.timestamp,
-                *([spec.labels.target] if spec.labels.target else []),
-            ]
-        )
-    )
-    query = exp.select(*[exp.column(c, quoted=True) for c in needed]).from_(
-        catalog.relations[spec.labels.source].copy()
-    )
-    if end is not None:
-        cutoff = exp.cast(exp.Literal.string(end.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
-        query = query.where(exp.LTE(this=exp.column(spec.labels.timestamp, quoted=True), expression=cutoff))
-    relation: exp.Expression = query.subquery("__labels")
-    spine_io.load_spine_relation(project.engine, relation, spec.labels.timestamp)
-    table = build_training_set(project.engine, catalog, refs, spec.labels.timestamp)
-    assert isinstance(table, pa.Table)
-    if table.num_rows == 0:
+def _training_table(ws: Workspace, spec: ModelSpec, refs: list[FeatureRef], end: datetime | None) -> TrainingSet:
+    """The model's point-in-time training set (and the plan that ran); with ``end``, only labels at or before it."""
+    spine_io.load_labels_spine(ws.engine, ws.catalog, spec, refs, end)
+    built = build_training_set(ws.engine, ws.catalog, refs, spec.labels.timestamp)
+    assert isinstance(built.data, pa.Table)
+    if built.data.num_rows == 0:
         raise DataError(
             f"model '{spec.name}': labels source '{spec.labels.source}' has no rows"
             + (f" at or before {end.isoformat()}" if end else "")
         )
-    return table
+    return built
 
 
 def _prepare(spec: ModelSpec, table: pa.Table) -> _Prepared:
@@ -379,26 +340,25 @@ def _prepare(spec: ModelSpec, table: pa.Table) -> _Prepared:
     return _Prepared(table, y, times, dropped, str(target_arrow) if target_arrow is not None else None, target_arrow)
 
 
-def _window(times: np.ndarray, parts: Split, end: datetime | None) -> dict[str, Any]:
-    def iso(us: Any) -> str | None:
-        return None if us is None else datetime.fromtimestamp(int(us) / 1e6, tz=timezone.utc).isoformat()
+def _window(times: np.ndarray, parts: Split, end: datetime | None) -> TrainingWindow:
+    def text(us: Any) -> str | None:
+        return None if us is None else iso(int(us))
 
     train, test = times[parts.train], times[parts.test]
-    return {
-        "end": end.isoformat() if end else None,
-        "train_start": iso(train.min()),
-        "train_end": iso(train.max()),
-        "test_start": iso(test.min()),
-        "test_end": iso(test.max()),
-        "boundary": iso(parts.boundary),
-    }
+    return TrainingWindow(
+        end=end.isoformat() if end else None,
+        train_start=text(train.min()),
+        train_end=text(train.max()),
+        test_start=text(test.min()),
+        test_end=text(test.max()),
+        boundary=text(parts.boundary),
+    )
 
 
-def _labels_fingerprint(project: Project, spec: ModelSpec) -> str:
+def _labels_fingerprint(ws: Workspace, spec: ModelSpec) -> str:
     source = spec.labels.source
-    sql = project.sql_models[source].sql(project.engine.dialect) if source in project.sql_models else ""
-    payload = json.dumps([source, project.catalog.columns.get(source, {}), sql], sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    sql = ws.sql_models[source].sql(ws.engine.dialect) if source in ws.sql_models else ""
+    return digest([source, ws.catalog.columns.get(source, {}), sql])
 
 
 def _trial(trial: Trial) -> dict[str, Any]:
@@ -439,4 +399,4 @@ def _versions() -> dict[str, str]:
     return out
 
 
-__all__ = ["BigmlError", "TrainResult", "parse_time", "train"]
+__all__ = ["BigmlError", "TrainResult", "train"]

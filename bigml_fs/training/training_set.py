@@ -12,26 +12,95 @@ import dataclasses
 import logging
 import os
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from sqlglot import exp
 
 from bigml_fs.catalog import Catalog, FeatureRef, ResolvedView
+from bigml_fs.compiler.explain import header
 from bigml_fs.compiler.probes import probed_view
 from bigml_fs.compiler.sqlparts import ROW, col
 from bigml_fs.compiler.training_query import TrainingQuery, output_names, training_query
+from bigml_fs.core.timeutil import iso
 from bigml_fs.engines.base import Engine
 from bigml_fs.engines.dialects import DUCKDB, Dialect
-from bigml_fs.errors import DataError
+from bigml_fs.errors import AmbiguousTie, DataError, UsageError, did_you_mean
 from bigml_fs.training import spine as spine_io
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
+
+    from bigml_fs.workspace import Workspace
 
 log = logging.getLogger("bigml_fs")
 RESULT = "__training_set"
+SpineLike: TypeAlias = "str | Path | pa.Table | pd.DataFrame"
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """What ``build_training_set`` ran and produced: the Arrow table (or rows written) and the plan."""
+
+    data: pa.Table | int
+    plan: TrainingQuery
+
+    def sql(self, dialect: Dialect) -> str:
+        """The query that ran, in ``dialect`` (the engine's), with ``compile``'s header (what ``__spine`` is)."""
+        return header(dialect) + self.plan.query.sql(dialect.name, pretty=True)
+
+
+def training_set(
+    ws: Workspace,
+    model: str | None,
+    features: list[str],
+    spine: SpineLike | None,
+    timestamp: str | None,
+    full_feature_names: bool,
+    output: Path | None,
+) -> pa.Table | int:
+    """Point-in-time-correct features for each spine row (``Project.training_set``).
+
+    ``model``: its features, and its labels (every column) as the spine unless
+    ``spine`` is given; else ``features`` (``view:feature``/``view:*``) over
+    ``spine``. Returns Arrow, or writes ``output`` (Parquet) and returns its row count.
+    """
+    catalog = ws.catalog
+    if model is not None and features:
+        raise UsageError("give either a model or --features, not both")
+    if model is not None:
+        if model not in catalog.models:
+            raise UsageError(f"unknown model '{model}'{did_you_mean(model, catalog.models)}")
+        spec = catalog.models[model]
+        refs = catalog.expand(list(spec.features), f"model '{model}'")
+        if spine is None:
+            spine_io.load_labels_spine(ws.engine, catalog, spec)
+            timestamp = spec.labels.timestamp
+    else:
+        if not features:
+            raise UsageError("give a model name or --features view:feature,... with --spine FILE")
+        refs = catalog.expand(list(features))
+    if spine is not None:
+        load_spine(ws.engine, spine, [k for ref in refs for k in catalog.views[ref.view].keys])
+    elif model is None:
+        raise UsageError("--features needs --spine FILE (Parquet or CSV with the join keys and a time column)")
+    return build_training_set(ws.engine, catalog, refs, timestamp, full_feature_names, output).data
+
+
+def load_spine(engine: Engine, spine: SpineLike, key_columns: list[str]) -> None:
+    """A spine file (read by the engine), Arrow table or pandas DataFrame, loaded with its row order."""
+    if isinstance(spine, (str, Path)):  # a file: the engine reads it (DuckDB needs no pyarrow for it)
+        spine_io.load_spine_file(engine, Path(spine), key_columns)
+        return
+    import pyarrow as pa  # an in-memory spine is Arrow or pandas: pyarrow is loaded already
+
+    if type(spine).__module__.startswith("pandas"):  # a DataFrame; pandas is imported only when used
+        spine = pa.Table.from_pandas(spine, preserve_index=False)
+    if not isinstance(spine, pa.Table):
+        raise UsageError(f"a spine is a file path, an Arrow table or a pandas DataFrame, not {type(spine).__name__}")
+    spine_io.load_spine_table(engine, spine)
 
 
 def compile_training_query(
@@ -61,11 +130,11 @@ def build_training_set(
     timestamp: str | None,
     full_feature_names: bool = False,
     output: Path | None = None,
-) -> pa.Table | int:
+) -> TrainingSet:
     """Run the training set over the spine loaded in ``__spine_raw``.
 
-    Returns the Arrow table, or with ``output`` writes Parquet in the engine and
-    returns the row count.
+    Its ``data`` is the Arrow table, or with ``output`` the row count of the
+    Parquet file written in the engine; its ``plan`` is the query that ran.
     """
     views = {r.view: catalog.views[r.view] for r in refs}
     required = {name: list(v.keys) for name, v in views.items()}
@@ -92,8 +161,8 @@ def build_training_set(
         .order_by(col(ROW))
     )
     if output is not None:
-        return write_atomically(engine, final, output)
-    return engine.to_arrow(final)
+        return TrainingSet(write_atomically(engine, final, output), plan)
+    return TrainingSet(engine.to_arrow(final), plan)
 
 
 def write_atomically(engine: Engine, query: exp.Select, output: Path) -> int:
@@ -129,12 +198,7 @@ def _raise_on_ambiguity(engine: Engine, plan: TrainingQuery, catalog: Catalog) -
             .where(exp.EQ(this=col(column), expression=exp.Literal.number(ts)))
             .limit(1)
         )[0]
-        when = datetime.fromtimestamp(ts / 1e6, tz=timezone.utc).isoformat() if ts else "(static source)"
-        key_text = ", ".join(f"{k}={v!r}" for k, v in row.items())
-        raise DataError(
-            f"view '{view}': source rows with {key_text} at {when} have the same event time and created timestamp but different values, "
-            "so the latest value is ambiguous; deduplicate the source or add a created_timestamp that orders them"
-        )
+        raise AmbiguousTie(view, row, iso(ts) if ts else "(static source)")
 
 
 def _warn_skipped_rows(engine: Engine, views: Iterable[ResolvedView]) -> None:

@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from bigml_fs.errors import BigmlError
 from bigml_fs.spec.schema import ModelSpec, SearchRange
 from bigml_fs.training.evaluate import LOWER_IS_BETTER, better, metric_value
 from bigml_fs.training.pipeline import build_pipeline
+
+if TYPE_CHECKING:
+    from bigml_fs.training.manifest import FeatureColumn
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -70,7 +73,7 @@ def fit(pipeline: Any, X: pd.DataFrame, y: np.ndarray | None, task: str, model_n
 
 def cv_score(
     model: ModelSpec,
-    features: list[dict[str, str]],
+    features: list[FeatureColumn],
     X: pd.DataFrame,
     y: np.ndarray | None,
     folds: Folds,
@@ -114,7 +117,7 @@ def _draw(rng: np.random.Generator, value: SearchRange | list[Any]) -> Any:
 
 def search(
     model: ModelSpec,
-    features: list[dict[str, str]],
+    features: list[FeatureColumn],
     X: pd.DataFrame,
     y: np.ndarray | None,
     folds: Folds,
@@ -145,7 +148,7 @@ def search(
 
 def _bayes(
     model: ModelSpec,
-    features: list[dict[str, str]],
+    features: list[FeatureColumn],
     X: pd.DataFrame,
     y: np.ndarray | None,
     folds: Folds,
@@ -184,7 +187,7 @@ def _suggest(trial: Any, name: str, value: SearchRange | list[Any]) -> Any:
     return trial.suggest_float(name, value.low, value.high, log=value.log)
 
 
-def check_space(model: ModelSpec, features: list[dict[str, str]], classes: list[Any] | None) -> None:
+def check_space(model: ModelSpec, features: list[FeatureColumn], classes: list[Any] | None) -> None:
     """Fail before any fitting when a tuning key is not a parameter of the pipeline."""
     if model.tuning is None:
         return
