@@ -107,7 +107,6 @@ class Project:
         """Check every definition and SQL file; raise DefinitionError listing all problems."""
         return self.catalog
 
-
     # --- compile ------------------------------------------------------------
 
     def compile_scoring(self, model: str, dialect: str | None = None) -> str:
@@ -119,9 +118,9 @@ class Project:
     def compile(self, name: str, dialect: str | None = None) -> str:
         """SQL of a sql model, a feature view (as of a spine) or a model's training set, in ``dialect``'s own plan."""
         catalog = self.catalog
-        target = dialect_for(dialect) if dialect else self.engine.sql_dialect
-        if name in self.sql_models:
-            return self.sql_models[name].sql(target.name)
+        if name in self.sql_models:  # a plain transpile: any SQLGlot dialect
+            return self.sql_models[name].sql(sqlglot_dialect(dialect) if dialect else self.engine.dialect)
+        target = dialect_for(dialect) if dialect else self.engine.sql_dialect  # a plan: a dialect object bigml_fs knows
         if name in catalog.views:
             refs = [FeatureRef(name, f.name) for f in catalog.views[name].spec.features]
             return training_sql(catalog, refs, target)
@@ -229,7 +228,9 @@ class Project:
         """Point-in-time features at each spine row, then the model's scores (``MODEL`` or ``MODEL@V``)."""
         from bigml_fs.scoring.predict import predict
 
-        return predict(self.workspace, model, spine, output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp)
+        return predict(
+            self.workspace, model, spine, output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp
+        )
 
     def predict_online(self, model: str, entities: Any) -> dict[str, Any]:
         """Online features for entity rows, then the model's scores (what ``POST /predict/{model}`` returns)."""
@@ -285,3 +286,15 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(module), name)
+
+
+def sqlglot_dialect(name: str) -> str:
+    """``name`` if SQLGlot knows the dialect, else a usage error listing them."""
+    from sqlglot.dialects.dialect import Dialect as SqlglotDialect
+
+    try:
+        SqlglotDialect.get_or_raise(name)
+    except ValueError:
+        known = sorted(d for d in SqlglotDialect.classes if d)
+        raise UsageError(f"--dialect {name!r}: SQLGlot has no such dialect{did_you_mean(name, known)}") from None
+    return name

@@ -110,3 +110,13 @@ def test_engines_import_nothing_from_the_compiler():
                 f"{path.name}: {n}" for n in names if n == "bigml_fs.compiler" or n.startswith("bigml_fs.compiler.")
             ]
     assert hits == []
+
+
+def test_a_sql_model_transpiles_to_any_sqlglot_dialect(example_project):
+    """DESIGN.md: a sql/ model prints in any SQLGlot dialect (a plain transpile, no plan to build)."""
+    from tests.test_cli import run
+
+    ok = run("--project", str(example_project), "compile", "payments", "--dialect", "mysql")
+    assert ok.exit_code == 0 and sqlglot.parse_one(ok.stdout, read="mysql") is not None
+    bad = run("--project", str(example_project), "compile", "payments", "--dialect", "mysqll")
+    assert bad.exit_code == 2 and "did you mean 'mysql'" in bad.stderr

@@ -15,10 +15,10 @@ from sqlglot import exp
 from bigml_fs.catalog import Catalog, FeatureRef
 from bigml_fs.compiler.sqlparts import ROW, TS
 from bigml_fs.compiler.training_query import TrainingQuery, training_query
+from bigml_fs.core.timeutil import EVENT_TIMESTAMP
 from bigml_fs.engines.dialects import Dialect
 
 SPINE = "__spine"
-EVENT_TIMESTAMP = "event_timestamp"
 
 
 def training_plan(catalog: Catalog, refs: list[FeatureRef], dialect: Dialect) -> TrainingQuery:
