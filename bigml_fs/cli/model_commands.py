@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,24 +64,20 @@ def train(
     table = Table(
         title=(
             f"{model} v{result.version} — test part "
-            f"({m['rows']['test']:,} rows after {m['window']['boundary'] or 'a random split'})"
+            f"({m.rows.test:,} rows after {m.window.boundary or 'a random split'})"
         )
     )
     table.add_column("metric")
     table.add_column("value", justify="right")
-    wanted = list(m["definition"].get("metrics") or [])
-    for name in wanted + [k for k in m["metrics"] if k not in wanted]:
-        if name in m["metrics"]:
-            table.add_row(f"[bold]{name}[/]" if name in wanted else name, _fmt(m["metrics"][name]))
+    wanted = list(m.definition.get("metrics") or [])
+    for name in wanted + [k for k in m.metrics if k not in wanted]:
+        if name in m.metrics:
+            table.add_row(f"[bold]{name}[/]" if name in wanted else name, _fmt(m.metrics[name]))
     console.print(table)
-    if m.get("cv"):
-        console.print(
-            f"CV ({m['cv']['folds']} folds by {m['cv']['by']}): {m['cv']['metric']} = {_fmt(m['cv']['mean'])}"
-        )
-    if m.get("tuning"):
-        console.print(
-            f"Tuning ({m['tuning']['method']}, {len(m['tuning']['trials'])} trials): best {m['tuning']['best_params']}"
-        )
+    if m.cv:
+        console.print(f"CV ({m.cv.folds} folds by {m.cv.by}): {m.cv.metric} = {_fmt(m.cv.mean)}")
+    if m.tuning:
+        console.print(f"Tuning ({m.tuning.method}, {len(m.tuning.trials)} trials): best {m.tuning.best_params}")
     console.print(f"Registered {escape(model)} v{result.version}: {escape(str(result.path))}")
     console.print(f"Report: {escape(str(result.report_path))}")
 
@@ -136,12 +133,12 @@ def _summary(version: Any, promoted: int | None) -> dict[str, Any]:
         "model": version.name,
         "version": version.number,
         "promoted": version.number == promoted,
-        "created_at": m.get("created_at"),
-        "task": m.get("task"),
-        "estimator": m.get("estimator"),
-        "rows": m.get("rows"),
-        "objective": m.get("objective"),
-        "metrics": m.get("metrics"),
+        "created_at": m.created_at,
+        "task": m.task,
+        "estimator": m.estimator,
+        "rows": m.rows.model_dump(),
+        "objective": m.objective,
+        "metrics": m.metrics,
         "path": str(version.path),
     }
 
@@ -198,36 +195,41 @@ def models_show(
         m = version.manifest()
         promoted = project.promoted_version(version.name)
     if as_json:
-        emit_json({"ok": True, "path": str(version.path), "promoted": promoted == version.number, "manifest": m})
+        emit_json(
+            {
+                "ok": True,
+                "path": str(version.path),
+                "promoted": promoted == version.number,
+                "manifest": json.loads(m.to_json()),
+            }
+        )
         return
     console.print(
-        f"[bold]{escape(version.label)}[/] ({m['task']}, {escape(m['estimator_class'])}) trained {m['created_at']}"
+        f"[bold]{escape(version.label)}[/] ({m.task}, {escape(m.estimator_class)}) trained {m.created_at}"
         + (" [green]promoted[/]" if promoted == version.number else "")
     )
-    w = m["window"]
+    w = m.window
     console.print(
-        f"train {w['train_start']} .. {w['train_end']} ({m['rows']['train']:,} rows); "
-        f"test {w['test_start']} .. {w['test_end']} ({m['rows']['test']:,} rows)"
+        f"train {w.train_start} .. {w.train_end} ({m.rows.train:,} rows); "
+        f"test {w.test_start} .. {w.test_end} ({m.rows.test:,} rows)"
     )
-    console.print(f"params: {escape(str(m['params']))}")
+    console.print(f"params: {escape(str(m.params))}")
     table = Table(title="metrics (test part)")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in m["metrics"].items():
+    for key, value in m.metrics.items():
         table.add_row(key, _fmt(value))
     console.print(table)
-    if m.get("cv"):
-        console.print(
-            f"CV: {m['cv']['metric']} = {_fmt(m['cv']['mean'])} over {m['cv']['folds']} folds by {m['cv']['by']}"
-        )
+    if m.cv:
+        console.print(f"CV: {m.cv.metric} = {_fmt(m.cv.mean)} over {m.cv.folds} folds by {m.cv.by}")
     features = Table(title="features")
     for column in ("column", "from", "type", "importance"):
         features.add_column(column)
-    importance = {r["feature"]: r["importance"] for r in m.get("importances") or []}
-    for f in m["features"]:
-        features.add_row(f["column"], f["ref"], f["type"], _fmt(importance.get(f["column"])))
+    importance = {r.feature: r.importance for r in m.importances}
+    for f in m.features:
+        features.add_row(f.column, f.ref, f.type, _fmt(importance.get(f.column)))
     console.print(features)
-    console.print("fingerprints: " + ", ".join(f"{k}={v}" for k, v in m["fingerprints"]["views"].items()))
+    console.print("fingerprints: " + ", ".join(f"{k}={v}" for k, v in m.fingerprints.views.items()))
     console.print(f"report: {escape(str(version.report_path))}")
 
 
