@@ -24,7 +24,8 @@ warm-up, contenders interleaved; peak memory of the process tree. Afterwards
 2,000 random entities are read back through plain Feast from both stores and
 compared.
 
-Usage: python benchmarks/bench_materialize.py [--entities 500000] [--rows 1000000] [--runs 3] [--stores sqlite,redis,postgres] [--write]
+Usage: python benchmarks/bench_materialize.py [--entities 500000] [--rows 1000000] [--runs 3] \
+[--stores sqlite,redis,postgres] [--write]
 ``--write`` puts the tables into benchmarks/RESULTS.md (section materialize).
 """
 
@@ -67,7 +68,8 @@ def generate(rows: int, entities: int) -> Path:
         COPY (
           SELECT (CASE WHEN i < {entities} THEN i ELSE hash(i, 1) % {entities} END + 1)::BIGINT AS driver_id,
                  (TIMESTAMPTZ '{START}' + to_seconds((hash(i, 2) % (30 * 86400))::BIGINT)) AS ts,
-                 (TIMESTAMPTZ '{START}' + to_seconds((hash(i, 2) % (30 * 86400))::BIGINT) + to_microseconds((hash(i, 3) % 2000001)::BIGINT)) AS created,
+                 (TIMESTAMPTZ '{START}' + to_seconds((hash(i, 2) % (30 * 86400))::BIGINT) \
++ to_microseconds((hash(i, 3) % 2000001)::BIGINT)) AS created,
                  (hash(i, 4) % 1000000) / 1000000.0 AS conv_rate,
                  (hash(i, 5) % 500)::BIGINT AS trips
           FROM range({rows}) t(i)
@@ -80,7 +82,10 @@ def online_yaml(store: str, name: str) -> str:
         return f"online_store: {{type: sqlite, path: {DATA}/{name}/.bigml/online.db}}"
     if store == "redis":
         return f"online_store: {{type: redis, host: {REDIS['host']}, port: {REDIS['port']}}}"
-    return f"online_store: {{type: postgres, host: {POSTGRES['host']}, port: {POSTGRES['port']}, database: {POSTGRES['database']}, user: {POSTGRES['user']}, schema: {name}}}"
+    return (
+        f"online_store: {{type: postgres, host: {POSTGRES['host']}, port: {POSTGRES['port']}, "
+        f"database: {POSTGRES['database']}, user: {POSTGRES['user']}, schema: {name}}}"
+    )
 
 
 def bigml_project(name: str, source: Path, store: str, features: str) -> Path:
@@ -132,18 +137,21 @@ from feast.value_type import ValueType
 repo = Path({repo!r}); apply = sys.argv[1:] == ['apply']
 if apply:
     shutil.rmtree(repo, ignore_errors=True); repo.mkdir(parents=True)
-config = dict(project={project!r}, registry=str(repo / 'registry.db'), provider='local', offline_store={{'type': 'duckdb'}},
+config = dict(project={project!r}, registry=str(repo / 'registry.db'), provider='local', \
+offline_store={{'type': 'duckdb'}},
               online_store={online!r}, entity_key_serialization_version=3)
 store = FeatureStore(config=RepoConfig(**config, repo_path=str(repo)))
 driver = Entity(name='driver', join_keys=['driver_id'], value_type=ValueType.INT64)
-fields = [Field(name='driver_id', dtype=ftypes.Int64)] + [Field(name=n, dtype=getattr(ftypes, t)) for n, t in {fields!r}]
+fields = [Field(name='driver_id', dtype=ftypes.Int64)] + \
+[Field(name=n, dtype=getattr(ftypes, t)) for n, t in {fields!r}]
 view = FeatureView(name={view!r}, entities=[driver], ttl=timedelta(0), schema=fields,
                    source=FileSource(path={path!r}, timestamp_field={ts!r}, created_timestamp_column={created!r}))
 if apply:
     store.apply([driver, view])
     sys.exit(0)
 t0 = time.perf_counter()
-store.materialize(start_date=datetime(2000, 1, 1, tzinfo=timezone.utc), end_date=datetime(2024, 2, 1, tzinfo=timezone.utc))
+store.materialize(start_date=datetime(2000, 1, 1, tzinfo=timezone.utc), \
+end_date=datetime(2024, 2, 1, tzinfo=timezone.utc))
 with open(repo / 'call_seconds.txt', 'a') as fh:
     fh.write(f'{{time.perf_counter() - t0}}\\n')
 """
@@ -184,7 +192,8 @@ if store == 'redis':
         r.delete(*keys[i:i + 10000])
 if store == 'postgres':
     import psycopg
-    with psycopg.connect('host={POSTGRES["host"]} port={POSTGRES["port"]} user={POSTGRES["user"]} dbname={POSTGRES["database"]}', autocommit=True) as c:
+    with psycopg.connect('host={POSTGRES["host"]} port={POSTGRES["port"]} user={POSTGRES["user"]} \
+dbname={POSTGRES["database"]}', autocommit=True) as c:
         for (t,) in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (project,)).fetchall():
             c.execute('TRUNCATE "' + project + '"."' + t + '"')
 os.execv({then[0]!r}, {then!r})
@@ -316,7 +325,8 @@ def report(title: str, results: list[Measurement], check: str, call: list[float]
     lines = [f"\n#### {title}\n", "| contender | median s | peak MB (process tree) |", "|---|---|---|"]
     for r in results:
         lines.append(
-            f"| {r.name} | {'failed: ' + r.failed.splitlines()[-1][:80] if r.failed else f'{r.median:.2f}'} | {'' if r.failed else f'{r.peak:.0f}'} |"
+            f"| {r.name} | {'failed: ' + r.failed.splitlines()[-1][:80] if r.failed else f'{r.median:.2f}'} | "
+            f"{'' if r.failed else f'{r.peak:.0f}'} |"
         )
     if ours.seconds and theirs.seconds:
         call_text = f"{statistics.median(call):.2f} s" if call else "n/a"
@@ -360,9 +370,13 @@ def main() -> None:
             sections.append(report(f"{store}: {title}", results, check, call))
     header = (
         f"\n### Run of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
-        f"{args.rows:,} source rows, {args.entities:,} entities, `--end {END}`; median of {args.runs} runs after a warm-up, contenders interleaved, each from an emptied online store (registries applied before timing); "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}.\n"
-        f"Reproduce: `.venv/bin/python benchmarks/bench_materialize.py --entities {args.entities} --rows {args.rows} --runs {args.runs} --stores {args.stores} --cases {args.cases}`\n"
+        f"{args.rows:,} source rows, {args.entities:,} entities, `--end {END}`; median of {args.runs} runs "
+        f"after a warm-up, contenders interleaved, each from an emptied online store "
+        f"(registries applied before timing); "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"duckdb {duckdb.__version__}.\n"
+        f"Reproduce: `.venv/bin/python benchmarks/bench_materialize.py --entities {args.entities} --rows {args.rows} "
+        f"--runs {args.runs} --stores {args.stores} --cases {args.cases}`\n"
     )
     text = header + "\n".join(sections)
     print(text)

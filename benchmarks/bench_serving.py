@@ -212,7 +212,8 @@ def run(project: Path, n_requests: int, warmup: int, seed: int) -> dict[tuple[st
         for conn in conns.values():
             conn.close()
     print(
-        f"values compared with Feast's in sampled answers: {compared:,}, differing: {differing} (values past their ttl, OUTSIDE_MAX_AGE in bigml-fs, not compared)"
+        f"values compared with Feast's in sampled answers: {compared:,}, differing: {differing} "
+        f"(values past their ttl, OUTSIDE_MAX_AGE in bigml-fs, not compared)"
     )
     return latencies
 
@@ -240,7 +241,8 @@ def count_customers(project: Path) -> int:
 
 def report(latencies: dict[tuple[str, int], list[float]], args: argparse.Namespace) -> str:
     lines = [
-        f"HTTP latency, {args.requests} interleaved requests per server and size (after {args.warmup} warm-up), {args.rows:,} generated transactions, "
+        f"HTTP latency, {args.requests} interleaved requests per server and size (after {args.warmup} warm-up), "
+        f"{args.rows:,} generated transactions, "
         f"SQLite online store; {platform.python_version()}, {os.cpu_count()} CPUs.",
         "",
         "| entities | bigml-fs p50 | bigml-fs p99 | Feast p50 | Feast p99 | p99 ratio (bigml-fs / Feast) | target |",
@@ -250,7 +252,8 @@ def report(latencies: dict[tuple[str, int], list[float]], args: argparse.Namespa
         ours, theirs = latencies[("bigml-fs", n)], latencies[("feast", n)]
         p99_ratio = percentile(ours, 99) / percentile(theirs, 99)
         lines.append(
-            f"| {n} | {percentile(ours, 50):.2f} ms | {percentile(ours, 99):.2f} ms | {percentile(theirs, 50):.2f} ms | {percentile(theirs, 99):.2f} ms | {p99_ratio:.2f} | {target} |"
+            f"| {n} | {percentile(ours, 50):.2f} ms | {percentile(ours, 99):.2f} ms | "
+            f"{percentile(theirs, 50):.2f} ms | {percentile(theirs, 99):.2f} ms | {p99_ratio:.2f} | {target} |"
         )
     return "\n".join(lines)
 

@@ -93,7 +93,8 @@ def assert_same(pipeline: Any, table: pa.Table, task: str, features: list[str] =
         if name == "prediction" and task != "regression":
             mismatch = np.flatnonzero(np.asarray([a != b for a, b in zip(col, values, strict=True)]))
             assert mismatch.size == 0, (
-                f"{name}: {mismatch.size} rows differ, first {mismatch[:5]}: sql {col[mismatch[:5]]} sklearn {values[mismatch[:5]]}"
+                f"{name}: {mismatch.size} rows differ, first {mismatch[:5]}: "
+                f"sql {col[mismatch[:5]]} sklearn {values[mismatch[:5]]}"
             )
         else:
             diff = np.abs(col.astype(np.float64) - values.astype(np.float64))

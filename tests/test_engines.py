@@ -230,14 +230,18 @@ def test_postgres_table_sources_are_read_in_place(tmp_path: Path, engine_block: 
     ) as con:
         con.execute(f'CREATE TABLE "{schema}".clicks (user_id bigint, page text, ts timestamptz)')
         con.execute(
-            f"""INSERT INTO "{schema}".clicks VALUES (1, 'a', '2024-05-01 00:00:00+00'), (1, 'b', '2024-05-01 00:01:00+00'), (2, 'x', '2024-05-01 00:00:00+00')"""
+            f"""INSERT INTO "{schema}".clicks VALUES (1, 'a', '2024-05-01 00:00:00+00'), """
+            "(1, 'b', '2024-05-01 00:01:00+00'), (2, 'x', '2024-05-01 00:00:00+00')"
         )
     spec = {
         "name": "t",
         "entities": [{"name": "user", "join_keys": ["user_id"]}],
         "sources": [{"name": "clicks", "table": f"{schema}.clicks", "timestamp": "ts"}],
     }
-    features = "feature_views:\n  - {name: c, entities: [user], source: clicks, features: [{name: page}, {name: n_1h, agg: count, window: 1h}]}\n"
+    features = (
+        "feature_views:\n  - {name: c, entities: [user], source: clicks, "
+        "features: [{name: page}, {name: n_1h, agg: count, window: 1h}]}\n"
+    )
     root = helpers.write_project(tmp_path / "p", spec, features)
     t0 = 1714521600 * 1_000_000
     spine = pa.table(
@@ -260,7 +264,8 @@ def test_postgres_table_sources_are_read_in_place(tmp_path: Path, engine_block: 
 
 
 def test_postgres_probes_an_indexed_copy_of_a_sql_view_model(tmp_path: Path, engine_block: dict):
-    """A LATERAL probe into a view would run the view once per spine row: the plan reads an indexed temp copy instead."""
+    """A LATERAL probe into a view would run the view once per spine row: the plan reads an indexed temp copy
+    instead."""
     t0 = 1714521600 * 1_000_000
     events = pa.table(
         {
@@ -274,7 +279,10 @@ def test_postgres_probes_an_indexed_copy_of_a_sql_view_model(tmp_path: Path, eng
         "entities": [{"name": "user", "join_keys": ["user_id"]}],
         "sources": [{"name": "events", "path": "data/events.parquet", "timestamp": "ts"}],
     }
-    features = "feature_views:\n  - {name: v, entities: [user], source: paid, timestamp: ts, ttl: 1d, features: [{name: doubled}, {name: n_1h, agg: count, window: 1h}]}\n"
+    features = (
+        "feature_views:\n  - {name: v, entities: [user], source: paid, timestamp: ts, ttl: 1d, "
+        "features: [{name: doubled}, {name: n_1h, agg: count, window: 1h}]}\n"
+    )
     sql = {"paid": "SELECT user_id, amount * 2 AS doubled, ts FROM {{ source('events') }} WHERE amount > 1"}
     spine = pa.table(
         {
@@ -293,6 +301,7 @@ def test_postgres_probes_an_indexed_copy_of_a_sql_view_model(tmp_path: Path, eng
     with helpers.load(helpers.write_project(tmp_path / "pg", spec, features, sql=sql, tables={"events": events})) as p:
         _assert_same(expected, p.training_set(features=["v:*"], spine=spine))
         copies = p.engine.rows(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = (SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()) AND tablename LIKE 'bigml_lookup_%'"
+            "SELECT indexname FROM pg_indexes WHERE schemaname = "
+            "(SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()) AND tablename LIKE 'bigml_lookup_%'"
         )
     assert len(copies) == 1  # the view model was copied once and indexed on (user_id, ts)

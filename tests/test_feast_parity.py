@@ -36,7 +36,8 @@ def _data(seed: int, n_rows: int, n_keys: int) -> pa.Table:
     )
 
 
-# ttl 30h fails inside Feast 0.67 itself (Ibis: "Unable to infer interval type from mixed units"), so whole days or hours only
+# ttl 30h fails inside Feast 0.67 itself (Ibis: "Unable to infer interval type from mixed units"),
+# so whole days or hours only
 @pytest.mark.parametrize(("ttl_hours", "seed"), [(None, 1), (6, 2), (48, 3)])
 def test_latest_values_equal_feast(tmp_path, ttl_hours, seed):
     table = _data(seed, n_rows=4000, n_keys=60)
@@ -110,5 +111,6 @@ def test_latest_values_equal_feast(tmp_path, ttl_hours, seed):
         both_null = a.isna() & b.isna()
         equal = both_null | (a.astype(object) == b.astype(object))
         assert equal.all(), (
-            f"{column}: {int((~equal).sum())} rows differ, e.g.\n{pd.concat([spine[~equal], a[~equal], b[~equal]], axis=1).head()}"
+            f"{column}: {int((~equal).sum())} rows differ, e.g.\n"
+            f"{pd.concat([spine[~equal], a[~equal], b[~equal]], axis=1).head()}"
         )

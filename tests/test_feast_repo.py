@@ -50,7 +50,8 @@ def feast_store(materialized: Path):
 def _spine(project: Project, view_name: str, n: int, seed: int) -> pd.DataFrame:
     view = project.catalog.views[view_name]
     keys = project.engine.to_arrow(
-        f"SELECT DISTINCT {', '.join(view.keys)} FROM {view.relation.sql('duckdb')} WHERE {' AND '.join(k + ' IS NOT NULL' for k in view.keys)} ORDER BY ALL"
+        f"SELECT DISTINCT {', '.join(view.keys)} FROM {view.relation.sql('duckdb')} "
+        f"WHERE {' AND '.join(k + ' IS NOT NULL' for k in view.keys)} ORDER BY ALL"
     ).to_pandas()
     rng = np.random.default_rng(seed)
     picks = keys.iloc[rng.integers(0, len(keys), n)].reset_index(drop=True)
@@ -217,6 +218,9 @@ def test_feast_online_reads_postgres(tmp_path, postgres_schema):
     root = _project(tmp_path / "p", _trips(5, 1500, days=6))
     (root / "project.yaml").write_text(
         (root / "project.yaml").read_text()
-        + f"online_store: {{type: postgres, host: {info['host']}, port: {info['port']}, database: {info['database']}, user: {info['user']}, schema: {schema}}}\n"
+        + (
+            f"online_store: {{type: postgres, host: {info['host']}, port: {info['port']}, "
+            f"database: {info['database']}, user: {info['user']}, schema: {schema}}}\n"
+        )
     )
     _feast_online_matches(root, "2024-03-05T06:00:00Z")

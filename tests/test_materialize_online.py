@@ -52,7 +52,8 @@ class MemoryStore:
 
 def _features(window: int, ttl: int | None) -> str:
     aggs = "\n".join(
-        f"      - {{name: {agg}_v, agg: {agg}, expr: {'label' if agg in ('count_distinct', 'first', 'last') else 'value'}, window: {window}s}}"
+        f"      - {{name: {agg}_v, agg: {agg}, "
+        f"expr: {'label' if agg in ('count_distinct', 'first', 'last') else 'value'}, window: {window}s}}"
         for agg in AGGS
     )
     ttl_line = f"    ttl: {ttl}s\n" if ttl else ""

@@ -28,7 +28,10 @@ PROJECT = {
     "sources": [{"name": "events", "path": "data/events.parquet", "timestamp": "ts"}],
 }
 SQL = {
-    "totals": "{{ config(materialized='table') }}\nSELECT user_id, sum(amount) AS total FROM {{ source('events') }} GROUP BY user_id\n",
+    "totals": (
+        "{{ config(materialized='table') }}\n"
+        "SELECT user_id, sum(amount) AS total FROM {{ source('events') }} GROUP BY user_id\n"
+    ),
     "doubled": "SELECT user_id, total * 2 AS total2 FROM {{ ref('totals') }}\n",
 }
 FEATURES = """
@@ -89,7 +92,8 @@ def totals(root: Path) -> tuple[list, list]:
 
 
 def built_at(root: Path, engine: dict) -> object:
-    """When the engine's bookkeeping says the table of 'totals' was last built (after this command resolved the project)."""
+    """When the engine's bookkeeping says the table of 'totals' was last built (after this command resolved the
+    project)."""
     with Project.load(root) as project:
         project.validate()
         if engine["type"] == "duckdb":
@@ -107,9 +111,15 @@ def table_kind(root: Path, engine: dict) -> list:
         project.validate()
         if engine["type"] == "duckdb":
             assert project.catalog.relations["totals"].sql("duckdb") == '"bigml_models"."totals"'
-            sql = "SELECT table_type FROM information_schema.tables WHERE table_schema = 'bigml_models' AND table_name = 'totals'"
+            sql = (
+                "SELECT table_type FROM information_schema.tables "
+                "WHERE table_schema = 'bigml_models' AND table_name = 'totals'"
+            )
         else:
-            sql = f"SELECT c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{engine['schema']}' AND c.relname = 'bigml_model_totals'"
+            sql = (
+                "SELECT c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                f"WHERE n.nspname = '{engine['schema']}' AND c.relname = 'bigml_model_totals'"
+            )
         return project.engine.to_arrow(sql).column(0).to_pylist()
 
 
@@ -145,7 +155,10 @@ def test_a_table_over_a_database_table_is_rebuilt_every_time(tmp_path: Path):
     write_project(
         root,
         spec,
-        "feature_views:\n  - {name: tot, entities: [user], source: totals, timestamp: none, features: [{name: total}]}\n",
+        (
+            "feature_views:\n  - {name: tot, entities: [user], source: totals, timestamp: none, "
+            "features: [{name: total}]}\n"
+        ),
         sql={"totals": SQL["totals"]},
     )
     engine = {"type": "duckdb"}
@@ -176,7 +189,9 @@ def test_materialized_must_be_view_or_table(tmp_path: Path):
 
 def test_a_table_the_engine_cannot_build_names_the_model_file(tmp_path: Path):
     sql = {
-        "totals": "{{ config(materialized='table') }}\nSELECT user_id, no_such_column AS total FROM {{ source('events') }}\n",
+        "totals": (
+            "{{ config(materialized='table') }}\nSELECT user_id, no_such_column AS total FROM {{ source('events') }}\n"
+        ),
         "doubled": SQL["doubled"],
     }
     root = make(tmp_path / "p", {"type": "duckdb"}, sql)

@@ -337,7 +337,8 @@ models:
 
 
 def test_labels_known_later_never_leak_into_training_rows(example_project, tmp_path):
-    """A view over the label source, stamped when each label became known, only gives labels known by the prediction time."""
+    """A view over the label source, stamped when each label became known, only gives labels known by the prediction
+    time."""
     root = copy_example(example_project, tmp_path / "leak", fast=False)
     (root / "sql" / "customer_labels.sql").write_text(LEAK_SQL)
     (root / "features" / "labels.yaml").write_text(LEAK_VIEW)

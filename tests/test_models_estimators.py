@@ -155,13 +155,20 @@ EXTRA = {
         "classification",
         "decision_tree",
         "y_bin",
-        "    cv: {folds: 3, by: time}\n    tuning: {method: grid, space: {max_depth: [2, 3], min_samples_leaf: [1, 5]}}\n    metrics: [average_precision]\n",
+        (
+            "    cv: {folds: 3, by: time}\n"
+            "    tuning: {method: grid, space: {max_depth: [2, 3], min_samples_leaf: [1, 5]}}\n"
+            "    metrics: [average_precision]\n"
+        ),
     ),
     "x_bayes": (
         "regression",
         "ridge",
         "y_reg",
-        "    cv: {folds: 3, by: random}\n    tuning: {method: bayes, n_iter: 4, space: {alpha: {low: 0.01, high: 10, log: true}}}\n",
+        (
+            "    cv: {folds: 3, by: random}\n"
+            "    tuning: {method: bayes, n_iter: 4, space: {alpha: {low: 0.01, high: 10, log: true}}}\n"
+        ),
     ),
     "x_random_split": (
         "classification",

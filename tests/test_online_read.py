@@ -177,7 +177,8 @@ def test_one_round_trip_per_feast_view(loaded):
 
 
 def test_to_dict_is_feasts_feature_server_json(loaded, tmp_path):
-    """Plain Feast over the same store returns the same JSON (views without ttl, so Feast's missing ttl check does not matter)."""
+    """Plain Feast over the same store returns the same JSON (views without ttl, so Feast's missing ttl check does not
+    matter)."""
     from feast import FeatureStore
     from feast.feature_server_utils import convert_response_to_dict
     from feast.repo_config import RepoConfig

@@ -453,7 +453,8 @@ def test_unreachable_servers_name_host_and_port_not_password(tmp_path, monkeypat
 
 
 def test_sqlite_times_right_through_feast_off_utc(tmp_path, monkeypatch):
-    """Feast's sqlite3 adapter stores naive-UTC-as-local seconds; off UTC we store the same, so Feast reads the right times."""
+    """Feast's sqlite3 adapter stores naive-UTC-as-local seconds; off UTC we store the same, so Feast reads the right
+    times."""
     import time
 
     from feast.infra.online_stores.sqlite import SqliteOnlineStore as Feast

@@ -52,7 +52,8 @@ def _table(events: list[oracle.Event]) -> pa.Table:
 def _project(root: Path, events: list[oracle.Event], ttl: int | None, window: int) -> Path:
     ttl_line = f"ttl: {ttl}s" if ttl else ""
     aggs = "\n".join(
-        f"          - {{name: {agg}_v, agg: {agg}, expr: {'label' if agg in ('count_distinct', 'first', 'last') else 'value'}, window: {window}s}}"
+        f"          - {{name: {agg}_v, agg: {agg}, "
+        f"expr: {'label' if agg in ('count_distinct', 'first', 'last') else 'value'}, window: {window}s}}"
         for agg in AGGS
     )
     features = f"""

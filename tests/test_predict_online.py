@@ -26,13 +26,15 @@ models:
   - name: online_reg
     task: regression
     labels: {source: payments, target: amount, timestamp: ts}
-    features: [customer_spend:amount_avg_30d, customer_spend:amount_sum_7d, customer_profile:credit_limit, customer_profile:segment]
+    features: [customer_spend:amount_avg_30d, customer_spend:amount_sum_7d, \
+customer_profile:credit_limit, customer_profile:segment]
     estimator: ridge
     preprocessing: {impute: median, scale: standard, encode: onehot}
   - name: online_clf
     task: classification
     labels: {source: labeled_payments, target: is_fraud, timestamp: ts}
-    features: [customer_spend:amount_avg_30d, customer_spend:amount_max_7d, customer_profile:credit_limit, customer_profile:segment]
+    features: [customer_spend:amount_avg_30d, customer_spend:amount_max_7d, \
+customer_profile:credit_limit, customer_profile:segment]
     estimator: random_forest
     params: {n_estimators: 10, max_depth: 4}
 """

@@ -294,7 +294,8 @@ def test_postgres_scores_equal_sklearn(postgres_schema):
     conninfo = f"host={info['host']} port={info['port']} user={info['user']} dbname={info['database']}"
     with psycopg.connect(conninfo, autocommit=True) as con:
         con.execute(
-            f'CREATE TABLE "{schema}".scored (row_id BIGINT, n0 DOUBLE PRECISION, n1 DOUBLE PRECISION, n2 DOUBLE PRECISION, c0 TEXT, c1 TEXT)'
+            f'CREATE TABLE "{schema}".scored '
+            "(row_id BIGINT, n0 DOUBLE PRECISION, n1 DOUBLE PRECISION, n2 DOUBLE PRECISION, c0 TEXT, c1 TEXT)"
         )
         with con.cursor() as cur, cur.copy(f'COPY "{schema}".scored FROM STDIN') as copy:
             for row in scored.to_pylist():

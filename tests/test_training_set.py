@@ -145,7 +145,8 @@ def test_csv_spine_with_per_row_offsets_and_string_keys(project, tmp_path):
     path = tmp_path / "spine.csv"
     # the same instant written in three offsets, and a naive time (UTC)
     path.write_text(
-        "user_id,when\n1,2024-05-01T01:01:00+01:00\n1,2024-05-01T00:01:00Z\n1,2024-04-30T19:01:00-05:00\n1,2024-05-01 00:00:30\n"
+        "user_id,when\n1,2024-05-01T01:01:00+01:00\n1,2024-05-01T00:01:00Z\n"
+        "1,2024-04-30T19:01:00-05:00\n1,2024-05-01 00:00:30\n"
     )
     out = project.training_set(features=["clicks_view:last_page"], spine=path).to_pylist()
     assert [r["last_page"] for r in out] == ["c", "c", "c", "a"]
@@ -387,7 +388,10 @@ def test_sql_and_expressions_are_transpiled_from_the_project_dialect(tmp_path):
         "sources": [{"name": "orders", "path": "data/orders.parquet", "timestamp": "ts"}],
     }
     sql = {
-        "orders_pg": "SELECT user_id, amount::integer AS whole, ts, 'y' || TO_CHAR(ts, 'YYYY') AS label FROM {{ source('orders') }}"
+        "orders_pg": (
+            "SELECT user_id, amount::integer AS whole, ts, 'y' || TO_CHAR(ts, 'YYYY') AS label "
+            "FROM {{ source('orders') }}"
+        )
     }
     features = """
     feature_views:
