@@ -161,7 +161,8 @@ def _check_sources(defs: Definitions, catalog: Catalog, problems: list[Problem])
                 problems.append(
                     origin.problem(
                         key,
-                        f"source '{source.name}' has no column '{column}'{did_you_mean(column, columns)}; its columns: {', '.join(columns)}",
+                        f"source '{source.name}' has no column '{column}'{did_you_mean(column, columns)}; its columns: "
+                        f"{', '.join(columns)}",
                     )
                 )
                 broken.add(source.name)
@@ -169,7 +170,8 @@ def _check_sources(defs: Definitions, catalog: Catalog, problems: list[Problem])
                 problems.append(
                     origin.problem(
                         key,
-                        f"column '{column}' of source '{source.name}' is {columns[column]}, not a timestamp or date; cast it in a sql/ model",
+                        f"column '{column}' of source '{source.name}' is {columns[column]}, not a timestamp or date; "
+                        "cast it in a sql/ model",
                     )
                 )
                 broken.add(source.name)
@@ -195,7 +197,8 @@ def _resolve_view(
             problems.append(
                 origin.problem(
                     ("entities", i),
-                    f"unknown entity '{ref.name}'{did_you_mean(ref.name, entities)}; declare it under 'entities:' in project.yaml",
+                    f"unknown entity '{ref.name}'{did_you_mean(ref.name, entities)}; declare it under 'entities:' in "
+                    "project.yaml",
                 )
             )
             continue
@@ -213,7 +216,8 @@ def _resolve_view(
                 problems.append(
                     origin.problem(
                         ("entities", i),
-                        f"key column '{column}' is used twice; map one entity's keys to other columns with keys: {{...}}",
+                        f"key column '{column}' is used twice; map one entity's keys to other columns with keys: "
+                        f"{{...}}",
                     )
                 )
             keys.append(column)
@@ -234,7 +238,8 @@ def _resolve_view(
         problems.append(
             origin.problem(
                 "source",
-                f"unknown source '{view.source}'{did_you_mean(view.source, candidates)}; name a source in project.yaml or a sql/ model",
+                f"unknown source '{view.source}'{did_you_mean(view.source, candidates)}; name a source in project.yaml "
+                "or a sql/ model",
             )
         )
         return None
@@ -247,7 +252,8 @@ def _resolve_view(
             problems.append(
                 origin.problem(
                     "timestamp",
-                    f"a view over the sql model '{view.source}' needs 'timestamp:' (its event time column), or 'timestamp: none' for a static table",
+                    f"a view over the sql model '{view.source}' needs 'timestamp:' (its event time column), or "
+                    "'timestamp: none' for a static table",
                 )
             )
     if timestamp == "none":
@@ -271,7 +277,8 @@ def _resolve_view(
             problems.append(
                 origin.problem(
                     key,
-                    f"column '{col}' of '{view.source}' is {columns[col]}, not a timestamp or date; cast it in a sql/ model",
+                    f"column '{col}' of '{view.source}' is {columns[col]}, not a timestamp or date; cast it in a sql/ "
+                    "model",
                 )
             )
     relation = catalog.relations[view.source]
@@ -312,7 +319,8 @@ def _check_static(origin: Origin, view: FeatureViewSpec, problems: list[Problem]
             problems.append(
                 origin.problem(
                     ("features", i, "agg"),
-                    f"feature '{feature.name}': a static source has no event time, so window aggregates are not possible",
+                    f"feature '{feature.name}': a static source has no event time, so window aggregates are not "
+                    "possible",
                 )
             )
 
@@ -329,7 +337,10 @@ def _probe_expression(
     for column in parsed.find_all(exp.Column):
         name = column.name
         if name and not column.table and name.lower() not in lowered:
-            return f"expression {text!r} names column '{name}' that '{source}' does not have{did_you_mean(name, columns)}; its columns: {', '.join(columns)}"
+            return (
+                f"expression {text!r} names column '{name}' that '{source}' does not "
+                f"have{did_you_mean(name, columns)}; its columns: {', '.join(columns)}"
+            )
     try:
         engine.columns(exp.select(parsed).from_(relation).limit(0))
     except BigmlError as exc:
@@ -355,7 +366,8 @@ def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems
         problems.append(
             origin.problem(
                 "estimator",
-                f"unknown {model.task} estimator '{model.estimator}'{did_you_mean(model.estimator, known)}; use one of {', '.join(known)} or a dotted path like sklearn.ensemble.ExtraTreesClassifier",
+                f"unknown {model.task} estimator '{model.estimator}'{did_you_mean(model.estimator, known)}; use one of "
+                f"{', '.join(known)} or a dotted path like sklearn.ensemble.ExtraTreesClassifier",
             )
         )
     for i, metric in enumerate(model.metrics):
@@ -363,7 +375,8 @@ def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems
             problems.append(
                 origin.problem(
                     ("metrics", i),
-                    f"unknown {model.task} metric '{metric}'{did_you_mean(metric, METRICS[model.task])}; use one of {', '.join(METRICS[model.task])}",
+                    f"unknown {model.task} metric '{metric}'{did_you_mean(metric, METRICS[model.task])}; use one of "
+                    f"{', '.join(METRICS[model.task])}",
                 )
             )
     labels = model.labels

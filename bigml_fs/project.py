@@ -110,7 +110,9 @@ class Project:
     # --- compile ------------------------------------------------------------
 
     def compile_scoring(self, model: str, dialect: str | None = None) -> str:
-        """In-warehouse scoring SQL of a registered model version (``MODEL`` or ``MODEL@V``) over its training-set query."""
+        """In-warehouse scoring SQL of a registered model version (``MODEL`` or ``MODEL@V``) over
+        its training-set query.
+        """
         from bigml_fs.scoring.compile import scoring_sql
 
         return scoring_sql(self.workspace, model, dialect)
@@ -130,7 +132,8 @@ class Project:
             return training_sql(catalog, refs, target)
         known = [*self.sql_models, *catalog.views, *catalog.models]
         raise UsageError(
-            f"nothing named '{name}' to compile{did_you_mean(name, known)}; give a sql model, feature view or model name"
+            f"nothing named '{name}' to compile{did_you_mean(name, known)}; give a sql model, feature view or model "
+            "name"
         )
 
     def compile_plan(self, refs: list[FeatureRef], dialect: Dialect) -> TrainingQuery:

@@ -62,7 +62,8 @@ def render_sql(
             value = default
         else:
             raise _TemplateError(
-                f"var('{name}') has no value{did_you_mean(name, variables)}; add it under 'vars:' in project.yaml or pass --var {name}=VALUE"
+                f"var('{name}') has no value{did_you_mean(name, variables)}; add it under 'vars:' in project.yaml or "
+                f"pass --var {name}=VALUE"
             )
         result.vars_used[name] = value
         return value

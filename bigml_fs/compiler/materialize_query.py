@@ -26,10 +26,10 @@ from sqlglot import exp
 from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler.features import HI, LO, latest_query, window_query
 from bigml_fs.compiler.sqlparts import TS, alias, all_not_null, col, micros
+from bigml_fs.core.timeutil import EVENT_TIMESTAMP
 from bigml_fs.engines.dialects import DUCKDB, Dialect
 from bigml_fs.spec.schema import FeatureSpec
 
-EVENT_TS = "event_timestamp"
 RN = "__rn"
 
 
@@ -75,7 +75,9 @@ def latest_rows(
     since_us: int | None = None,
     dialect: Dialect = DUCKDB,
 ) -> exp.Select:
-    """Deduplicated rows (keys, ``__ts``, features, tie hashes) with since < event time <= end, in ``dialect``'s plan."""
+    """Deduplicated rows (keys, ``__ts``, features, tie hashes) with since < event time <= end, in
+    ``dialect``'s plan.
+    """
     vq = latest_query(restrict_source(view, since_us, dialect=dialect), features, read, dialect)
     query = exp.select("*").from_(vq.query.subquery("__latest"))
     if view.timestamp is not None:
@@ -157,7 +159,7 @@ def previous_rows(
     relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int, dialect: Dialect = DUCKDB
 ) -> exp.Select:
     """Rows of a previously published Parquet table with event time <= ``upto_us``, back in the ``__ts`` form."""
-    ts = dialect.epoch_us(col(EVENT_TS), "TIMESTAMP WITH TIME ZONE")
+    ts = dialect.epoch_us(col(EVENT_TIMESTAMP), "TIMESTAMP WITH TIME ZONE")
     return (
         exp.select(*[col(k) for k in view.keys], alias(ts, TS), *[col(f.name) for f in features])
         .from_(relation.copy())
@@ -169,7 +171,7 @@ def offline_table(table: str, view: ResolvedView, features: list[FeatureSpec]) -
     """What goes to Parquet: keys, event_timestamp, features, in a deterministic order."""
     keys = [col(k) for k in view.keys]
     return (
-        exp.select(*keys, alias(to_timestamp(col(TS)), EVENT_TS), *[col(f.name) for f in features])
+        exp.select(*keys, alias(to_timestamp(col(TS)), EVENT_TIMESTAMP), *[col(f.name) for f in features])
         .from_(exp.table_(table, quoted=True))
         .order_by(*[k.copy() for k in keys], col(TS))
     )
@@ -197,7 +199,7 @@ def online_rows(
         cond = exp.and_(cond, exp.GTE(this=col(TS), expression=exp.Literal.number(end_us - ttl_us)))
     stamp = to_timestamp(exp.Literal.number(end_us)) if window_part else to_timestamp(col(TS))
     return (
-        exp.select(*[k.copy() for k in keys], alias(stamp, EVENT_TS), *[col(f.name) for f in features])
+        exp.select(*[k.copy() for k in keys], alias(stamp, EVENT_TIMESTAMP), *[col(f.name) for f in features])
         .from_(ranked.subquery("__ranked"))
         .where(cond)
         .order_by(*[k.copy() for k in keys])

@@ -340,7 +340,9 @@ def _join_latest_carried(
     i: int,
     dialect: Dialect,
 ) -> tuple[exp.Select, dict[str, exp.Expression]]:
-    """``carry``: the last event at or before each spine point, over events and spine points (events first at equal t)."""
+    """``carry``: the last event at or before each spine point, over events and spine points (events
+    first at equal t).
+    """
     cte, ref = f"__view{i}", f"__v{i}"
     deduped = latest_query(view, features, read_dialect, dialect).query
     fields = [TS, *[f.name for f in features], LO, HI]

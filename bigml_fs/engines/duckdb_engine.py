@@ -103,17 +103,21 @@ class DuckDBEngine(Engine):
         return int(written[0][0])
 
     def create_model_table(self, name: str, query: exp.Expression | str, signature: str | None) -> exp.Table:
-        """``bigml_models.<name>``, kept in the warehouse file; rebuilt in one transaction when its signature changes."""
+        """``bigml_models.<name>``, kept in the warehouse file; rebuilt in one transaction when its
+        signature changes.
+        """
         table = exp.table_(name, db=MODEL_SCHEMA, quoted=True)
         book = exp.table_(SIGNATURES, db=MODEL_SCHEMA, quoted=True).sql("duckdb")
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}")
         self.execute(
-            f"CREATE TABLE IF NOT EXISTS {book} (name VARCHAR PRIMARY KEY, signature VARCHAR, built_at TIMESTAMPTZ NOT NULL)"
+            f"CREATE TABLE IF NOT EXISTS {book} (name VARCHAR PRIMARY KEY, signature VARCHAR, built_at TIMESTAMPTZ NOT "
+            "NULL)"
         )
         if signature is not None:
             current = self.con.execute(f"SELECT signature FROM {book} WHERE name = ?", [name]).fetchall()
             exists = self.con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? AND table_type = 'BASE TABLE'",
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? AND "
+                "table_type = 'BASE TABLE'",
                 [MODEL_SCHEMA, name],
             ).fetchall()[0][0]
             if current and current[0][0] == signature and exists:

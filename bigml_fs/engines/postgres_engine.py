@@ -29,7 +29,8 @@ from bigml_fs.engines.dialects import POSTGRES
 from bigml_fs.errors import EngineError
 
 BATCH_ROWS = 100_000
-LOADED = "bigml_loaded_sources"  # bookkeeping: which file (by size and mtime) each loaded table holds, and each model table's signature
+# bookkeeping: which file (by size and mtime) each loaded table holds, and each model table's signature
+LOADED = "bigml_loaded_sources"
 SOURCE_PREFIX = "bigml_src_"
 MODEL_PREFIX = "bigml_model_"  # tables of materialized='table' sql/ models
 
@@ -93,14 +94,16 @@ class PostgresEngine(Engine):
         except psycopg.Error as exc:
             reason = str(exc).replace(password, "***") if password else str(exc)
             raise EngineError(
-                f"cannot connect to PostgreSQL at {host}:{port} (database {database}, user {user}): {reason.strip().splitlines()[-1]}"
+                f"cannot connect to PostgreSQL at {host}:{port} (database {database}, user {user}): "
+                f"{reason.strip().splitlines()[-1]}"
             ) from None
         self.con = backend.con
         self._try_casts: set[str] = set()
         self._lookups: dict[str, exp.Table] = {}  # sql/ view models copied into indexed temp tables this session
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {self._q(schema)}")
         self.execute(
-            f"CREATE TABLE IF NOT EXISTS {self._q(schema)}.{LOADED} (name text PRIMARY KEY, signature text NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())"
+            f"CREATE TABLE IF NOT EXISTS {self._q(schema)}.{LOADED} (name text PRIMARY KEY, signature text NOT NULL, "
+            "loaded_at timestamptz NOT NULL DEFAULT now())"
         )
 
     # --- SQL ----------------------------------------------------------------
@@ -189,7 +192,8 @@ class PostgresEngine(Engine):
                 cur.execute(f"CREATE TABLE {table.sql('postgres')} ({_ddl(schema, name)})")
                 self._copy(cur, table.sql("postgres"), [], _read_batches(files))
                 cur.execute(
-                    f"INSERT INTO {self._q(self.schema)}.{LOADED} (name, signature) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET signature = EXCLUDED.signature, loaded_at = now()",
+                    f"INSERT INTO {self._q(self.schema)}.{LOADED} (name, signature) VALUES (%s, %s) ON CONFLICT (name) "
+                    "DO UPDATE SET signature = EXCLUDED.signature, loaded_at = now()",
                     [table.name, signature],
                 )
         except self._psycopg.Error as exc:
@@ -198,7 +202,9 @@ class PostgresEngine(Engine):
         return table
 
     def create_model_table(self, name: str, query: exp.Expression | str, signature: str | None) -> exp.Table:
-        """``bigml_model_<name>`` in the project's schema: built under a new name, then swapped in with its signature in one transaction."""
+        """``bigml_model_<name>`` in the project's schema: built under a new name, then swapped in
+        with its signature in one transaction.
+        """
         table = exp.table_(f"{MODEL_PREFIX}{name}", db=self.schema, quoted=True)
         if signature is not None:
             current = self._fetch_one(
@@ -214,7 +220,8 @@ class PostgresEngine(Engine):
                 cur.execute(f"DROP TABLE IF EXISTS {table.sql('postgres')} CASCADE")
                 cur.execute(f"ALTER TABLE {build.sql('postgres')} RENAME TO {self._q(table.name)}")
                 cur.execute(
-                    f"INSERT INTO {self._q(self.schema)}.{LOADED} (name, signature) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET signature = EXCLUDED.signature, loaded_at = now()",
+                    f"INSERT INTO {self._q(self.schema)}.{LOADED} (name, signature) VALUES (%s, %s) ON CONFLICT (name) "
+                    "DO UPDATE SET signature = EXCLUDED.signature, loaded_at = now()",
                     [table.name, signature or ""],  # "" never equals a signature: rebuilt next time
                 )
         except self._psycopg.Error as exc:
@@ -260,13 +267,15 @@ class PostgresEngine(Engine):
     def _index(self, table: exp.Table, columns: list[str]) -> None:
         parts = ", ".join(f"{exp.to_identifier(c, quoted=True).sql('postgres')} NULLS FIRST" for c in columns)
         self.execute(
-            f'CREATE INDEX IF NOT EXISTS "bigml_ix_{_digest([table.name, columns])}" ON {table.sql("postgres")} ({parts})'
+            f'CREATE INDEX IF NOT EXISTS "bigml_ix_{_digest([table.name, columns])}" ON {table.sql("postgres")} '
+            f"({parts})"
         )
 
     def _is_temp_view(self, name: str) -> bool:
         return (
             self._fetch_one(
-                "SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'v' AND relname = %s",
+                "SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'v' AND relname "
+                "= %s",
                 [name],
             )
             > 0
@@ -399,7 +408,8 @@ def _pg_type(dtype: pa.DataType, name: str, column: str) -> str:
     if pa.types.is_decimal(dtype):
         return f"NUMERIC({dtype.precision}, {dtype.scale})"
     raise EngineError(
-        f"'{name}': column '{column}' has type {dtype}, which bigml-fs cannot load into PostgreSQL; cast it in the file or use a DuckDB engine"
+        f"'{name}': column '{column}' has type {dtype}, which bigml-fs cannot load into PostgreSQL; cast it in the "
+        "file or use a DuckDB engine"
     )
 
 

@@ -81,11 +81,13 @@ class SparkEngine(Engine):
                 import grpc  # noqa: F401 - Spark Connect's client transport
             except ImportError:
                 raise EngineError(
-                    f"engine 'spark' with master {master} uses Spark Connect, whose client needs: pip install 'pyspark[connect]'"
+                    f"engine 'spark' with master {master} uses Spark Connect, whose client needs: pip install "
+                    "'pyspark[connect]'"
                 ) from None
         if not remote and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
             raise EngineError(
-                "engine 'spark' needs Java (a JDK 17 or newer) to start Spark, and none was found; install one and set JAVA_HOME, or use Spark Connect (master: sc://host:15002)"
+                "engine 'spark' needs Java (a JDK 17 or newer) to start Spark, and none was found; install one and set "
+                "JAVA_HOME, or use Spark Connect (master: sc://host:15002)"
             )
         settings = {**({} if remote else LOCAL_DEFAULTS), **SESSION_CONF, **(conf or {})}
         builder = SparkSession.builder.appName("bigml-fs")
@@ -105,7 +107,8 @@ class SparkEngine(Engine):
                 self.spark.conf.set(key, value)
         except Exception as exc:  # the JVM or the cluster could not be reached: py4j/pyspark raise many kinds
             raise EngineError(
-                f"cannot start Spark at master {master}: {_first_line(exc)}; is Java 17+ installed and the master reachable?"
+                f"cannot start Spark at master {master}: {_first_line(exc)}; is Java 17+ installed and the master "
+                "reachable?"
             ) from None
         try:
             import ibis
@@ -115,7 +118,8 @@ class SparkEngine(Engine):
             pass
         self._views: set[str] = set()
         self._remote = remote
-        # the project's own warehouse setting: static conf is fixed by the first session of the JVM, which may be another project's
+        # the project's own warehouse setting: static conf is fixed by the first session of the JVM, which may be
+        # another project's
         self._warehouse = (conf or {}).get("spark.sql.warehouse.dir") or self._conf("spark.sql.warehouse.dir")
 
     # --- SQL ----------------------------------------------------------------

@@ -34,5 +34,8 @@ def scoring_sql(ws: Workspace, model: str, dialect: str | None = None) -> str:
         loaded.pipeline, plan.query, loaded.columns, loaded.manifest.task, passthrough, target.name
     )
     sql = query.sql(target.name, pretty=True)
-    header = f"-- scores of model {loaded.version.label} over its point-in-time query on the spine relation __spine (its columns, __row = spine order)\n"
+    header = (
+        f"-- scores of model {loaded.version.label} over its point-in-time query on the spine relation __spine (its "
+        "columns, __row = spine order)\n"
+    )
     return header + sql

@@ -70,7 +70,8 @@ def changed_views(catalog: Catalog, manifest: ModelManifest) -> list[str]:
     missing = [v for v in recorded if v not in views]
     if missing:
         raise BigmlError(
-            f"model {manifest.name} v{manifest.version} uses feature view(s) {', '.join(missing)} that no longer exist; restore them or train a new version"
+            f"model {manifest.name} v{manifest.version} uses feature view(s) {', '.join(missing)} that no longer "
+            "exist; restore them or train a new version"
         )
     return [v for v, fp in recorded.items() if views[v].fingerprint != fp]
 
@@ -79,7 +80,8 @@ def check_fresh(catalog: Catalog, loaded: Loaded, strict: bool) -> list[str]:
     changed = changed_views(catalog, loaded.manifest)
     if changed:
         text = (
-            f"model {loaded.version.label} was trained on an earlier definition of feature view(s) {', '.join(changed)} "
+            f"model {loaded.version.label} was trained on an earlier definition of feature view(s) "
+            f"{', '.join(changed)} "
             f"(fingerprint changed); its features may mean something else now. Train a new version"
         )
         if strict:
@@ -143,7 +145,8 @@ def _check_columns(loaded: Loaded, names: list[str]) -> None:
     missing = [c for c in loaded.columns if c not in names]
     if missing:
         raise BigmlError(
-            f"model {loaded.version.label}: the training set lacks feature column(s) {', '.join(missing)}; train a new version"
+            f"model {loaded.version.label}: the training set lacks feature column(s) {', '.join(missing)}; train a new "
+            "version"
         )
 
 

@@ -90,5 +90,6 @@ def enforce_checks(engine: Engine, view: ResolvedView) -> None:
     if failures:
         details = "; ".join(str(f) for f in failures)
         raise DataError(
-            f"view '{view.name}': {details}; fix the source data or the check in the view's checks: (nothing of this view was written)"
+            f"view '{view.name}': {details}; fix the source data or the check in the view's checks: (nothing of this "
+            "view was written)"
         )

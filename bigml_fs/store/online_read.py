@@ -160,7 +160,9 @@ class OnlineReader:
     def read(
         self, features: list[str], entities: Any, full_feature_names: bool = False, now: datetime | None = None
     ) -> OnlineResponse:
-        """Online values of ``features`` for each entity row, ttl checked against ``now`` (default: the current time)."""
+        """Online values of ``features`` for each entity row, ttl checked against ``now`` (default:
+        the current time).
+        """
         plan = self._plan(list(features), full_feature_names)
         rows = entity_table(entities)
         missing = [k for k in plan.needed if k not in rows]

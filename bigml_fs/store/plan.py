@@ -154,7 +154,8 @@ def select_views(catalog_views: dict[str, ResolvedView], names: list[str] | None
     unknown = [n for n in names if n not in catalog_views]
     if unknown:
         raise UsageError(
-            f"unknown feature view '{unknown[0]}'{did_you_mean(unknown[0], catalog_views)}; views: {', '.join(catalog_views)}"
+            f"unknown feature view '{unknown[0]}'{did_you_mean(unknown[0], catalog_views)}; views: "
+            f"{', '.join(catalog_views)}"
         )
     return [catalog_views[n] for n in dict.fromkeys(names)]
 

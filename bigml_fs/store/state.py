@@ -209,7 +209,8 @@ def materialize_lock(paths: Paths, wait: float = 0.0) -> Iterator[None]:
                     handle.seek(0)
                     holder = handle.read().strip() or "unknown"
                     raise MaterializeBusy(
-                        f"another bigml-fs materialize is running in this project (pid {holder}); wait for it to finish and run again "
+                        f"another bigml-fs materialize is running in this project (pid {holder}); wait for it to "
+                        "finish and run again "
                         f"(lock: {path})"
                     ) from None
                 time.sleep(0.2)

@@ -54,7 +54,8 @@ def make_estimator(model: ModelSpec, overrides: dict[str, Any] | None = None, cl
     cls = estimator_class(model)
     if not (hasattr(cls, "fit") and hasattr(cls, "get_params")):
         raise EstimatorError(
-            f"model '{model.name}': {estimator_path(model)} is not a scikit-learn estimator (it has no fit/get_params); name an estimator class"
+            f"model '{model.name}': {estimator_path(model)} is not a scikit-learn estimator (it has no "
+            "fit/get_params); name an estimator class"
         )
     try:
         accepted = set(cls().get_params())
@@ -64,7 +65,8 @@ def make_estimator(model: ModelSpec, overrides: dict[str, Any] | None = None, cl
     unknown = [k for k in params if k not in accepted]
     if unknown:
         raise EstimatorError(
-            f"model '{model.name}': {cls.__name__} has no parameter '{unknown[0]}'{did_you_mean(unknown[0], accepted)}; "
+            f"model '{model.name}': {cls.__name__} has no parameter "
+            f"'{unknown[0]}'{did_you_mean(unknown[0], accepted)}; "
             f"it takes {', '.join(sorted(accepted)) or 'no parameters'}"
         )
     if "random_state" in accepted:
@@ -72,7 +74,8 @@ def make_estimator(model: ModelSpec, overrides: dict[str, Any] | None = None, cl
     if model.class_weight is not None:
         if "class_weight" not in accepted:
             raise EstimatorError(
-                f"model '{model.name}': {cls.__name__} does not take class_weight; remove it or use 'resample: {{method: under}}' instead"
+                f"model '{model.name}': {cls.__name__} does not take class_weight; remove it or use 'resample: "
+                f"{{method: under}}' instead"
             )
         params["class_weight"] = _class_weight(model, classes)
     try:
@@ -90,7 +93,8 @@ def _class_weight(model: ModelSpec, classes: list[Any] | None) -> Any:
     for key, weight in model.class_weight.items():
         if key not in by_text:
             raise EstimatorError(
-                f"model '{model.name}': class_weight names class '{key}', which the target does not have{did_you_mean(key, by_text)}; classes: {', '.join(by_text)}"
+                f"model '{model.name}': class_weight names class '{key}', which the target does not "
+                f"have{did_you_mean(key, by_text)}; classes: {', '.join(by_text)}"
             )
         out[by_text[key]] = weight
     return out

@@ -45,7 +45,8 @@ def column_kind(name: str, dtype: pa.DataType) -> str:
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_dictionary(dtype):
         return CATEGORICAL
     raise BigmlError(
-        f"feature '{name}' has type {dtype}, which a model cannot use directly; derive a number or a category from it in the view (e.g. an age in seconds)"
+        f"feature '{name}' has type {dtype}, which a model cannot use directly; derive a number or a category from it "
+        "in the view (e.g. an age in seconds)"
     )
 
 
@@ -87,7 +88,8 @@ def build_pipeline(
     if categorical:
         if prep.encode == "none":
             raise BigmlError(
-                f"model '{model.name}': feature(s) {', '.join(categorical)} are text; set preprocessing.encode to onehot or ordinal"
+                f"model '{model.name}': feature(s) {', '.join(categorical)} are text; set preprocessing.encode to "
+                "onehot or ordinal"
             )
         steps = []
         if prep.impute != "none":
@@ -135,7 +137,8 @@ def _sampler(model: ModelSpec, n_classes: int) -> Any:
     assert resample is not None
     if n_classes > 2 and resample.ratio != 1.0:
         raise BigmlError(
-            f"model '{model.name}': resample.ratio applies to two classes; with {n_classes} classes use ratio: 1.0 (balance all)"
+            f"model '{model.name}': resample.ratio applies to two classes; with {n_classes} classes use ratio: 1.0 "
+            "(balance all)"
         )
     strategy: Any = resample.ratio if n_classes <= 2 else "auto"
     cls = {"under": RandomUnderSampler, "over": RandomOverSampler, "smote": SMOTE}[resample.method]

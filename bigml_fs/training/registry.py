@@ -100,7 +100,8 @@ def dump_model(pipeline: Any) -> bytes:
     bad = untrusted(data=data)
     if bad:
         raise UntrustedModelError(
-            f"the fitted pipeline contains type(s) bigml_fs will not load from disk: {', '.join(bad)}; use a scikit-learn estimator (see README, models)"
+            f"the fitted pipeline contains type(s) bigml_fs will not load from disk: {', '.join(bad)}; use a "
+            "scikit-learn estimator (see README, models)"
         )
     return data
 
@@ -114,7 +115,8 @@ def load_model(path: Path) -> Any:
     bad = untrusted(path)
     if bad:
         raise UntrustedModelError(
-            f"refusing to load {path}: it references type(s) that are not trusted: {', '.join(bad)}. Only scikit-learn/imbalanced-learn pipelines written by bigml-fs train are loaded; train the model again"
+            f"refusing to load {path}: it references type(s) that are not trusted: {', '.join(bad)}. Only "
+            "scikit-learn/imbalanced-learn pipelines written by bigml-fs train are loaded; train the model again"
         )
     return sio.load(path, trusted=sio.get_untrusted_types(file=path))
 

@@ -62,7 +62,11 @@ def render(manifest: ModelManifest, data: ReportData) -> str:
     )
 
 
-_CSS = "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}img{max-width:100%}"
+_CSS = (
+    "body{font-family:sans-serif;max-width:960px;margin:2em "
+    "auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px "
+    "8px;text-align:left}img{max-width:100%}"
+)
 
 
 def _summary(m: ModelManifest) -> str:
@@ -105,7 +109,10 @@ def _tuning(t: TuningRecord) -> str:
         f"<tr><td>{i}</td><td>{html.escape(str(tr['params']))}</td><td>{_fmt(tr['score'])}</td></tr>"
         for i, tr in enumerate(t.trials, 1)
     )
-    return f"{head}<table><tr><th>#</th><th>params</th><th>CV score</th></tr>{rows}</table><p>best: {html.escape(str(t.best_params))}</p>"
+    return (
+        f"{head}<table><tr><th>#</th><th>params</th><th>CV score</th></tr>{rows}</table><p>best: "
+        f"{html.escape(str(t.best_params))}</p>"
+    )
 
 
 def _figure(drawers: list[tuple[str, Any]]) -> str:

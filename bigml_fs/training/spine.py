@@ -123,7 +123,8 @@ def prepare_spine(engine: Engine, timestamp: str | None, required_keys: dict[str
         missing = [k for k in keys if k not in user_columns]
         if missing:
             raise DataError(
-                f"the spine lacks key column(s) {', '.join(missing)} needed by view '{view}'{did_you_mean(missing[0], user_columns)}; spine columns: {', '.join(user_columns)}"
+                f"the spine lacks key column(s) {', '.join(missing)} needed by view "
+                f"'{view}'{did_you_mean(missing[0], user_columns)}; spine columns: {', '.join(user_columns)}"
             )
     ts = engine.sql_dialect.epoch_us(col(time_column), user_columns[time_column])
     engine.create_temp_table(SPINE, exp.select("*", alias(ts, TS)).from_(RAW))
@@ -152,7 +153,8 @@ def check_key_casts(engine: Engine, spine_columns: dict[str, str], wanted: set[t
         rows = engine.rows(bad)
         if rows:
             raise DataError(
-                f"spine column '{key}' ({spine_columns[key]}) cannot be cast to the source key type {dtype}: bad value {rows[0][key]!r}"
+                f"spine column '{key}' ({spine_columns[key]}) cannot be cast to the source key type {dtype}: bad value "
+                f"{rows[0][key]!r}"
             )
 
 
@@ -160,7 +162,8 @@ def _time_column(engine: Engine, columns: dict[str, str], requested: str | None)
     if requested:
         if requested not in columns:
             raise DataError(
-                f"the spine has no time column '{requested}'{did_you_mean(requested, columns)}; spine columns: {', '.join(columns)}"
+                f"the spine has no time column '{requested}'{did_you_mean(requested, columns)}; spine columns: "
+                f"{', '.join(columns)}"
             )
         chosen = requested
     elif EVENT_TIMESTAMP in columns:
@@ -178,7 +181,8 @@ def _time_column(engine: Engine, columns: dict[str, str], requested: str | None)
                     else "none of its columns is a timestamp"
                 )
                 raise DataError(
-                    f"cannot tell the spine's time column: {hint}; name it with --timestamp COL (Feast calls it event_timestamp)"
+                    f"cannot tell the spine's time column: {hint}; name it with --timestamp COL (Feast calls it "
+                    "event_timestamp)"
                 )
             typed = texts
         chosen = typed[0]
@@ -187,7 +191,8 @@ def _time_column(engine: Engine, columns: dict[str, str], requested: str | None)
         bad = _first_unparsable(engine, chosen)
         if bad is not None:
             raise DataError(
-                f"spine column '{chosen}' has a value that is not an ISO 8601 time: {bad!r}; write times like 2024-05-01T12:00:00Z or 2024-05-01 12:00:00+02:00"
+                f"spine column '{chosen}' has a value that is not an ISO 8601 time: {bad!r}; write times like "
+                "2024-05-01T12:00:00Z or 2024-05-01 12:00:00+02:00"
             )
     elif not is_time_type(dtype):
         raise DataError(

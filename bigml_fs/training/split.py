@@ -34,7 +34,8 @@ def split_by_time(times: np.ndarray, test_fraction: float) -> Split:
     train = np.flatnonzero(times < boundary)
     if len(train) == 0:
         raise DataError(
-            f"cannot split {n} rows by time: every row shares the earliest test time; give rows at more prediction times or use split: {{by: random}}"
+            f"cannot split {n} rows by time: every row shares the earliest test time; give rows at more prediction "
+            f"times or use split: {{by: random}}"
         )
     return Split(train, test, boundary)
 
@@ -62,7 +63,8 @@ def time_folds(times: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarr
             out.append((train, test))
     if len(out) < 2:
         raise DataError(
-            f"cannot make {folds} time-ordered CV folds from {n} training rows at {len(np.unique(times))} distinct times; use fewer folds or more data"
+            f"cannot make {folds} time-ordered CV folds from {n} training rows at {len(np.unique(times))} distinct "
+            "times; use fewer folds or more data"
         )
     return out
 

@@ -143,7 +143,8 @@ def _train(ws: Workspace, model: str, end: Any, progress: Progress | None) -> Tr
     classes = sorted(np.unique(y).tolist()) if spec.task == "classification" else None
     if classes is not None and len(classes) < 2:
         raise DataError(
-            f"model '{model}': the target '{spec.labels.target}' has one class ({classes[0]!r}) in {len(y)} rows; a classifier needs two or more"
+            f"model '{model}': the target '{spec.labels.target}' has one class ({classes[0]!r}) in {len(y)} rows; a "
+            "classifier needs two or more"
         )
 
     parts = (
@@ -311,7 +312,8 @@ def _prepare(spec: ModelSpec, table: pa.Table) -> _Prepared:
     time_col = time_col.filter(keep)
     if table.num_rows < 4:
         raise DataError(
-            f"model '{spec.name}': only {table.num_rows} usable training rows (rows need a prediction time and a target); add labels"
+            f"model '{spec.name}': only {table.num_rows} usable training rows (rows need a prediction time and a "
+            "target); add labels"
         )
     times = pc.cast(pc.cast(time_col, pa.timestamp("us", tz="UTC")), pa.int64()).to_numpy(zero_copy_only=False)
     y = None
@@ -326,13 +328,15 @@ def _prepare(spec: ModelSpec, table: pa.Table) -> _Prepared:
                 or pa.types.is_decimal(column.type)
             ):
                 raise DataError(
-                    f"model '{spec.name}': regression target '{target}' is {column.type}, not a number; cast it in a sql/ model"
+                    f"model '{spec.name}': regression target '{target}' is {column.type}, not a number; cast it in a "
+                    "sql/ model"
                 )
             y = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         elif spec.task == "classification":
             if pa.types.is_floating(column.type):
                 raise DataError(
-                    f"model '{spec.name}': classification target '{target}' is {column.type}; use integer, boolean or text classes (cast it in a sql/ model)"
+                    f"model '{spec.name}': classification target '{target}' is {column.type}; use integer, boolean or "
+                    "text classes (cast it in a sql/ model)"
                 )
             y = column.to_numpy(zero_copy_only=False)
         else:

@@ -110,7 +110,9 @@ def compile_training_query(
     full_feature_names: bool = False,
     engine: Dialect = DUCKDB,
 ) -> TrainingQuery:
-    """The training-set AST with ``engine``'s plan (a SQLGlot dialect); feature expressions are read in the project's sql_dialect."""
+    """The training-set AST with ``engine``'s plan (a SQLGlot dialect); feature expressions are read
+    in the project's sql_dialect.
+    """
     requested = [(r.view, r.feature) for r in refs]
     return training_query(
         exp.table_(spine_io.SPINE),
@@ -145,7 +147,8 @@ def build_training_set(
     for out in output_names([(r.view, r.feature) for r in refs], full_feature_names):
         if out.name in user_columns:
             raise DataError(
-                f"feature '{out.view}:{out.feature}' would overwrite the spine column '{out.name}'; rename the spine column or pass --full-feature-names"
+                f"feature '{out.view}:{out.feature}' would overwrite the spine column '{out.name}'; rename the spine "
+                "column or pass --full-feature-names"
             )
     _warn_skipped_rows(engine, views.values())
 

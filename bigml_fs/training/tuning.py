@@ -140,7 +140,8 @@ def search(
     best = result.best
     if best is None or best.score is None:
         raise BigmlError(
-            f"model '{model.name}': no tuning trial gave a {metric} score on the CV folds (e.g. a fold with one class); use more data, fewer folds or another metric"
+            f"model '{model.name}': no tuning trial gave a {metric} score on the CV folds (e.g. a fold with one "
+            "class); use more data, fewer folds or another metric"
         )
     result.best_params = best.params
     return result

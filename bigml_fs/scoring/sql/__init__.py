@@ -81,7 +81,8 @@ def _unsupported(what: Any, where: str = "") -> UnsupportedStepError:
     name = type(what).__name__
     place = f" (step '{where}')" if where else ""
     return UnsupportedStepError(
-        f"in-warehouse scoring does not support {name}{place}; supported {supported()}. Score this model in Python instead (predict without --in-warehouse)"
+        f"in-warehouse scoring does not support {name}{place}; supported {supported()}. Score this model in Python "
+        "instead (predict without --in-warehouse)"
     )
 
 
@@ -171,7 +172,8 @@ def compile_pipeline(
     clash = sorted({name for name, _ in outputs} & set(passthrough))
     if clash:
         raise BigmlError(
-            f"the scored rows already have column(s) {', '.join(clash)}, which scoring would overwrite; rename them in the spine"
+            f"the scored rows already have column(s) {', '.join(clash)}, which scoring would overwrite; rename them in "
+            "the spine"
         )
     return frame.finish(outputs)
 

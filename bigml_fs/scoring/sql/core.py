@@ -170,7 +170,11 @@ class Frame:
     def _push(self, select: exp.Select) -> None:
         self.ctes.append((f"s{len(self.ctes)}", select))
 
-    def stage(self, named: dict[str, exp.Expression], keep: list[str] = ()) -> dict[str, exp.Column]:  # type: ignore[assignment]
+    def stage(
+        self,
+        named: dict[str, exp.Expression],
+        keep: list[str] = (),  # type: ignore[assignment]
+    ) -> dict[str, exp.Column]:
         """A new CTE computing ``named`` from the previous one (carrying ``keep``); returns references."""
         carried = [col(f"p{i}") for i in range(len(self.passthrough))] + [col(k) for k in keep]
         select = exp.select(*carried, *[exp.alias_(e, n) for n, e in named.items()]).from_(self.relation)

@@ -45,7 +45,8 @@ def _indicator(cond: exp.Expression) -> exp.Expression:
 def simple_imputer(step: Any, features: list[Feature]) -> list[Feature]:
     if not _is_nan(step.missing_values):
         raise UnsupportedStepError(
-            f"SimpleImputer(missing_values={step.missing_values!r}) is not supported; only NaN/None (SQL NULL) missing values"
+            f"SimpleImputer(missing_values={step.missing_values!r}) is not supported; only NaN/None (SQL NULL) missing "
+            "values"
         )
     stats = step.statistics_
     out: list[Feature] = []
@@ -68,7 +69,8 @@ def simple_imputer(step: Any, features: list[Feature]) -> list[Feature]:
             out.append(Feature(exp.Coalesce(this=f.double(), expressions=[f64(float(stat))]), nullable=False))
         else:
             raise UnsupportedStepError(
-                f"SimpleImputer fill value {stat!r} is not supported in scoring SQL; fill numbers with numbers and text with text"
+                f"SimpleImputer fill value {stat!r} is not supported in scoring SQL; fill numbers with numbers and "
+                "text with text"
             )
     indicator = getattr(step, "indicator_", None)
     if indicator is not None:

@@ -84,7 +84,8 @@ class Splits:
         nodes = predictor.nodes
         if nodes["is_categorical"].any():
             raise UnsupportedStepError(
-                "HistGradientBoosting with categorical splits is not supported in scoring SQL; one-hot or ordinal-encode categories before it"
+                "HistGradientBoosting with categorical splits is not supported in scoring SQL; one-hot or "
+                "ordinal-encode categories before it"
             )
         leaf = nodes["is_leaf"].astype(bool)
         left = np.where(leaf, -1, nodes["left"].astype(np.int64))
@@ -327,7 +328,8 @@ def gradient_boosting(est: Any, features: list[Feature], frame: Frame, task: str
 def hist_gradient_boosting(est: Any, features: list[Feature], frame: Frame, task: str, dialect: str) -> Scores:
     if getattr(est, "is_categorical_", None) is not None and np.asarray(est.is_categorical_).any():
         raise UnsupportedStepError(
-            "HistGradientBoosting with categorical_features is not supported in scoring SQL; one-hot or ordinal-encode categories before it"
+            "HistGradientBoosting with categorical_features is not supported in scoring SQL; one-hot or ordinal-encode "
+            "categories before it"
         )
     predictors = est._predictors
     trees = [[Splits.of_hist(p) for p in row] for row in predictors]

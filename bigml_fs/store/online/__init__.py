@@ -19,7 +19,8 @@ def _password(env: str | None, what: str) -> str | None:
     value = os.environ.get(env)
     if value is None:
         raise BigmlError(
-            f"{what}: password_env names the environment variable {env}, which is not set; export it (the password is never read from YAML)"
+            f"{what}: password_env names the environment variable {env}, which is not set; export it (the password is "
+            "never read from YAML)"
         )
     return value
 

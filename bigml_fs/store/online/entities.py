@@ -54,7 +54,8 @@ def cast_key(name: str, values: Any, ftype: ft.FeastType) -> pa.Array:
         or pa.types.is_date(array.type)
     ):
         raise DataError(
-            f"entity key '{name}' must be {expected}; got {array.type} values such as {next((v for v in array.to_pylist() if v is not None), None)!r}"
+            f"entity key '{name}' must be {expected}; got {array.type} values such as "
+            f"{next((v for v in array.to_pylist() if v is not None), None)!r}"
         )
     if array.type == ftype.arrow or pa.types.is_null(array.type):
         return array.cast(ftype.arrow)

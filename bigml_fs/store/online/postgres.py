@@ -93,7 +93,8 @@ class PostgresOnlineStore(OnlineStore):
         if self._password:
             text = text.replace(self._password, "***")
         return EngineError(
-            f"cannot use the PostgreSQL online store at {self.where} (database {self.database}, user {self.user}): {text}"
+            f"cannot use the PostgreSQL online store at {self.where} (database {self.database}, user {self.user}): "
+            f"{text}"
         )
 
     @property
@@ -135,8 +136,10 @@ class PostgresOnlineStore(OnlineStore):
         table = self._ident(part)
         cur.execute(
             sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (entity_key BYTEA, feature_name TEXT, value BYTEA, value_text TEXT NULL, "
-                "vector_value BYTEA NULL, event_ts TIMESTAMPTZ, created_ts TIMESTAMPTZ, PRIMARY KEY(entity_key, feature_name))"
+                "CREATE TABLE IF NOT EXISTS {} (entity_key BYTEA, feature_name TEXT, value BYTEA, value_text TEXT "
+                "NULL, "
+                "vector_value BYTEA NULL, event_ts TIMESTAMPTZ, created_ts TIMESTAMPTZ, PRIMARY KEY(entity_key, "
+                "feature_name))"
             ).format(table)
         )
         cur.execute(
@@ -192,7 +195,8 @@ class PostgresOnlineStore(OnlineStore):
                     if n:
                         cur.execute(
                             sql.SQL(
-                                "CREATE TEMP TABLE __bigml_load (k BYTEA, e TIMESTAMPTZ, c TIMESTAMPTZ{}) ON COMMIT DROP"
+                                "CREATE TEMP TABLE __bigml_load (k BYTEA, e TIMESTAMPTZ, c TIMESTAMPTZ{}) ON COMMIT "
+                                "DROP"
                             ).format(columns)
                         )
                         with cur.copy("COPY __bigml_load FROM STDIN (FORMAT BINARY)") as copy:
@@ -206,12 +210,17 @@ class PostgresOnlineStore(OnlineStore):
                         upsert = sql.SQL(
                             ""
                             if replace
-                            else " ON CONFLICT (entity_key, feature_name) DO UPDATE SET value = EXCLUDED.value, value_text = EXCLUDED.value_text, vector_value = EXCLUDED.vector_value, event_ts = EXCLUDED.event_ts, created_ts = EXCLUDED.created_ts"
+                            else (
+                                " ON CONFLICT (entity_key, feature_name) DO UPDATE SET value = EXCLUDED.value, "
+                                "value_text = EXCLUDED.value_text, vector_value = EXCLUDED.vector_value, event_ts = "
+                                "EXCLUDED.event_ts, created_ts = EXCLUDED.created_ts"
+                            )
                         )
                         cur.execute(
                             sql.SQL(
                                 "INSERT INTO {} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
-                                "SELECT l.k, f.name, f.value, f.text, l.e, l.c FROM __bigml_load l CROSS JOIN LATERAL (VALUES {}) AS f(name, value, text) ORDER BY 1, 2{}"
+                                "SELECT l.k, f.name, f.value, f.text, l.e, l.c FROM __bigml_load l CROSS JOIN LATERAL "
+                                "(VALUES {}) AS f(name, value, text) ORDER BY 1, 2{}"
                             ).format(table, pairs, upsert)
                         )
             finally:

@@ -33,7 +33,9 @@ def _json_float(value: float) -> float | str:
 
 
 def _json_column(values: list, ftype: ft.FeastType | None) -> list:
-    """Values as Feast's JSON carries them: bytes as base64, non-finite floats as text (timestamps are already Unix seconds)."""
+    """Values as Feast's JSON carries them: bytes as base64, non-finite floats as text (timestamps
+    are already Unix seconds).
+    """
     if ftype is ft.FLOAT64 or ftype is ft.FLOAT32:
         return [v if v is None or math.isfinite(v) else _json_float(v) for v in values]
     if ftype is ft.BYTES:

@@ -47,7 +47,8 @@ def quote(identifier: str) -> str:
 def feast_ddl(table: str) -> list[str]:
     """Feast 0.67's ``SqliteOnlineStore.update`` statements for one table (without value_num)."""
     return [
-        f"CREATE TABLE IF NOT EXISTS {quote(table)} (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT,  vector_value BLOB, event_ts timestamp, created_ts timestamp,  PRIMARY KEY(entity_key, feature_name))",
+        f"CREATE TABLE IF NOT EXISTS {quote(table)} (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT,  "
+        "vector_value BLOB, event_ts timestamp, created_ts timestamp,  PRIMARY KEY(entity_key, feature_name))",
         f"CREATE INDEX IF NOT EXISTS {quote(table + '_ek')} ON {quote(table)} (entity_key);",
     ]
 
@@ -209,11 +210,16 @@ class SqliteOnlineStore(OnlineStore):
                 upsert = (
                     ""
                     if replace
-                    else " ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, value_text = excluded.value_text, vector_value = excluded.vector_value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+                    else (
+                        " ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, value_text = "
+                        "excluded.value_text, vector_value = excluded.vector_value, event_ts = excluded.event_ts, "
+                        "created_ts = excluded.created_ts"
+                    )
                 )
                 con.execute(
                     f"INSERT INTO {quote(target)} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
-                    f"SELECT k, f.column1, {value}, {text}, e, c FROM temp.{tmp} CROSS JOIN (VALUES {names}) AS f WHERE true{upsert}",
+                    f"SELECT k, f.column1, {value}, {text}, e, c FROM temp.{tmp} CROSS JOIN (VALUES {names}) AS f "
+                    f"WHERE true{upsert}",
                     features,
                 )
                 con.execute(f"DROP TABLE temp.{tmp}")
@@ -259,7 +265,8 @@ class SqliteOnlineStore(OnlineStore):
             for i in range(0, len(unique), step):
                 chunk = unique[i : i + step]
                 rows = con.execute(
-                    f"SELECT entity_key, feature_name, value, event_ts FROM {table} WHERE entity_key IN ({','.join('?' * len(chunk))}) AND feature_name IN ({fmarks})",
+                    f"SELECT entity_key, feature_name, value, event_ts FROM {table} WHERE entity_key IN "
+                    f"({','.join('?' * len(chunk))}) AND feature_name IN ({fmarks})",
                     [*chunk, *features],
                 ).fetchall()
                 for key, feature, value, ts in rows:
