@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
-from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, TS, alias, all_not_null, col, micros, parse_expr
+from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, TS, alias, all_not_null, col, parse_expr
+from bigml_fs.core.timeutil import micros
 from bigml_fs.engines.dialects import Dialect
 from bigml_fs.spec.schema import FeatureSpec
 

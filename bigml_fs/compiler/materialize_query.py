@@ -25,8 +25,8 @@ from sqlglot import exp
 
 from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler.features import HI, LO, latest_query, window_query
-from bigml_fs.compiler.sqlparts import TS, alias, all_not_null, col, micros
-from bigml_fs.core.timeutil import EVENT_TIMESTAMP
+from bigml_fs.compiler.sqlparts import TS, alias, all_not_null, col
+from bigml_fs.core.timeutil import EVENT_TIMESTAMP, micros
 from bigml_fs.engines.dialects import DUCKDB, Dialect
 from bigml_fs.spec.schema import FeatureSpec
 

@@ -8,8 +8,6 @@ engine. Dependencies form a DAG; a cycle is reported with its members.
 from __future__ import annotations
 
 import graphlib
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +16,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from bigml_fs.compiler.jinja_env import RenderResult, render_sql
+from bigml_fs.core.digest import digest
 from bigml_fs.errors import Problem, SqlModelError
 from bigml_fs.spec.loader import SqlFile
 
@@ -50,12 +49,7 @@ class SqlModel:
         engine's relation, so the same project on DuckDB, PostgreSQL or Spark
         has the same fingerprints.
         """
-        payload = json.dumps(
-            [self.neutral, self.vars_used, self.materialized, [upstream[r] for r in self.refs]],
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return digest([self.neutral, self.vars_used, self.materialized, [upstream[r] for r in self.refs]])
 
 
 def model_signature(fingerprint: str, sources: dict[str, str | None], refs: dict[str, str | None]) -> str | None:
@@ -68,8 +62,7 @@ def model_signature(fingerprint: str, sources: dict[str, str | None], refs: dict
     """
     if any(sig is None for sig in [*sources.values(), *refs.values()]):
         return None
-    payload = json.dumps([fingerprint, sorted(sources.items()), sorted(refs.items())])
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return digest([fingerprint, sorted(sources.items()), sorted(refs.items())])
 
 
 def build_sql_models(

@@ -9,8 +9,6 @@ business (``bigml_fs.engines.dialects``), not this module's.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import sqlglot
 from sqlglot import exp
 
@@ -30,10 +28,6 @@ def ident(name: str) -> exp.Identifier:
 
 def alias(expression: exp.Expression, name: str) -> exp.Alias:
     return exp.alias_(expression, ident(name))
-
-
-def micros(delta: timedelta) -> int:
-    return int(delta.total_seconds()) * 1_000_000 + delta.microseconds
 
 
 def parse_expr(text: str, dialect: str) -> exp.Expression:

@@ -36,7 +36,8 @@ from bigml_fs.compiler.features import (
     raw_rows,
     window_query,
 )
-from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, ROW, TS, alias, all_not_null, col, micros, parse_expr
+from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, ROW, TS, alias, all_not_null, col, parse_expr
+from bigml_fs.core.timeutil import micros
 from bigml_fs.engines.dialects import DUCKDB, Dialect
 from bigml_fs.spec.schema import FeatureSpec
 

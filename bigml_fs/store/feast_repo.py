@@ -55,8 +55,7 @@ def feast_dir(paths: Paths) -> Path:
 
 
 def _abs(paths: Paths, path: str) -> str:
-    p = Path(path)
-    return str(p if p.is_absolute() else paths.resolve(p).resolve())
+    return str(paths.resolve(path).resolve())
 
 
 def _env_ref(name: str | None) -> str:

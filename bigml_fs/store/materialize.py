@@ -33,8 +33,8 @@ from sqlglot import exp
 from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler import materialize_query as mq
 from bigml_fs.compiler.probes import probed_view
-from bigml_fs.compiler.sqlparts import TS, micros
-from bigml_fs.core.timeutil import iso, now, parse_time, to_us
+from bigml_fs.compiler.sqlparts import TS
+from bigml_fs.core.timeutil import iso, micros, now, parse_time, to_us
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import AmbiguousTie, BigmlError, DataError
 from bigml_fs.spec.schema import ProjectSpec
