@@ -204,3 +204,75 @@ def test_to_dict_is_feasts_feature_server_json(loaded, tmp_path):
     )
     ours = project.online.read(["by_customer:f_i64", "by_customer:f_cnt_1d"], {"customer_id": ids}).to_dict()
     assert ours == theirs
+
+
+# --- the hot path: state loaded once, no file touched per request, one store handle ------------------
+
+
+def _publish_by_customer(project) -> None:
+    """Publish a run whose state says ``by_customer`` was materialized (what a materialize elsewhere leaves)."""
+    from bigml_fs.store import state
+
+    paths = project.paths
+    run = state.new_run_dir(paths)
+    view = state.ViewState(
+        fingerprint="f", spec_hash="s", schema_hash="h", parts=["by_customer", "by_customer__windows"],
+        end="2024-05-01T00:00:00+00:00", end_us=0, watermark="2024-05-01T00:00:00+00:00", settled_before_us=0,
+        settled_count=0, count_at_end=0, finished_at="2024-05-01T00:00:00+00:00", run=run.name,
+    )  # fmt: skip
+    state.publish(paths, run, state.PublishedState(run=run.name, views={"by_customer": view}))
+
+
+def test_a_read_touches_no_file(loaded, monkeypatch):
+    """After the first read, requests neither stat nor open a file: types and state come from memory."""
+    import builtins
+    import os
+
+    from bigml_fs.store import online_read
+
+    project, data = loaded
+    features = ["stats:f_i64", "stats:f_str", "by_customer:f_cnt_1d"]
+    first = project.online.read(features, _keys(data, [0, 1]), now=T0).to_dict()
+    monkeypatch.setattr(online_read, "RECHECK_SECONDS", 3600.0)
+
+    touched: list[str] = []
+
+    def watched(name, original):
+        def call(*args, **kwargs):
+            touched.append(f"{name}{args[:1]}")
+            return original(*args, **kwargs)
+
+        return call
+
+    for name in ("stat", "lstat", "readlink", "scandir", "listdir", "open"):
+        monkeypatch.setattr(os, name, watched(f"os.{name}", getattr(os, name)))
+    monkeypatch.setattr(builtins, "open", watched("open", builtins.open))
+    answers = [project.online.read(features, _keys(data, [0, 1]), now=T0).to_dict() for _ in range(3)]
+    monkeypatch.undo()
+    assert touched == []
+    assert answers == [first] * 3
+
+
+def test_a_run_published_elsewhere_is_seen_after_the_recheck(loaded, monkeypatch):
+    """A materialize in another process is picked up by the `current` link check, not per request."""
+    from bigml_fs.store import online_read
+
+    project, _ = loaded
+    unknown = {"customer_id": [10**12], "shop_code": ["x"]}
+    reader = project.online
+    assert reader.read(["by_customer:f_cnt_1d"], unknown, now=T0).statuses[-1] == [NOT_FOUND]
+    monkeypatch.setattr(online_read, "RECHECK_SECONDS", 3600.0)
+    _publish_by_customer(project)
+    # not yet looked: the key still reads as never materialized
+    assert reader.read(["by_customer:f_cnt_1d"], unknown, now=T0).statuses[-1] == [NOT_FOUND]
+    monkeypatch.setattr(online_read, "RECHECK_SECONDS", 0.0)
+    seen = reader.read(["by_customer:f_cnt_1d"], unknown, now=T0)
+    assert seen.statuses[-1] == [PRESENT] and seen.columns[-1] == [0]  # a materialized window view: count 0
+
+
+def test_one_store_handle_per_project(loaded):
+    project, data = loaded
+    handle = project.online.store
+    project.online.read(["stats:f_i64"], _keys(data, [0]), now=T0)
+    project.online_features(["stats:f_i64"], _keys(data, [0]))
+    assert project.online.store is handle
