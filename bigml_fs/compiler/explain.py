@@ -29,7 +29,7 @@ def training_plan(catalog: Catalog, refs: list[FeatureRef], dialect: Dialect) ->
         columns.update({k: view.columns[k] for k in view.keys})
     columns.update({EVENT_TIMESTAMP: "TIMESTAMP WITH TIME ZONE", ROW: "BIGINT", TS: "BIGINT"})
     requested = [(r.view, r.feature) for r in refs]
-    return training_query(exp.table_(SPINE), columns, catalog.views, requested, catalog.sql_dialect, dialect=dialect)
+    return training_query(exp.table_(SPINE), columns, catalog.views, requested, catalog.sql_dialect, False, dialect)
 
 
 def header(dialect: Dialect) -> str:

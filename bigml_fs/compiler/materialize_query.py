@@ -27,7 +27,7 @@ from bigml_fs.catalog import ResolvedView
 from bigml_fs.compiler.features import HI, LO, latest_query, window_query
 from bigml_fs.compiler.sqlparts import TS, alias, all_not_null, col
 from bigml_fs.core.timeutil import EVENT_TIMESTAMP, micros
-from bigml_fs.engines.dialects import DUCKDB, Dialect
+from bigml_fs.engines.dialects import Dialect
 from bigml_fs.spec.schema import FeatureSpec
 
 RN = "__rn"
@@ -44,7 +44,7 @@ def to_timestamp(micros_expr: exp.Expression) -> exp.Expression:
     return exp.TimestampAdd(this=epoch, expression=micros_expr, unit=exp.var("MICROSECOND"))
 
 
-def event_time(view: ResolvedView, dialect: Dialect = DUCKDB) -> exp.Expression:
+def event_time(view: ResolvedView, dialect: Dialect) -> exp.Expression:
     """The view's event time as UTC microseconds in ``dialect`` (same conversion as training sets)."""
     assert view.timestamp is not None
     return dialect.epoch_us(col(view.timestamp), view.columns[view.timestamp])
@@ -55,7 +55,7 @@ def longest_window_us(view: ResolvedView) -> int:
 
 
 def restrict_source(
-    view: ResolvedView, since_us: int | None, inclusive: bool = False, dialect: Dialect = DUCKDB
+    view: ResolvedView, since_us: int | None, inclusive: bool = False, *, dialect: Dialect
 ) -> ResolvedView:
     """The view over only its source rows with event time after ``since_us`` (at or after with ``inclusive``)."""
     if since_us is None or view.timestamp is None:
@@ -72,8 +72,8 @@ def latest_rows(
     features: list[FeatureSpec],
     read: str,
     end_us: int,
-    since_us: int | None = None,
-    dialect: Dialect = DUCKDB,
+    since_us: int | None,
+    dialect: Dialect,
 ) -> exp.Select:
     """Deduplicated rows (keys, ``__ts``, features, tie hashes) with since < event time <= end, in
     ``dialect``'s plan.
@@ -105,9 +105,7 @@ def ambiguous_rows(table: str, view: ResolvedView) -> exp.Select:
     )
 
 
-def change_points(
-    view: ResolvedView, end_us: int, since_us: int | None = None, dialect: Dialect = DUCKDB
-) -> exp.Select:
+def change_points(view: ResolvedView, end_us: int, since_us: int | None, dialect: Dialect) -> exp.Select:
     """Distinct (keys, ``__ts``) where some window aggregate of the view can change, in (since, end]."""
     windows = sorted({micros(f.window) for f in view.window_features if f.window is not None})
     base = restrict_source(view, None if since_us is None else since_us - windows[-1] - 1, dialect=dialect)
@@ -143,8 +141,8 @@ def window_rows(
     features: list[FeatureSpec],
     read: str,
     points: str,
-    since_us: int | None = None,
-    dialect: Dialect = DUCKDB,
+    since_us: int | None,
+    dialect: Dialect,
 ) -> exp.Select:
     """The aggregates at each change point stored in the table ``points`` (keys, ``__ts``), in ``dialect``'s plan."""
     longest = longest_window_us(view)
@@ -156,7 +154,7 @@ def window_rows(
 
 
 def previous_rows(
-    relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int, dialect: Dialect = DUCKDB
+    relation: exp.Table, view: ResolvedView, features: list[FeatureSpec], upto_us: int, dialect: Dialect
 ) -> exp.Select:
     """Rows of a previously published Parquet table with event time <= ``upto_us``, back in the ``__ts`` form."""
     ts = dialect.epoch_us(col(EVENT_TIMESTAMP), "TIMESTAMP WITH TIME ZONE")

@@ -38,7 +38,7 @@ from bigml_fs.compiler.features import (
 )
 from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, ROW, TS, alias, all_not_null, col, parse_expr
 from bigml_fs.core.timeutil import micros
-from bigml_fs.engines.dialects import DUCKDB, Dialect
+from bigml_fs.engines.dialects import Dialect
 from bigml_fs.spec.schema import FeatureSpec
 
 SPINE = "__s"
@@ -75,8 +75,8 @@ def training_query(
     views: dict[str, ResolvedView],
     requested: list[tuple[str, str]],
     read_dialect: str,
-    full_feature_names: bool = False,
-    dialect: Dialect = DUCKDB,
+    full_feature_names: bool,
+    dialect: Dialect,
 ) -> TrainingQuery:
     """The training-set query in ``dialect``'s plan; feature expressions are read in ``read_dialect``."""
     outputs = output_names(requested, full_feature_names)

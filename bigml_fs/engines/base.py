@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from bigml_fs.engines.dialects import DUCKDB, Dialect
+from bigml_fs.engines.dialects import Dialect
 
 if TYPE_CHECKING:  # pyarrow is imported where a result is fetched: a DuckDB training set never needs it
     import pyarrow as pa
@@ -25,8 +25,9 @@ SOURCE_SCHEMA = "src"
 class Engine(ABC):
     """A SQL engine that holds sources, sql/ models and feature tables."""
 
-    dialect: str = "duckdb"  # the SQLGlot dialect name its SQL is rendered in
-    sql_dialect: Dialect = DUCKDB  # how its SQL differs: what the compiler asks when it builds a plan
+    # Every engine declares both (no default: an engine that forgot would silently get another's plan).
+    dialect: str  # the SQLGlot dialect name its SQL is rendered in
+    sql_dialect: Dialect  # how its SQL differs: what the compiler asks when it builds a plan
 
     def render(self, query: exp.Expression | str) -> str:
         """SQL text of ``query`` in this engine's dialect."""

@@ -25,7 +25,7 @@ from bigml_fs.compiler.sqlparts import ROW, col
 from bigml_fs.compiler.training_query import TrainingQuery, output_names, training_query
 from bigml_fs.core.timeutil import iso
 from bigml_fs.engines.base import Engine
-from bigml_fs.engines.dialects import DUCKDB, Dialect
+from bigml_fs.engines.dialects import Dialect
 from bigml_fs.errors import AmbiguousTie, DataError, UsageError, did_you_mean
 from bigml_fs.training import spine as spine_io
 
@@ -107,10 +107,10 @@ def compile_training_query(
     catalog: Catalog,
     refs: list[FeatureRef],
     spine_columns: dict[str, str],
-    full_feature_names: bool = False,
-    engine: Dialect = DUCKDB,
+    full_feature_names: bool,
+    dialect: Dialect,
 ) -> TrainingQuery:
-    """The training-set AST with ``engine``'s plan (a SQLGlot dialect); feature expressions are read
+    """The training-set AST in ``dialect``'s plan, over the loaded spine; feature expressions are read
     in the project's sql_dialect.
     """
     requested = [(r.view, r.feature) for r in refs]
@@ -121,7 +121,7 @@ def compile_training_query(
         requested,
         catalog.sql_dialect,
         full_feature_names,
-        engine,
+        dialect,
     )
 
 
