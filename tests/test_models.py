@@ -180,9 +180,11 @@ def test_predict_equals_pipeline_and_engine(trained, name):
     assert python.column_names[: spine.num_columns] == spine.column_names
     assert python.select(spine.column_names).equals(spine)  # spine columns kept, in spine order
     assert python.column_names == engine.column_names
-    with thread_limit():  # the native thread count scoring runs with: BLAS sums in the same order, bit for bit
+    with thread_limit():  # the native thread count scoring runs with
         expected = pipeline.predict(X)
-    np.testing.assert_array_equal(python.column("prediction").to_numpy(), expected)
+    # predict computed its own features in a second query; DuckDB's parallel window sums of doubles may differ
+    # from this one's in the last bit (seen: amount_sum_7d by 1 ulp), so the scores agree to rounding, not bits
+    np.testing.assert_allclose(python.column("prediction").to_numpy(), expected, rtol=1e-12, atol=0)
     for column in python.column_names[spine.num_columns :]:
         a, b = (
             python.column(column).to_numpy(zero_copy_only=False),
