@@ -1,6 +1,6 @@
 """Point-in-time training sets: bigml_fs vs Feast vs hand-written DuckDB, same data, one run.
 
-Data (DESIGN.md section 7): 10,000,000 feature rows over 100,000 keys and 30
+Data: 10,000,000 feature rows over 100,000 keys and 30
 days, event times on whole seconds (ties happen), created timestamps 0-2 s
 later; a spine of 1,000,000 rows. Every contender reads the same Parquet files
 and writes Parquet in spine order.

@@ -71,8 +71,8 @@ class DataError(BigmlError):
 class AmbiguousTie(DataError):
     """Source rows with the same keys, event time and created timestamp but different values.
 
-    Training sets and materialize raise the same message (DESIGN.md "Ties and
-    bad rows"), so it is written once, here. ``when`` is the time as text
+    Training sets and materialize raise the same message (the README's rules: ties and
+    bad rows), so it is written once, here. ``when`` is the time as text
     (ISO 8601, or ``(static source)`` for a view without event time).
     """
 

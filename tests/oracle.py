@@ -1,4 +1,4 @@
-"""Brute-force point-in-time rules in plain Python, straight from DESIGN.md section 4.
+"""Brute-force point-in-time rules in plain Python, straight from the README's rules.
 
 Deliberately naive (a scan of every row for every spine row) so it is easy to
 check by eye; the engine's query must agree with it on random data.

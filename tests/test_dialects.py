@@ -113,7 +113,7 @@ def test_engines_import_nothing_from_the_compiler():
 
 
 def test_a_sql_model_transpiles_to_any_sqlglot_dialect(example_project):
-    """DESIGN.md: a sql/ model prints in any SQLGlot dialect (a plain transpile, no plan to build)."""
+    """A sql/ model prints in any SQLGlot dialect (a plain transpile, no plan to build)."""
     from tests.test_cli import run
 
     ok = run("--project", str(example_project), "compile", "payments", "--dialect", "mysql")

@@ -388,7 +388,7 @@ def test_sqlite_table_is_feasts_own_ddl(tmp_path):
 def test_readers_see_old_or_new_never_a_mix(store_case):
     """While big writes run, a concurrent reader sees all-old or all-new values of the view (SQLite, PostgreSQL).
 
-    Redis has no multi-key transactions (DESIGN.md allows a mix there until the
+    Redis has no multi-key transactions (a mix is allowed there until the
     write ends); it must still end with the last version everywhere.
     """
     from bigml_fs.store.online import open_store

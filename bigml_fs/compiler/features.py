@@ -1,7 +1,7 @@
-"""Per-view feature queries: the point-in-time rules of DESIGN.md section 4.
+"""Per-view feature queries: the point-in-time rules (the README's rules).
 
 Built once as SQLGlot ASTs; the ``Dialect`` object says where the engines'
-SQL differs (NOTES-engines.md) and spells those parts. Two shapes, both joined to a spine of
+SQL differs and spells those parts. Two shapes, both joined to a spine of
 (keys, ``__ts``) rows by the training-set compiler:
 
 * latest values: source rows deduplicated per (keys, event time) by the

@@ -1,6 +1,6 @@
 """Times as bigml_fs reads and stores them: UTC, microsecond precision.
 
-DESIGN.md section 4: naive times are UTC, a DATE is 00:00 UTC, finer precision
+The rules: naive times are UTC, a DATE is 00:00 UTC, finer precision
 is truncated to microseconds. Every command-line time, state file and online
 read goes through these helpers, so a time given as ``2024-05-01`` means the
 same instant in ``plan``, ``materialize``, ``train`` and ``online``.

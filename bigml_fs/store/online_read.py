@@ -291,7 +291,7 @@ def _feature_types(part: FeastPart, columns: dict[str, str] | None) -> dict[str,
 
 
 def _defined_type(view: ResolvedView, feature: FeatureSpec) -> ft.FeastType | None:
-    """A feature's type from its definition, for a view not materialized yet (DESIGN.md: fixed output types)."""
+    """A feature's type from its definition, for a view not materialized yet (the fixed output types of aggregates)."""
     agg = getattr(feature, "agg", None)
     if agg in ("count", "count_distinct"):
         return ft.from_logical(types.INT64)
@@ -308,7 +308,7 @@ def _empty_windows(part: FeastPart, keys_bin: list[bytes | None], hits: list) ->
     """Rows whose key never had an event in a materialized window view: their counts are 0, as in training sets.
 
     The store holds no row for such a key (plain Feast reads null there, as
-    DESIGN.md says); bigml_fs's own reads give the aggregate of an empty window.
+    the README says); bigml_fs's own reads give the aggregate of an empty window.
     The caller passes only views the published state holds.
     """
     if part.kind != "windows":

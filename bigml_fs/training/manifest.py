@@ -1,6 +1,6 @@
 """``manifest.json`` of a model version, typed: what ``train`` records and predict, serve and ``models`` read.
 
-DESIGN.md "Models": a version records the definitions' fingerprints, the
+A model version records the definitions' fingerprints, the
 compiled training SQL, the training window, row counts, parameters, metrics on
 the held-out future, cross-validation scores, feature importances and the
 library versions. Every model here allows extra keys, so a file written by a

@@ -13,7 +13,8 @@ per-command packing); replies are counted, and any error reply is raised.
 ``replace`` deletes this view's fields from keys of the project that the new
 data does not have (SCAN + pipelined HDEL). Redis has no transactions across
 that many keys: readers may see a mix of old and new keys of one view until
-the write ends (DESIGN.md allows it).
+the write ends (materialize promises one transaction per view only on SQLite
+and PostgreSQL).
 """
 
 from __future__ import annotations
