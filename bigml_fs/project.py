@@ -22,6 +22,7 @@ from bigml_fs.engines import Engine, connect
 from bigml_fs.engines.dialects import Dialect, dialect_for
 from bigml_fs.errors import UsageError, did_you_mean
 from bigml_fs.spec.loader import Definitions, load_definitions
+from bigml_fs.spec.schema import ProjectSpec
 from bigml_fs.training.training_set import SpineLike
 from bigml_fs.workspace import Paths, Workspace, build_workspace
 
@@ -57,7 +58,7 @@ class Project:
         return cls(load_definitions(Path(path)), variables, in_memory)
 
     @property
-    def spec(self):
+    def spec(self) -> ProjectSpec:
         return self.defs.project
 
     @property
