@@ -38,7 +38,7 @@ from bigml_fs.compiler.features import (
 )
 from bigml_fs.compiler.sqlparts import CREATED, MIN_BIGINT, ROW, TS, alias, all_not_null, col, parse_expr
 from bigml_fs.core.timeutil import micros
-from bigml_fs.engines.dialects import Dialect
+from bigml_fs.engines.dialects import Dialect, Latest
 from bigml_fs.spec.schema import FeatureSpec
 
 SPINE = "__s"
@@ -117,9 +117,9 @@ def training_query(
         else:
             if view.timestamp is None:
                 query, columns = _join_static(query, view, features, spine_keys, read_dialect, i, dialect)
-            elif dialect.latest == "lateral":
+            elif dialect.latest is Latest.LATERAL:
                 query, columns = _join_latest_lateral(query, view, features, spine_keys, read_dialect, i, dialect)
-            elif dialect.latest == "carry":
+            elif dialect.latest is Latest.CARRY:
                 query, columns = _join_latest_carried(query, view, features, spine_keys, read_dialect, i, dialect)
             else:
                 query, base, columns = _join_latest_matched(

@@ -17,13 +17,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Literal
 
 from sqlglot import exp
 
 from bigml_fs.errors import UsageError, did_you_mean
 
-Latest = Literal["asof", "lateral", "carry"]
+
+class Latest(str, Enum):
+    """How latest values meet the spine: the one choice of plan a dialect makes for them."""
+
+    ASOF = "asof"  # an as-of join on event time, then the matched rows' pick by created (DuckDB)
+    LATERAL = "lateral"  # one index probe per spine row, LEFT JOIN LATERAL ... LIMIT 1 (PostgreSQL)
+    CARRY = "carry"  # the last event carried forward over events and spine points (Spark, warehouses)
+
+
 EpochSpelling = Literal["duckdb", "postgres", "spark", "snowflake", "bigquery", "trino"]
 HashSpelling = Literal["hash", "md5_row", "xxhash64_flagged", "farm_fingerprint", "xxhash64_json"]
 ZONED = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
@@ -196,11 +205,11 @@ _HASH: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
 
 LOOKUP_AGGS = frozenset({"count_distinct", "first", "last"})
 
-DUCKDB = Dialect("duckdb", latest="asof", epoch="duckdb", hash="hash", runs_here=True)
+DUCKDB = Dialect("duckdb", latest=Latest.ASOF, epoch="duckdb", hash="hash", runs_here=True)
 # no as-of join, IGNORE NULLS or DISTINCT window aggregates: index probes instead
 POSTGRES = Dialect(
     "postgres",
-    latest="lateral",
+    latest=Latest.LATERAL,
     epoch="postgres",
     hash="md5_row",
     runs_here=True,
@@ -210,7 +219,7 @@ POSTGRES = Dialect(
 # no as-of join or DISTINCT window aggregates: the last event carried forward as a struct; collect_set
 SPARK = Dialect(
     "spark",
-    latest="carry",
+    latest=Latest.CARRY,
     epoch="spark",
     hash="xxhash64_flagged",
     runs_here=True,
@@ -221,7 +230,7 @@ SPARK = Dialect(
 )
 DATABRICKS = Dialect(
     "databricks",
-    latest="carry",
+    latest=Latest.CARRY,
     epoch="spark",
     hash="xxhash64_flagged",
     distinct_windows=False,
@@ -231,16 +240,16 @@ DATABRICKS = Dialect(
 )
 # compile-only warehouses: the carried event time joined back, and range joins for the aggregates
 # that have no framed form there (COUNT(DISTINCT) and arg_min/arg_max over a RANGE frame)
-SNOWFLAKE = Dialect("snowflake", latest="carry", epoch="snowflake", hash="hash", window_lookups=LOOKUP_AGGS)
+SNOWFLAKE = Dialect("snowflake", latest=Latest.CARRY, epoch="snowflake", hash="hash", window_lookups=LOOKUP_AGGS)
 BIGQUERY = Dialect(
     "bigquery",
-    latest="carry",
+    latest=Latest.CARRY,
     epoch="bigquery",
     hash="farm_fingerprint",
     window_lookups=LOOKUP_AGGS,
     qualify_needs_where=True,
 )
-TRINO = Dialect("trino", latest="carry", epoch="trino", hash="xxhash64_json", window_lookups=LOOKUP_AGGS)
+TRINO = Dialect("trino", latest=Latest.CARRY, epoch="trino", hash="xxhash64_json", window_lookups=LOOKUP_AGGS)
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, POSTGRES, SPARK, SNOWFLAKE, BIGQUERY, TRINO, DATABRICKS)}
 

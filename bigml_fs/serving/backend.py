@@ -17,8 +17,8 @@ from bigml_fs.serving.entities import entity_problems, key_kinds
 
 if TYPE_CHECKING:
     from bigml_fs.catalog import Catalog
-    from bigml_fs.project import Project
-    from bigml_fs.spec.schema import ModelSpec
+    from bigml_fs.spec.schema import ModelSpec, ProjectSpec
+    from bigml_fs.store.online_read import OnlineReader
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,31 @@ class Backend(Protocol):
         """422 details for badly typed entity values ([] when fine)."""
 
 
+class ServedProject(Protocol):
+    """What the server needs of a project: the part of the ``Project`` facade it calls, nothing more."""
+
+    @property
+    def spec(self) -> ProjectSpec: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def online(self) -> OnlineReader: ...
+
+    def online_features(self, features: list[str], entities: Any, full_feature_names: bool = False) -> Any: ...
+
+    def predict_online(self, model: str, entities: Any) -> dict[str, Any]: ...
+
+    def view_states(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
 class ProjectBackend:
     """The backend over a real project: its catalog, online store and model registry."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: ServedProject):
         self.project = project
         catalog = project.catalog  # resolve definitions once, at start-up (raises DefinitionError)
         self._models = dict(catalog.models)
