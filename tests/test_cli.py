@@ -155,3 +155,17 @@ def test_every_command_has_help_and_is_in_the_readme(command):
     result = run(*command.split(), "--help")
     assert result.exit_code == 0 and "Usage" in result.stdout
     assert f"bigml-fs {command}" in (REPO / "README.md").read_text()
+
+
+def test_tables_are_whole_when_stdout_is_not_a_terminal(example_project):
+    result = run("--project", str(example_project), "plan")
+    assert result.exit_code == 0, result.output
+    assert "customer_spend, customer_spend__windows" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) > 80
+
+
+@pytest.mark.parametrize("command", ["validate", "models list", "predict", "plan", ""])
+def test_help_shows_flags_without_a_value(command):
+    result = run(*command.split(), "--help")
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout

@@ -10,12 +10,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 
 from bigml_fs.cli.output import setup_logging, user_errors
 from bigml_fs.errors import UsageError
 
 if TYPE_CHECKING:
     from bigml_fs.project import Project
+
+_display_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_display_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """No ``<bool>`` after a flag in the help panels: ``--json`` takes no value (typer's rich help shows one)."""
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_display_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="bigml-fs",

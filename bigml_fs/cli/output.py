@@ -10,12 +10,31 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.logging import RichHandler
 
 from bigml_fs.errors import BigmlError
 
-console = Console(soft_wrap=True)
+# Width of a table printed to a pipe or a file: whole rows, never cut at 80 columns.
+PIPE_WIDTH = 100_000
+
+
+class _Console(Console):
+    """A console as wide as a terminal, or unbounded when stdout is a pipe or a file (``COLUMNS`` still wins)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal:
+            return ConsoleDimensions(PIPE_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
