@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -54,15 +55,25 @@ def run_once(command: list[str], timeout: float) -> tuple[float, float]:
 
 
 def measure_all(
-    contenders: list[tuple[str, list[str]]], runs: int = 3, warmup: int = 1, timeout: float = 1800
+    contenders: list[tuple[str, list[str]]],
+    runs: int = 3,
+    warmup: int = 1,
+    timeout: float = 1800,
+    outputs: dict[str, list[Path]] | None = None,
 ) -> list[Measurement]:
-    """Run the contenders in turn, A B C A B C ..., so drift in the machine's speed hits all alike."""
+    """Run the contenders in turn, A B C A B C ..., so drift in the machine's speed hits all alike.
+
+    ``outputs`` names the files each contender writes; they are deleted before each of its runs, so a
+    comparison afterwards never reads what an earlier run (or an earlier benchmark) left behind.
+    """
     results = [Measurement(name, [], []) for name, _ in contenders]
     for i in range(warmup + runs):
         label = "warm-up" if i < warmup else f"run {i - warmup + 1}"
         for result, (name, command) in zip(results, contenders, strict=True):
             if result.failed:
                 continue
+            for path in (outputs or {}).get(name, []):
+                path.unlink(missing_ok=True)
             try:
                 seconds, peak = run_once(command, timeout)
             except (TimeoutError, RuntimeError) as exc:
