@@ -445,3 +445,26 @@ def test_specs_are_frozen(tmp_path):
 def test_a_secret_written_in_yaml_is_not_echoed(tmp_path):
     message = errors_of(make(tmp_path, project=PROJECT + "engine: {type: postgres, password: hunter2}\n"))
     assert "password_env" in message and "hunter2" not in message
+
+
+def test_engine_and_online_store_type_default_to_duckdb_and_sqlite(tmp_path):
+    root = make(tmp_path, project=PROJECT + "engine: {threads: 1}\nonline_store: {path: .bigml/o.db}\n")
+    with Project.load(root, in_memory=True) as project:
+        assert project.spec.engine.type == "duckdb" and project.spec.engine.threads == 1
+        assert project.spec.online_store.type == "sqlite"
+        project.validate()
+
+
+@pytest.mark.parametrize(
+    ("engine", "expected"),
+    [
+        ("engine: duckdb\n", ["project.yaml:12", "'engine' must be a mapping such as {type: duckdb}"]),
+        ("engine: {type: duckdbb}\n", ["project.yaml:12", "'engine' has an unknown type 'duckdbb'"]),
+        ("online_store: {type: redi}\n", ["project.yaml:12", "(did you mean 'redis'?)", "types are: sqlite, redis"]),
+    ],
+)
+def test_a_wrong_engine_type_names_the_key_and_the_allowed_types(tmp_path, engine, expected):
+    message = errors_of(make(tmp_path, project=PROJECT + engine))
+    assert "discriminator" not in message and "types are:" in message
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} not in:\n{message}"

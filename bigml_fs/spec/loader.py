@@ -213,11 +213,16 @@ def _message(err: dict, loc: PathKey, model: type[BaseModel]) -> str:
         return f"unknown key '{key}'{hint}{listing}"
     if kind == "missing":
         return f"missing required key '{loc[-1] if loc else ''}'"
-    if kind in ("literal_error", "union_tag_invalid"):
+    if kind in ("union_tag_invalid", "union_tag_not_found") or (
+        kind == "model_attributes_type" and _tags_at(model, loc)
+    ):
+        return _discriminator_message(err, loc, model)
+    if kind == "literal_error":
         ctx = err.get("ctx", {})
-        expected = ctx.get("expected", "") if kind == "literal_error" else ctx.get("expected_tags", "")
-        options = [o.strip().strip("'") for o in str(expected).replace(" or ", ",").split(",") if o.strip()]
-        value = err.get("input") if kind == "literal_error" else err.get("ctx", {}).get("tag")
+        options = [
+            o.strip().strip("'") for o in str(ctx.get("expected", "")).replace(" or ", ",").split(",") if o.strip()
+        ]
+        value = err.get("input")
         return f"invalid value {value!r}{did_you_mean(str(value), options)}; expected one of: {', '.join(options)}"
     if kind == "string_pattern_mismatch":
         return f"invalid name {err.get('input')!r}: use letters, digits and underscores, not starting with a digit"
@@ -226,6 +231,35 @@ def _message(err: dict, loc: PathKey, model: type[BaseModel]) -> str:
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
     return msg
+
+
+def _discriminator_message(err: dict, loc: PathKey, model: type[BaseModel]) -> str:
+    """A mapping whose ``type`` picks its kind: name the key and the allowed types in plain words."""
+    key = str(loc[-1]) if loc else "this mapping"
+    tags = _tags_at(model, loc)
+    allowed = ", ".join(tags)
+    if err["type"] == "union_tag_invalid":
+        tag = str(err.get("ctx", {}).get("tag"))
+        return f"'{key}' has an unknown type '{tag}'{did_you_mean(tag, tags)}; the {key} types are: {allowed}"
+    if err["type"] == "union_tag_not_found":
+        return f"'{key}' needs a 'type:'; the {key} types are: {allowed}"
+    return f"'{key}' must be a mapping such as {{type: {tags[0]}}}; the {key} types are: {allowed}"
+
+
+def _tags_at(model: type[BaseModel], path: PathKey) -> list[str]:
+    """The ``type`` values a discriminated union at ``path`` accepts (empty if it is not one)."""
+    current: Any = model
+    for part in path:
+        current = _descend(current, part)
+        if current is None:
+            return []
+    members = _models_in(current)
+    if len(members) < 2:
+        return []
+    tags = [
+        arg for m in members if "type" in m.model_fields for arg in typing.get_args(m.model_fields["type"].annotation)
+    ]
+    return [str(t) for t in tags]
 
 
 def _fields_at(model: type[BaseModel], path: PathKey) -> list[str]:

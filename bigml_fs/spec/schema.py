@@ -58,7 +58,18 @@ class SparkEngineSpec(Spec):
     conf: dict[str, str] = {}
 
 
-EngineSpec = Annotated[DuckDBEngineSpec | PostgresEngineSpec | SparkEngineSpec, Field(discriminator="type")]
+def default_type(name: str) -> BeforeValidator:
+    """``type`` may be left out of a mapping: ``engine: {threads: 1}`` is a DuckDB engine."""
+
+    def fill(value: Any) -> Any:
+        return {"type": name, **value} if isinstance(value, dict) and "type" not in value else value
+
+    return BeforeValidator(fill)
+
+
+EngineSpec = Annotated[
+    DuckDBEngineSpec | PostgresEngineSpec | SparkEngineSpec, Field(discriminator="type"), default_type("duckdb")
+]
 
 
 class OfflineStoreSpec(Spec):
@@ -83,7 +94,9 @@ class PostgresOnlineStoreSpec(PostgresConnectionSpec):
 
 
 OnlineStoreSpec = Annotated[
-    SqliteOnlineStoreSpec | RedisOnlineStoreSpec | PostgresOnlineStoreSpec, Field(discriminator="type")
+    SqliteOnlineStoreSpec | RedisOnlineStoreSpec | PostgresOnlineStoreSpec,
+    Field(discriminator="type"),
+    default_type("sqlite"),
 ]
 
 
