@@ -169,3 +169,17 @@ def test_help_shows_flags_without_a_value(command):
     result = run(*command.split(), "--help")
     assert result.exit_code == 0
     assert "<bool>" not in result.stdout
+
+
+def test_global_options_are_taken_after_the_command_too(example_project, tmp_path):
+    after = run("validate", "--project", str(example_project), "--var", "min_amount=1", "-q", "--json")
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout)["ok"]
+    before = run("-p", str(example_project), "--json", "-q", "validate")
+    assert before.exit_code == 0 and json.loads(before.stdout)["ok"]
+    compiled = run("compile", "payments", "-p", str(example_project), "--var", "min_amount=100000")
+    assert compiled.exit_code == 0 and "amount >= 100000" in compiled.stdout
+    listed = run("models", "list", "--json", "--project", str(example_project), "--quiet")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["ok"]
+    bad = run("validate", "-p", str(example_project), "--var", "nonsense")
+    assert bad.exit_code == 2 and "NAME=VALUE" in bad.stderr

@@ -101,7 +101,6 @@ def serve(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (each reads the online store on its own).")] = 1,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No access log lines.")] = False,
 ) -> None:
     """HTTP API: GET /health, POST /features (Feast's /get-online-features JSON), POST /predict/{model}; docs at /docs.
 
@@ -111,7 +110,7 @@ def serve(
     """
     import uvicorn
 
-    quiet = quiet or logging.getLogger("bigml_fs").level >= logging.ERROR
+    quiet = logging.getLogger("bigml_fs").level >= logging.ERROR  # -q/--quiet: no access log lines either
     setup_access_log(quiet)
     with user_errors():
         check_port(host, port)
