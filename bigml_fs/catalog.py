@@ -258,7 +258,7 @@ def _resolve_view(
             )
     if timestamp == "none":
         timestamp, created = None, None
-    if timestamp is None:
+    if timestamp is None and not (is_sql and view.timestamp is None):  # a missing timestamp: reported above, once
         _check_static(origin, view, problems)
 
     columns = catalog.columns.get(view.source)
@@ -381,7 +381,8 @@ def _check_model(defs: Definitions, model: ModelSpec, catalog: Catalog, problems
             )
     labels = model.labels
     columns = catalog.columns.get(labels.source)
-    if labels.source not in catalog.relations:
+    defined = labels.source in defs.sql_files or ("source", labels.source) in defs.origins
+    if labels.source not in catalog.relations and not defined:  # a defined but broken one is reported at its file
         candidates = list(catalog.relations)
         problems.append(
             origin.problem(

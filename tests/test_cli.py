@@ -183,3 +183,10 @@ def test_global_options_are_taken_after_the_command_too(example_project, tmp_pat
     assert listed.exit_code == 0 and json.loads(listed.stdout)["ok"]
     bad = run("validate", "-p", str(example_project), "--var", "nonsense")
     assert bad.exit_code == 2 and "NAME=VALUE" in bad.stderr
+
+
+def test_a_var_not_declared_in_project_yaml_is_a_usage_error(example_project):
+    for args in (("--var", "min_amont=3", "validate"), ("validate", "--var", "min_amont=3")):
+        result = run("--project", str(example_project), *args)
+        assert result.exit_code == 2, result.output
+        assert "--var min_amont" in result.stderr and "did you mean 'min_amount'" in result.stderr

@@ -430,6 +430,17 @@ def test_broken_sql_model(tmp_path, case, sql, expected):
         assert fragment in message, f"{fragment!r} not in:\n{message}"
 
 
+def test_unknown_missing_policy_is_a_definition_error_at_its_line(tmp_path):
+    message = errors_of(make(tmp_path, models=MODELS + "    missing: maybe\n"))
+    for fragment in ("models/churn.yaml:7", "models[0].missing", "'maybe'", "score, null, error"):
+        assert fragment in message, f"{fragment!r} not in:\n{message}"
+
+
+def test_missing_policy_null_is_read_from_unquoted_yaml_null(tmp_path):
+    with Project.load(make(tmp_path, models=MODELS + "    missing: null\n"), in_memory=True) as project:
+        assert project.validate().models["churn"].missing == "null"
+
+
 def test_missing_project_file(tmp_path):
     with pytest.raises(DefinitionError, match="no project.yaml"):
         Project.load(tmp_path)
@@ -468,3 +479,13 @@ def test_a_wrong_engine_type_names_the_key_and_the_allowed_types(tmp_path, engin
     assert "discriminator" not in message and "types are:" in message
     for fragment in expected:
         assert fragment in message, f"{fragment!r} not in:\n{message}"
+
+
+def test_one_root_cause_is_reported_once(tmp_path):
+    # a view over a sql model without timestamp: not also "static source" errors for its ttl and windows
+    message = errors_of(make(tmp_path / "a", features=sub(FEATURES, "source: orders", "source: clean_orders")))
+    assert message.startswith("1 error") and "needs 'timestamp:'" in message, message
+    # a broken sql model the labels come from: not also "unknown labels source" in the model file
+    sql = {**SQL, "labels": "SELECT user_id, ts, nope AS churned FROM {{ ref('clean_orders') }}\n"}
+    message = errors_of(make(tmp_path / "b", sql=sql))
+    assert message.startswith("1 error") and "sql/labels.sql" in message and "labels source" not in message, message

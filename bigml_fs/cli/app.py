@@ -16,7 +16,7 @@ import typer
 import typer.core
 
 from bigml_fs.cli.output import setup_logging, user_errors
-from bigml_fs.errors import UsageError
+from bigml_fs.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from bigml_fs.project import Project
@@ -155,7 +155,20 @@ def main(
         state.variables = parse_vars(var)
 
 
+def check_vars(declared: dict[str, Any], given: dict[str, Any]) -> None:
+    """Every ``--var NAME`` must name a var declared under ``vars:`` in project.yaml (a usage error otherwise)."""
+    for name in given:
+        if name not in declared:
+            hint = did_you_mean(name, declared)
+            known = f"; declared vars: {', '.join(declared)}" if declared and not hint else ""
+            raise UsageError(
+                f"--var {name}: project.yaml declares no var '{name}'{hint}{known}; declare it under 'vars:' first"
+            )
+
+
 def load_project(in_memory: bool = False) -> Project:
     from bigml_fs.project import Project
 
-    return Project.load(state.project_dir, state.variables, in_memory=in_memory)
+    project = Project.load(state.project_dir, state.variables, in_memory=in_memory)
+    check_vars(project.spec.vars, state.variables)
+    return project

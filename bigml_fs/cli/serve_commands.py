@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bigml_fs.cli.app import app, state
+from bigml_fs.cli.app import app, check_vars, load_project, state
 from bigml_fs.cli.output import err_console, escape, user_errors
 from bigml_fs.errors import BigmlError, UsageError
 
@@ -73,6 +73,7 @@ def build_app(project_dir: str, variables: dict, token_env: str | None):
 
     token = read_token(token_env)
     project = Project.load(project_dir, variables, in_memory=True)
+    check_vars(project.spec.vars, variables)
     return create_app(project, token=token)
 
 
@@ -118,9 +119,7 @@ def serve(
             target = build_app(str(state.project_dir), state.variables, token_env)
         else:
             read_token(token_env)  # fail now, not in every worker
-            from bigml_fs.project import Project
-
-            with Project.load(state.project_dir, state.variables, in_memory=True) as project:
+            with load_project(in_memory=True) as project:
                 project.validate()  # report definition errors once, not in every worker
             os.environ.update(
                 {
