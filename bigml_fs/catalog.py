@@ -24,6 +24,8 @@ from bigml_fs.spec.loader import Definitions, Origin
 from bigml_fs.spec.schema import FeatureSpec, FeatureViewSpec, ModelSpec
 
 TIME_TYPES = ("TIMESTAMP", "DATE")
+NUMERIC_AGGREGATIONS = ("sum", "avg", "stddev", "variance")
+NON_NUMERIC = ("string", "binary")  # logical type families sum/avg/stddev/variance refuse
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,10 @@ def _resolve_view(
                 problems.append(
                     origin.problem(("features", i, attr if getattr(feature, attr) is not None else "name"), message)
                 )
+            elif attr == "expr" and feature.agg in NUMERIC_AGGREGATIONS:
+                message = _numeric_aggregation(engine, relation, feature, dialect)
+                if message:
+                    problems.append(origin.problem(("features", i, "agg"), message))
     for i, check in enumerate(view.checks):
         for col in _check_columns(check):
             if col not in columns:
@@ -346,6 +352,21 @@ def _probe_expression(
     except BigmlError as exc:
         return f"expression {text!r} does not compile against the source: {str(exc).splitlines()[0]}"
     return None
+
+
+def _numeric_aggregation(engine: Engine, relation: exp.Table, feature: FeatureSpec, dialect: str) -> str | None:
+    """``sum``/``avg``/``stddev``/``variance`` need numbers: a problem text when the expression is text or bytes."""
+    try:
+        value = exp.alias_(sqlglot.parse_one(feature.value_sql, read=dialect), "value")
+        dtype = next(iter(engine.columns(exp.select(value).from_(relation).limit(0)).values()))
+    except (BigmlError, ParseError, StopIteration):
+        return None  # the expression's own problem is reported by _probe_expression
+    if logical_type(dtype) not in NON_NUMERIC:
+        return None
+    return (
+        f"feature '{feature.name}': 'agg: {feature.agg}' needs numbers, but {feature.value_sql!r} is {dtype}; "
+        "aggregate a numeric expression, or use count, count_distinct, min, max, first or last"
+    )
 
 
 def _check_columns(check: object) -> list[str]:

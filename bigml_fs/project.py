@@ -20,7 +20,7 @@ from bigml_fs.compiler.sql_models import SqlModel
 from bigml_fs.compiler.training_query import TrainingQuery
 from bigml_fs.engines import Engine, connect
 from bigml_fs.engines.dialects import Dialect, dialect_for
-from bigml_fs.errors import UsageError, did_you_mean
+from bigml_fs.errors import DefinitionError, UsageError, did_you_mean
 from bigml_fs.spec.loader import Definitions, load_definitions
 from bigml_fs.spec.schema import ProjectSpec
 from bigml_fs.training.training_set import SpineLike
@@ -105,8 +105,27 @@ class Project:
         return self.workspace.sql_models
 
     def validate(self) -> Catalog:
-        """Check every definition and SQL file; raise DefinitionError listing all problems."""
-        return self.catalog
+        """Check every definition and SQL file; raise DefinitionError listing all problems.
+
+        Besides the catalog's checks, each model's ``params`` (and tuning space keys) must be parameters of its
+        estimator, as training would find later.
+        """
+        from bigml_fs.training.estimators import unknown_params
+
+        params = [
+            self.defs.origin("model", model.name).problem(path, text)
+            for model in self.defs.models.values()
+            for path, text in unknown_params(model)
+        ]
+        try:
+            catalog = self.catalog
+        except DefinitionError as exc:
+            if params:
+                raise DefinitionError([*exc.problems, *params]) from None
+            raise
+        if params:
+            raise DefinitionError(params)
+        return catalog
 
     # --- compile ------------------------------------------------------------
 

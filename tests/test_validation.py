@@ -489,3 +489,37 @@ def test_one_root_cause_is_reported_once(tmp_path):
     sql = {**SQL, "labels": "SELECT user_id, ts, nope AS churned FROM {{ ref('clean_orders') }}\n"}
     message = errors_of(make(tmp_path / "b", sql=sql))
     assert message.startswith("1 error") and "sql/labels.sql" in message and "labels source" not in message, message
+
+
+def test_unknown_estimator_params_are_definition_errors_at_their_line(tmp_path):
+    models = sub(MODELS, "estimator: logistic_regression", "estimator: random_forest\n    params: {maxdepth: 8}")
+    message = errors_of(make(tmp_path, models=models))
+    assert message.startswith("1 error"), message
+    for fragment in ("models/churn.yaml:7", "models[0].params.maxdepth", "did you mean 'max_depth'"):
+        assert fragment in message, f"{fragment!r} not in:\n{message}"
+
+
+@pytest.mark.parametrize("agg", ["sum", "avg", "stddev", "variance"])
+def test_a_numeric_aggregation_over_text_is_an_error_at_the_feature(tmp_path, agg):
+    features = sub(FEATURES, "agg: sum, expr: amount,", f"agg: {agg}, expr: CAST(amount AS VARCHAR),")
+    message = errors_of(make(tmp_path, features=features))
+    assert message.startswith("1 error"), message
+    for fragment in ("features/spend.yaml:9", "features[1].agg", f"'agg: {agg}' needs numbers", "VARCHAR"):
+        assert fragment in message, f"{fragment!r} not in:\n{message}"
+
+
+def test_count_and_min_over_text_are_fine(tmp_path):
+    features = sub(FEATURES, "agg: sum, expr: amount,", "agg: max, expr: CAST(amount AS VARCHAR),")
+    with Project.load(make(tmp_path, features=features), in_memory=True) as project:
+        project.validate()
+
+
+def test_unknown_tuning_space_params_are_definition_errors(tmp_path):
+    models = sub(
+        MODELS,
+        "estimator: logistic_regression",
+        "estimator: random_forest\n    tuning:\n      space: {n_estimatorz: [10, 20], estimator__max_depth: [2, 3]}",
+    )
+    message = errors_of(make(tmp_path, models=models))
+    assert message.startswith("1 error") and "models/churn.yaml:8" in message, message
+    assert "tuning.space.n_estimatorz" in message and "did you mean 'n_estimators'" in message, message

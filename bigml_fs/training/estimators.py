@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 from bigml_fs.errors import BigmlError, did_you_mean
-from bigml_fs.spec.estimators import ESTIMATORS
+from bigml_fs.spec.estimators import ESTIMATORS, is_dotted_path
 from bigml_fs.spec.schema import ModelSpec
 
 # Defaults that make a short name mean what it says, or make its output usable.
@@ -97,4 +97,45 @@ def _class_weight(model: ModelSpec, classes: list[Any] | None) -> Any:
                 f"have{did_you_mean(key, by_text)}; classes: {', '.join(by_text)}"
             )
         out[by_text[key]] = weight
+    return out
+
+
+def accepted_params(model: ModelSpec) -> set[str] | None:
+    """The parameter names the model's estimator takes (its ``get_params()``), or None if it cannot be loaded."""
+    try:
+        cls = estimator_class(model)
+        return set(cls().get_params())
+    except (EstimatorError, TypeError, AttributeError):
+        return None  # a class that cannot be imported or built is reported when training
+
+
+def unknown_params(model: ModelSpec) -> list[tuple[tuple[str, ...], str]]:
+    """``params`` and estimator keys of ``tuning.space`` the estimator does not take: (path in the model, message).
+
+    What ``make_estimator`` refuses when training, found by ``validate`` before any data is read.
+    """
+    if model.estimator not in ESTIMATORS[model.task] and not is_dotted_path(model.estimator):
+        return []  # an unknown estimator name is the catalog's error
+    space = model.tuning.space if model.tuning else {}
+    named = [(("params", k), k) for k in model.params]
+    named += [
+        (("tuning", "space", k), k.removeprefix("estimator__"))
+        for k in space
+        if "__" not in k.removeprefix("estimator__")
+    ]
+    if not named:
+        return []
+    accepted = accepted_params(model)
+    if accepted is None:
+        return []
+    out = []
+    for path, key in named:
+        if key not in accepted:
+            out.append(
+                (
+                    path,
+                    f"{estimator_path(model).rpartition('.')[2]} has no parameter '{key}'"
+                    f"{did_you_mean(key, accepted)}; it takes {', '.join(sorted(accepted)) or 'no parameters'}",
+                )
+            )
     return out
