@@ -39,6 +39,9 @@ class ResolvedView:
     created: str | None
     columns: dict[str, str]
     fingerprint: str
+    # feature name -> what decides its values (its spec, the view's source, keys, times, ttl, schema, upstream SQL),
+    # so a model's stale check ignores features it does not use
+    feature_fingerprints: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -310,7 +313,8 @@ def _resolve_view(
     if len(problems) > before:
         return None
     fingerprint = _fingerprint(view, columns, upstream)
-    return ResolvedView(view, relation, tuple(keys), timestamp, created, columns, fingerprint)
+    features = _feature_fingerprints(view, tuple(keys), timestamp, created, columns, upstream)
+    return ResolvedView(view, relation, tuple(keys), timestamp, created, columns, fingerprint, features)
 
 
 def _check_static(origin: Origin, view: FeatureViewSpec, problems: list[Problem]) -> None:
@@ -444,3 +448,30 @@ def _fingerprint(view: FeatureViewSpec, columns: dict[str, str], upstream: str) 
     """Definition, source schema (as logical types) and upstream SQL (with its vars) in one hash."""
     logical = {name: logical_type(dtype) for name, dtype in columns.items()}
     return digest([view.model_dump(mode="json"), logical, upstream])
+
+
+def _feature_fingerprints(
+    view: FeatureViewSpec,
+    keys: tuple[str, ...],
+    timestamp: str | None,
+    created: str | None,
+    columns: dict[str, str],
+    upstream: str,
+) -> dict[str, str]:
+    """Per feature: its own spec (not its description) and what the view gives every feature, not the others.
+
+    The view's part is its source, entities, resolved key and time columns, ttl, source schema (as logical
+    types) and upstream SQL; the view's ``fingerprint`` is unchanged by this.
+    """
+    logical = {name: logical_type(dtype) for name, dtype in columns.items()}
+    shared = {
+        "source": view.source,
+        "entities": [e.model_dump(mode="json") for e in view.entity_refs],
+        "keys": list(keys),
+        "timestamp": timestamp,
+        "created_timestamp": created,
+        "ttl": view.model_dump(mode="json", include={"ttl"})["ttl"],
+        "columns": logical,
+        "upstream": upstream,
+    }
+    return {f.name: digest([f.model_dump(mode="json", exclude={"description"}), shared]) for f in view.features}

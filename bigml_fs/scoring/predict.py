@@ -37,7 +37,7 @@ ROW = "__row"
 
 
 class StaleModelError(DataError):
-    """A feature view changed since the model version was trained (``--strict``)."""
+    """A feature the model uses changed since the model version was trained (``--strict``)."""
 
 
 @dataclass
@@ -67,21 +67,52 @@ def changed_views(catalog: Catalog, manifest: ModelManifest) -> list[str]:
     """Views whose fingerprint differs from the one recorded at training."""
     views = catalog.views
     recorded = manifest.fingerprints.views
-    missing = [v for v in recorded if v not in views]
+    _require_views(manifest, [v for v in recorded if v not in views])
+    return [v for v, fp in recorded.items() if views[v].fingerprint != fp]
+
+
+def changed_features(catalog: Catalog, manifest: ModelManifest) -> list[str] | None:
+    """``view:feature`` of the used features whose fingerprint differs from training; None if none were recorded.
+
+    Versions trained before per-feature fingerprints were recorded have none; ``check_fresh`` then compares
+    the views' fingerprints.
+    """
+    recorded = manifest.fingerprints.features
+    if recorded is None:
+        return None
+    views = catalog.views
+    refs = {ref: ref.partition(":") for ref in recorded}
+    _require_views(manifest, list(dict.fromkeys(v for v, _, _ in refs.values() if v not in views)))
+    gone = [ref for ref, (v, _, f) in refs.items() if f not in views[v].feature_fingerprints]
+    if gone:
+        raise BigmlError(
+            f"model {manifest.name} v{manifest.version} uses feature(s) {', '.join(gone)} that no longer exist; "
+            "restore them or train a new version"
+        )
+    return [ref for ref, fp in recorded.items() if views[refs[ref][0]].feature_fingerprints[refs[ref][2]] != fp]
+
+
+def _require_views(manifest: ModelManifest, missing: list[str]) -> None:
     if missing:
         raise BigmlError(
             f"model {manifest.name} v{manifest.version} uses feature view(s) {', '.join(missing)} that no longer "
             "exist; restore them or train a new version"
         )
-    return [v for v, fp in recorded.items() if views[v].fingerprint != fp]
 
 
 def check_fresh(catalog: Catalog, loaded: Loaded, strict: bool) -> list[str]:
-    changed = changed_views(catalog, loaded.manifest)
+    """Warn (``strict``: raise ``StaleModelError``) when a feature the version uses changed; return what changed.
+
+    Compares the used features' fingerprints, or for versions that recorded none the views' (then any change
+    to a used view counts, even to a feature the model does not read).
+    """
+    changed = changed_features(catalog, loaded.manifest)
+    what = "feature(s)"
+    if changed is None:
+        changed, what = changed_views(catalog, loaded.manifest), "feature view(s)"
     if changed:
         text = (
-            f"model {loaded.version.label} was trained on an earlier definition of feature view(s) "
-            f"{', '.join(changed)} "
+            f"model {loaded.version.label} was trained on an earlier definition of {what} {', '.join(changed)} "
             f"(fingerprint changed); its features may mean something else now. Train a new version"
         )
         if strict:

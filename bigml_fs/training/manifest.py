@@ -50,8 +50,11 @@ class ManifestLabels(_Record):
 
 
 class Fingerprints(_Record):
-    views: dict[str, str]  # view -> definition fingerprint at training (predict warns when one changed)
+    views: dict[str, str]  # view -> definition fingerprint at training
     labels: str
+    # view:feature -> the feature's fingerprint at training (catalog ResolvedView.feature_fingerprints); predict
+    # warns when a used feature changed. None in versions trained before it was recorded: then the views' are compared
+    features: dict[str, str] | None = None
 
 
 class TrainingWindow(_Record):

@@ -229,6 +229,7 @@ def _train(ws: Workspace, model: str, end: Any, progress: Progress | None) -> Tr
         fingerprints=Fingerprints(
             views={r.view: catalog.views[r.view].fingerprint for r in refs},
             labels=_labels_fingerprint(ws, spec),
+            features={str(r): catalog.views[r.view].feature_fingerprints[r.feature] for r in refs},
         ),
         training_sql=built.sql(ws.engine.sql_dialect),
         window=_window(times, parts, end_time),
