@@ -9,7 +9,9 @@ connection per process is reused without locking. Scale out with
 
 Errors: a user's mistake (a ``BigmlError``) is 400 with the message in
 ``detail``; an unknown model is 404; an unreachable store is 503; a body
-that does not parse or has wrong types is 422 whose ``loc`` names the field.
+that does not parse or has wrong types is 422 whose ``loc`` names the field;
+entity rows lacking features of a model with ``missing: error`` are 422 whose
+``detail`` names the rows and features.
 """
 
 from __future__ import annotations
@@ -92,10 +94,15 @@ def _shown(value: Any) -> Any:
 
 
 def _status_of(exc: BigmlError) -> int:
-    """404 for a model, version or training that does not exist; 503 for an unreachable store; else 400."""
+    """404 for a model, version or training that does not exist; 503 for an unreachable store; 422 for entity
+    rows lacking features of a model with ``missing: error``; else 400.
+    """
     registry = sys.modules.get("bigml_fs.training.registry")  # loaded whenever it raised; no import here
     if isinstance(exc, UnknownModel) or (registry is not None and isinstance(exc, registry.UnknownModelError)):
         return 404
+    online = sys.modules.get("bigml_fs.scoring.online")  # likewise
+    if online is not None and isinstance(exc, online.MissingFeaturesError):
+        return 422
     if isinstance(exc, EngineError):
         return 503
     return 400

@@ -311,6 +311,10 @@ class TuningSpec(Spec):
         return self
 
 
+# YAML reads an unquoted ``missing: null`` as None: it means "null"
+MissingPolicy = Annotated[Literal["score", "null", "error"], BeforeValidator(lambda v: "null" if v is None else v)]
+
+
 class ModelSpec(Spec):
     name: Name
     task: Literal["classification", "regression", "clustering", "anomaly"]
@@ -327,6 +331,9 @@ class ModelSpec(Spec):
     metrics: list[str] = []
     seed: int = 0
     description: str = ""
+    # online scoring of a row whose features are NOT_FOUND or OUTSIDE_MAX_AGE: score it anyway (they are listed
+    # in the response's ``missing``), give it null scores, or fail the request (HTTP 422); recorded in the version.
+    missing: MissingPolicy = "score"
 
     @model_validator(mode="after")
     def _target_for_supervised(self) -> ModelSpec:
