@@ -190,3 +190,25 @@ def test_a_var_not_declared_in_project_yaml_is_a_usage_error(example_project):
         result = run("--project", str(example_project), *args)
         assert result.exit_code == 2, result.output
         assert "--var min_amont" in result.stderr and "did you mean 'min_amount'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "fraud_detectr"],
+        ["predict", "fraud_detectr", "--spine", "spine.csv"],
+        ["models", "show", "fraud_detectr"],
+        ["models", "promote", "fraud_detectr@v1"],
+        ["training-set", "fraud_detectr"],
+        ["compile", "fraud_detectr"],
+        ["plan", "customer_spnd"],
+        ["online", "-f", "customer_spnd:*", "-e", "customer_id=1"],
+        ["online", "-f", "customer_spend:txn_count_1hh", "-e", "customer_id=1"],
+        ["training-set", "-f", "customer_spnd:*", "--spine", "spine.csv"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_an_unknown_name_is_a_usage_error_from_every_command(example_project, args):
+    result = run("--project", str(example_project), *args)
+    assert result.exit_code == 2, result.output
+    assert "did you mean" in result.stderr and "Traceback" not in result.output

@@ -16,7 +16,7 @@ import typer
 import typer.core
 
 from bigml_fs.cli.output import setup_logging, user_errors
-from bigml_fs.errors import UsageError, did_you_mean
+from bigml_fs.errors import BigmlError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from bigml_fs.project import Project
@@ -164,6 +164,23 @@ def check_vars(declared: dict[str, Any], given: dict[str, Any]) -> None:
             raise UsageError(
                 f"--var {name}: project.yaml declares no var '{name}'{hint}{known}; declare it under 'vars:' first"
             )
+
+
+def check_model(project: Project, ref: str) -> None:
+    """``MODEL`` or ``MODEL@V`` must name a model that is defined or registered: an unknown name is exit 2."""
+    name = ref.partition("@")[0]
+    known = sorted({*project.defs.models, *project.model_names()})
+    if name not in known:
+        raise UsageError(f"unknown model '{name}'{did_you_mean(name, known)}; models are defined in models/*.yaml")
+
+
+def check_features(project: Project, features: list[str]) -> None:
+    """``--features view:feature,...`` must name defined views and features: an unknown name is exit 2."""
+    catalog = project.catalog  # a broken project stays a definition error (exit 1)
+    try:
+        catalog.expand(features)
+    except BigmlError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def load_project(in_memory: bool = False) -> Project:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bigml_fs.cli.app import app, load_project, state
+from bigml_fs.cli.app import app, check_features, load_project, state
 from bigml_fs.cli.output import console, emit_json, escape, status, user_errors
 
 
@@ -124,6 +124,8 @@ def training_set(
     bigml-fs training-set --features customer_spend:* --spine spine.csv -o out.parquet
     """
     with user_errors(as_json), load_project() as project, status("Building the training set"):
+        if features and model is None:
+            check_features(project, features)
         rows = project.training_set(
             model=model,
             features=features or None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bigml_fs.cli.app import app, load_project, models_app
+from bigml_fs.cli.app import app, check_model, load_project, models_app
 from bigml_fs.cli.output import console, emit_json, err_console, escape, user_errors
 
 JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -107,6 +107,7 @@ def predict(
     from bigml_fs.cli.output import status
 
     with user_errors(as_json), load_project() as project, status(f"Scoring with {model}"):
+        check_model(project, model)
         rows = project.predict(
             model, spine, output=output, in_warehouse=in_warehouse, strict=strict, timestamp=timestamp
         )
@@ -191,6 +192,7 @@ def models_show(
     Example: bigml-fs models show fraud_detector@v1
     """
     with user_errors(as_json), load_project() as project:
+        check_model(project, name)
         version = project.model_version(name)
         m = version.manifest()
         promoted = project.promoted_version(version.name)
@@ -243,6 +245,7 @@ def models_promote(
     Example: bigml-fs models promote fraud_detector@v2
     """
     with user_errors(as_json), load_project() as project:
+        check_model(project, ref)
         version = project.promote(ref)
     if as_json:
         emit_json({"ok": True, "model": version.name, "version": version.number})

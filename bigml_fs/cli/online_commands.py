@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bigml_fs.cli.app import app, load_project
+from bigml_fs.cli.app import app, check_features, load_project
 from bigml_fs.cli.output import console, emit_json, err_console, escape, status, user_errors
 from bigml_fs.errors import UsageError
 
@@ -48,6 +48,7 @@ def online(
             raise UsageError("give the entity rows: --entity JOIN_KEY=VALUE (repeatable) or --entities FILE")
         rows = entities_from_file(entities) if entities is not None else entities_from_pairs(entity)
         with load_project() as project, status("Reading online features"):
+            check_features(project, features)
             response = project.online_features(features, rows, full_feature_names=full_feature_names)
             materialized = bool(project.view_states())
     if not materialized:
