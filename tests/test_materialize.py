@@ -458,3 +458,103 @@ def test_readers_during_a_run_see_old_or_new_values(base_project, tmp_path):
         for i, part in enumerate(parts):
             assert online[i] in (old[0][i], new[0][i]), f"{part.name}: a read mixed old and new online values"
             assert offline[i] in (old[1][i], new[1][i]), f"{part.name}: a read saw a partial offline table"
+
+
+# --- switching online_store (issue 14) ---------------------------------------------------------------------------
+
+SWITCH_END = "2024-03-05T12:00:00Z"
+
+
+def _online_values(root: Path) -> dict[str, tuple[list, list]]:
+    """Every feature of every view for drivers 1-40 through ``Project.online`` (ttl checked at SWITCH_END)."""
+    from bigml_fs.core.timeutil import parse_time
+
+    with Project.load(root) as project:
+        out = {}
+        for view in project.catalog.views.values():
+            response = project.online.read(
+                [f"{view.name}:{f.name}" for f in view.spec.features],
+                {"driver_id": list(range(1, 41))},
+                now=parse_time(SWITCH_END),
+            )
+            out[view.name] = (response.values, response.statuses)
+        return out
+
+
+@pytest.mark.parametrize("target", ["sqlite", "redis", "postgres"])
+def test_switching_the_online_store_recomputes_into_the_new_one(base_project, tmp_path, request, monkeypatch, target):
+    import shutil
+
+    root = tmp_path / "p"
+    shutil.copytree(base_project, root, symlinks=True)
+    monkeypatch.setenv("BIGML_TEST_SECRET", "s3cret-value")  # trust auth: PostgreSQL never asks for it
+    monkeypatch.setenv("BIGML_TEST_EMPTY", "")
+    if target == "sqlite":
+        store = "{type: sqlite, path: .bigml/other-online.db}"
+    elif target == "redis":
+        info, prefix = request.getfixturevalue("redis_prefix")
+        text = (root / "project.yaml").read_text().replace("name: mat", f"name: {prefix}")  # keys end with it
+        (root / "project.yaml").write_text(text)
+        store = f"{{type: redis, host: {info['host']}, port: {info['port']}, password_env: BIGML_TEST_EMPTY}}"
+    else:
+        info, schema = request.getfixturevalue("postgres_schema")
+        store = (
+            f"{{type: postgres, host: {info['host']}, port: {info['port']}, database: {info['database']}, "
+            f"user: {info['user']}, schema: {schema}, password_env: BIGML_TEST_SECRET}}"
+        )
+    _materialize(root, end=SWITCH_END, full_refresh=True)  # SQLite at .bigml/online.db
+    before = _online_values(root)
+    assert sum(s == "PRESENT" for _, statuses in before.values() for col in statuses for s in col) > 100
+
+    (root / "project.yaml").write_text((root / "project.yaml").read_text() + f"online_store: {store}\n")
+    with Project.load(root) as project:
+        planned = {v.view: (v.action, v.reason) for v in project.plan(end=SWITCH_END).views}
+    assert {v: a for v, (a, _) in planned.items()} == {
+        "stats": "recompute",
+        "recent": "recompute",
+        "profile": "recompute",
+    }
+    assert all(r.startswith("online store changed") for _, r in planned.values()), planned
+
+    report = _materialize(root, end=SWITCH_END)
+    assert {v.action for v in report.views} == {"recompute"}
+    after = _online_values(root)
+    assert after.keys() == before.keys()
+    for name in before:
+        (values_a, statuses_a), (values_b, statuses_b) = before[name], after[name]
+        assert statuses_a == statuses_b, name
+        for col_a, col_b in zip(values_a, values_b, strict=True):
+            assert all(_close(a, b) for a, b in zip(col_a, col_b, strict=True)), (name, col_a, col_b)
+
+    # the new store is recorded: the same run again leaves the event-time views alone
+    assert {v.view: v.action for v in _materialize(root, end=SWITCH_END).views}["stats"] == "unchanged"
+    text = (root / ".bigml" / "offline" / "current" / "state.json").read_text()
+    for secret in ("s3cret-value", "BIGML_TEST_SECRET", "BIGML_TEST_EMPTY", "password"):
+        assert secret not in text
+    published = state.published_state(Project.load(root).paths)
+    assert published.format == state.FORMAT
+    assert {v.online_store.type for v in published.views.values()} == {target}
+
+
+def test_a_state_without_online_store_reads_as_the_configured_store(base_project, tmp_path):
+    """States written before stores were recorded: no recompute for it, and the next run records the store."""
+    import json
+
+    root = _copy(base_project, tmp_path)
+    path = root / ".bigml" / "offline" / "current" / "state.json"
+    old = json.loads(path.read_text())
+    del old["format"]
+    for view in old["views"].values():
+        del view["online_store"]
+    path.write_text(json.dumps(old))
+    paths = Project.load(root).paths
+    assert state.published_state(paths).format == 1
+    with Project.load(root) as project:
+        actions = {v.view: v.action for v in project.plan(end=SWITCH_END).views}
+    assert actions == {"stats": "unchanged", "recent": "unchanged", "profile": "recompute"}
+    _materialize(root, end=SWITCH_END)
+    published = state.published_state(paths)
+    assert published.format == state.FORMAT
+    assert all(
+        v.online_store == state.online_store_identity(Project.load(root).spec, paths) for v in published.views.values()
+    )

@@ -12,6 +12,11 @@ One run, under the project's lock:
 3. publish: one symlink swap makes the new run directory, with the state
    describing it, current.
 
+Each view's state records the online store its rows went to
+(``state.OnlineStoreIdentity``); after ``online_store`` changes in
+project.yaml, ``plan.decide`` recomputes every view into the new store. The old
+store is left as it was.
+
 A run killed before 3 leaves the previous offline tables, state and registry
 in place; the next run recomputes whatever was not published, so it ends with
 the same result as a full refresh.
@@ -137,6 +142,7 @@ def materialize(
         state.clean_runs(paths)  # unpublished leftovers of a killed run
         run = state.new_run_dir(paths)
         online = None
+        store_id = state.online_store_identity(ws.spec, paths)
         try:
             online = open_online_store(ws.spec, paths)  # unreachable: an error naming host and port, nothing written
             reports: list[ViewReport] = []
@@ -144,7 +150,7 @@ def materialize(
             progress("begin", total=len(selected))
             for view in selected:
                 prev = prev_views.get(view.name)
-                plan = decide(engine, view, prev, end_us, full_refresh, start_us)
+                plan = decide(engine, view, prev, end_us, full_refresh, start_us, store_id)
                 progress("view", view=view.name, action=plan.action, reason=plan.reason)
                 t0 = time.perf_counter()
                 try:
@@ -154,11 +160,15 @@ def materialize(
                         report = ViewReport(
                             view.name, plan.action, plan.reason, dict(prev.rows), 0, watermark=iso(end_us)
                         )
-                        new_views[view.name] = prev
+                        # a state from before stores were recorded is taken as this store's (plan.decide): record it
+                        new_views[view.name] = (
+                            prev if prev.online_store else prev.model_copy(update={"online_store": store_id})
+                        )
                     else:
                         report, entry = _materialize_view(
                             ws, engine, online, probed_view(view, engine), plan, run, prev_dir, end_us, progress
                         )
+                        entry.online_store = store_id
                         new_views[view.name] = entry
                 except BigmlError as exc:
                     report = ViewReport(view.name, plan.action, plan.reason, error=str(exc))

@@ -6,7 +6,9 @@ published run left (``state.py``):
 
 * add: never materialized (full computation);
 * recompute: in full, because of --full-refresh, a changed fingerprint (its
-  definition, its source's schema, or the SQL/vars upstream), a static source
+  definition, its source's schema, or the SQL/vars upstream), another online
+  store than the one its online rows were written to (``online_store`` in
+  project.yaml switched: the new store is empty), a static source
   (no event time: read in full every run), an --end before the watermark, or
   late rows (source rows at or before the watermark minus the longest window
   that were not there last time: an incremental run would miss them);
@@ -32,7 +34,7 @@ from bigml_fs.core.types import logical_type
 from bigml_fs.engines.base import Engine
 from bigml_fs.errors import BigmlError, UsageError, did_you_mean
 from bigml_fs.store.naming import feast_parts
-from bigml_fs.store.state import ViewState, view_states
+from bigml_fs.store.state import OnlineStoreIdentity, ViewState, online_store_identity, view_states
 from bigml_fs.workspace import Workspace
 
 
@@ -110,8 +112,15 @@ def decide(
     end_us: int,
     full_refresh: bool = False,
     start_us: int | None = None,
+    online_store: OnlineStoreIdentity | None = None,
 ) -> ViewPlan:
-    """The action for one view (see the module docstring)."""
+    """The action for one view (see the module docstring).
+
+    ``online_store``: the store project.yaml names now (None: not compared). A
+    state written before stores were recorded (``prev.online_store`` None) counts
+    as written to this store: existing projects do not all recompute after an
+    upgrade; the run then records the store (``materialize``).
+    """
     parts = [p.name for p in feast_parts(view)]
     if prev is None:
         return ViewPlan(view.name, "add", "new", parts)
@@ -125,6 +134,12 @@ def decide(
         else:
             reason = "upstream SQL or vars changed"
         return ViewPlan(view.name, "recompute", reason, parts)
+    if online_store is not None and prev.online_store is not None and prev.online_store != online_store:
+        was, now_ = prev.online_store.describe(), online_store.describe()
+        if was == now_:
+            was, now_ = f"Feast project {prev.online_store.project}", online_store.project
+        detail = f"{was} -> {now_}"
+        return ViewPlan(view.name, "recompute", f"online store changed ({detail})", parts)
     if view.timestamp is None:
         return ViewPlan(view.name, "recompute", "static source (no event time): read in full every run", parts)
     prev_end = prev.end_us
@@ -169,10 +184,11 @@ def plan(
     start_us = to_us(parse_time(start, "--start")) if start is not None else None
     catalog = ws.catalog
     previous = view_states(ws.paths)
+    store = online_store_identity(ws.spec, ws.paths)
     out: list[ViewPlan] = []
     for view in select_views(catalog.views, views):
         try:
-            out.append(decide(ws.engine, view, previous.get(view.name), end_us, full_refresh, start_us))
+            out.append(decide(ws.engine, view, previous.get(view.name), end_us, full_refresh, start_us, store))
         except BigmlError as exc:
             out.append(ViewPlan(view.name, "error", str(exc)))
     if not views:

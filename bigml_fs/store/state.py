@@ -30,17 +30,67 @@ from pydantic import BaseModel, ConfigDict, Field
 from bigml_fs.errors import BigmlError
 
 if TYPE_CHECKING:  # the online CLI and /health read state without building a workspace
+    from bigml_fs.spec.schema import ProjectSpec
     from bigml_fs.workspace import Paths
 
 STATE_FILE = "state.json"
 CURRENT = "current"
 RUNS = "runs"
 LOCK_FILE = "materialize.lock"
-FORMAT = 1  # version of state.json; files written before it existed have no ``format`` and read as 1
+# version of state.json that publish() writes; files written before it existed have no ``format`` and read as 1.
+# 2: each view records the online store its rows are in (``ViewState.online_store``; absent in format 1)
+FORMAT = 2
 
 
 class MaterializeBusy(BigmlError):
     """Another materialize holds the project's lock."""
+
+
+class OnlineStoreIdentity(BaseModel):
+    """Which online store a view's online rows were written to: its type, where it is, the Feast project.
+
+    Never a password nor the name of its environment variable. A view's rows are
+    in one store only: another identity (another type, SQLite file, Redis
+    server/db, PostgreSQL server/database/schema, or Feast project name, which
+    prefixes tables and keys) means the rows are not there, so ``plan.decide``
+    recomputes the view.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: str
+    project: str  # the Feast project name: tables ``{project}_{view}``, Redis keys end with it
+    path: str | None = None  # SQLite: the resolved database file
+    host: str | None = None  # Redis, PostgreSQL
+    port: int | None = None
+    db: int | None = None  # Redis
+    database: str | None = None  # PostgreSQL
+    db_schema: str | None = None  # PostgreSQL
+
+    def describe(self) -> str:
+        """Where the store is, for a plan's reason (``sqlite /p/.bigml/online.db``, ``redis 127.0.0.1:6379/0``)."""
+        if self.type == "sqlite":
+            return f"sqlite {self.path}"
+        if self.type == "redis":
+            return f"redis {self.host}:{self.port}/{self.db}"
+        return f"{self.type} {self.host}:{self.port}/{self.database}.{self.db_schema}"
+
+
+def online_store_identity(spec: ProjectSpec, paths: Paths) -> OnlineStoreIdentity:
+    """The identity of the online store project.yaml names (see ``OnlineStoreIdentity``)."""
+    store = spec.online_store
+    if store.type == "sqlite":
+        return OnlineStoreIdentity(type="sqlite", project=spec.name, path=str(paths.resolve(store.path).resolve()))
+    if store.type == "redis":
+        return OnlineStoreIdentity(type="redis", project=spec.name, host=store.host, port=store.port, db=store.db)
+    return OnlineStoreIdentity(
+        type=store.type,
+        project=spec.name,
+        host=store.host,
+        port=store.port,
+        database=store.database,
+        db_schema=store.schema_,
+    )
 
 
 class ViewState(BaseModel):
@@ -61,6 +111,9 @@ class ViewState(BaseModel):
     count_at_end: int  # source rows at or before end (the same count and --end: unchanged)
     rows: dict[str, int] = Field(default_factory=dict)  # offline rows per Feast view
     online_rows: int = 0
+    # the online store its online rows are in; None in states written before it was recorded (read as "the
+    # configured store": see plan.decide)
+    online_store: OnlineStoreIdentity | None = None
     finished_at: str
     run: str  # the run directory that computed it (carried views keep theirs)
 
@@ -70,7 +123,7 @@ class PublishedState(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    format: int = FORMAT
+    format: int = 1  # absent: written before the field existed (publish() writes FORMAT)
     run: str | None = None
     end: str | None = None
     feast_signature: str | None = None
@@ -143,7 +196,7 @@ def write_json_atomically(path: Path, payload: Any) -> None:
 
 def publish(paths: Paths, run: Path, state: PublishedState) -> None:
     """Write the run's state, then switch ``current`` to it in one atomic rename."""
-    write_json_atomically(run / STATE_FILE, state.to_json())
+    write_json_atomically(run / STATE_FILE, state.model_copy(update={"format": FORMAT}).to_json())
     root = offline_root(paths)
     link = root / CURRENT
     tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
