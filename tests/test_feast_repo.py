@@ -224,3 +224,74 @@ def test_feast_online_reads_postgres(tmp_path, postgres_schema):
         )
     )
     _feast_online_matches(root, "2024-03-05T06:00:00Z")
+
+
+# --- passwords from empty variables, Feast failures (issue 14) ---------------------------------------------------
+
+
+def _postgres_project(root: Path, info: dict, schema: str, password_env: str) -> Path:
+    from tests.test_materialize import _project, _trips
+
+    root = _project(root, _trips(6, 1500, days=6))
+    (root / "project.yaml").write_text(
+        (root / "project.yaml").read_text()
+        + (
+            f"online_store: {{type: postgres, host: {info['host']}, port: {info['port']}, "
+            f"database: {info['database']}, user: {info['user']}, schema: {schema}, password_env: {password_env}}}\n"
+        )
+    )
+    return root
+
+
+def test_postgres_password_env_set_to_an_empty_variable(tmp_path, postgres_schema, monkeypatch):
+    """Trust auth with ``password_env`` naming an empty variable: the repo is written and plain Feast loads it."""
+    from feast import FeatureStore
+
+    info, schema = postgres_schema
+    monkeypatch.setenv("BIGML_TEST_EMPTY_PW", "")
+    root = _postgres_project(tmp_path / "p", info, schema, "BIGML_TEST_EMPTY_PW")
+    _feast_online_matches(root, "2024-03-05T06:00:00Z")  # materialize, then plain Feast's online reads
+    text = (root / ".bigml" / "feast" / "feature_store.yaml").read_text()
+    assert "password: '${BIGML_TEST_EMPTY_PW}'" in text
+    store = FeatureStore(repo_path=str(root / ".bigml" / "feast"))
+    assert store.config.online_store.password == ""
+    with Project.load(root) as project:
+        assert set(project.view_states()) == {"stats", "recent", "profile"}
+
+
+def test_a_feast_failure_is_a_clear_error_and_publishes_nothing(tmp_path, monkeypatch):
+    from bigml_fs.errors import BigmlError
+    from bigml_fs.store import feast_repo
+    from tests.test_materialize import _project, _trips
+
+    def broken_apply(description, config, directory):
+        raise RuntimeError("registry backend exploded")
+
+    monkeypatch.setattr(feast_repo, "_apply", broken_apply)
+    root = _project(tmp_path / "p", _trips(7, 500, days=4))
+    with Project.load(root) as project, pytest.raises(BigmlError) as caught:
+        project.materialize(end="2024-03-04T00:00:00Z")
+    message = str(caught.value)
+    assert "feast apply" in message and "RuntimeError: registry backend exploded" in message
+    assert "Nothing was published" in message and "already holds this run's values" in message
+    assert not (root / ".bigml" / "offline" / "current").exists()
+    assert not list((root / ".bigml" / "offline" / "runs").iterdir())  # the unpublished run is removed
+    assert not (root / ".bigml" / "feast" / "feature_store.yaml").exists()
+
+
+def test_a_password_that_cannot_go_into_the_yaml_fails_before_any_online_write(tmp_path, postgres_schema, monkeypatch):
+    import psycopg
+
+    from bigml_fs.errors import BigmlError
+
+    info, schema = postgres_schema
+    monkeypatch.setenv("BIGML_TEST_QUOTED_PW", "it's")  # trust auth: never asked for
+    root = _postgres_project(tmp_path / "p", info, schema, "BIGML_TEST_QUOTED_PW")
+    with Project.load(root) as project, pytest.raises(BigmlError) as caught:
+        project.materialize(end="2024-03-04T00:00:00Z")
+    assert "single quote" in str(caught.value) and "it's" not in str(caught.value)
+    assert not (root / ".bigml" / "offline" / "current").exists()
+    conninfo = f"host={info['host']} port={info['port']} user={info['user']} dbname={info['database']}"
+    with psycopg.connect(conninfo) as con:
+        tables = con.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema,)).fetchone()
+    assert tables == (0,)

@@ -11,6 +11,11 @@ key *column* of a view gets a Feast entity whose join key is that column:
 mapped one. Feast's entity columns then equal the view's key columns, in the
 Parquet tables, in spines and in the online store's serialized keys.
 
+Passwords appear only as quoted ``'${NAME}'`` references, expanded by Feast
+when it loads the yaml (an empty variable, as with trust authentication, is
+then an empty string, not YAML's null). Any failure while writing the repo is a
+``FeastRepoError`` naming what failed.
+
 The registry is rebuilt from scratch into a temporary file and renamed over the
 old one (Feast's own file registry writes in place), so a run killed mid-apply
 leaves the previous registry readable, and views removed from the project
@@ -20,6 +25,7 @@ vanish from it.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +37,7 @@ import yaml
 from bigml_fs.catalog import ResolvedView
 from bigml_fs.core.digest import digest
 from bigml_fs.core.timeutil import EVENT_TIMESTAMP
+from bigml_fs.errors import BigmlError
 from bigml_fs.spec.schema import ProjectSpec
 from bigml_fs.store import feast_types
 from bigml_fs.store.naming import FeastPart
@@ -38,6 +45,10 @@ from bigml_fs.store.state import write_json_atomically
 from bigml_fs.workspace import Paths
 
 os.environ.setdefault("FEAST_USAGE", "False")
+
+
+class FeastRepoError(BigmlError):
+    """Writing the Feast repo (feature_store.yaml or the registry) failed."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,53 @@ def _abs(paths: Paths, path: str) -> str:
 def _env_ref(name: str | None) -> str:
     """A ``${NAME}`` reference Feast expands when it loads the yaml: the secret itself is never written."""
     return f"${{{name}}}" if name else ""
+
+
+class _YamlDumper(yaml.SafeDumper):
+    """Single-quotes every string holding a ``${NAME}`` reference (see the module docstring)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "${" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return yaml.SafeDumper.represent_str(dumper, value)
+
+
+_YamlDumper.add_representer(str, _represent_str)
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """The text of feature_store.yaml for ``config``."""
+    return "# Written by bigml-fs materialize; regenerated on every run that changes a view.\n" + yaml.dump(
+        config, Dumper=_YamlDumper, sort_keys=False
+    )
+
+
+def load_config_text(text: str) -> dict[str, Any]:
+    """``text`` read as Feast reads it (environment variables expanded, then YAML), checked.
+
+    Raises ``FeastRepoError`` when a referenced password does not come through
+    as the variable's value (a value holding a quote breaks the quoting); the
+    message names the variable, never its value.
+    """
+    try:
+        loaded = yaml.safe_load(os.path.expandvars(text))
+    except yaml.YAMLError as exc:
+        raise FeastRepoError(
+            f"feature_store.yaml does not parse once its environment variables are expanded ({type(exc).__name__}); "
+            "a password holding a single quote cannot be written there"
+        ) from None
+    raw = yaml.safe_load(text)
+    for key, value in (raw.get("online_store") or {}).items():
+        if not isinstance(value, str) or "${" not in value:
+            continue
+        got = (loaded.get("online_store") or {}).get(key)
+        if not isinstance(got, str) or got != os.path.expandvars(value):
+            raise FeastRepoError(
+                f"feature_store.yaml: online_store.{key} ({value}) does not read back as the variable's value once "
+                "expanded; a password holding a single quote cannot be written there"
+            )
+    return loaded
 
 
 def online_store_config(spec: ProjectSpec, paths: Paths) -> dict[str, Any]:
@@ -175,27 +233,51 @@ def signature(description: dict[str, Any]) -> str:
 
 
 def write_repo(paths: Paths, description: dict[str, Any]) -> None:
-    """feature_store.yaml (atomically) and the registry (rebuilt in a temp file, then renamed over)."""
+    """feature_store.yaml (atomically) and the registry (rebuilt in a temp file, then renamed over).
+
+    Any failure is a ``FeastRepoError`` naming the step and the cause; the
+    previous feature_store.yaml and registry are then left as they were.
+    """
     directory = feast_dir(paths)
-    directory.mkdir(parents=True, exist_ok=True)
     config = description["config"]
-    text = "# Written by bigml-fs materialize; regenerated on every run that changes a view.\n" + yaml.safe_dump(
-        config, sort_keys=False
-    )
+    text = config_text(config)
+    loaded = load_config_text(text)
     registry = Path(config["registry"])
-    registry.parent.mkdir(parents=True, exist_ok=True)
     tmp_registry = registry.with_name(f".{registry.name}.{os.getpid()}.tmp")
-    tmp_registry.unlink(missing_ok=True)
+    yaml_path = directory / "feature_store.yaml"
+    step = f"build the Feast registry {registry} (feast apply)"
     try:
-        _apply(description, {**yaml.safe_load(os.path.expandvars(text)), "registry": str(tmp_registry)}, directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        registry.parent.mkdir(parents=True, exist_ok=True)
+        tmp_registry.unlink(missing_ok=True)
+        _apply(description, {**loaded, "registry": str(tmp_registry)}, directory)
         os.replace(tmp_registry, registry)
+        step = f"write {yaml_path}"
+        tmp = yaml_path.with_name(f".feature_store.yaml.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, yaml_path)
+        step = f"write {directory / 'bigml_fs_objects.json'}"
+        write_json_atomically(directory / "bigml_fs_objects.json", description)
+    except BigmlError:
+        raise
+    except Exception as exc:
+        raise FeastRepoError(f"could not {step}: {type(exc).__name__}: {_redacted(_first_line(exc), text)}") from None
     finally:
         tmp_registry.unlink(missing_ok=True)
-    yaml_path = directory / "feature_store.yaml"
-    tmp = yaml_path.with_name(f".feature_store.yaml.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, yaml_path)
-    write_json_atomically(directory / "bigml_fs_objects.json", description)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _redacted(message: str, config_text: str) -> str:
+    """``message`` without the value of any environment variable the yaml references (passwords)."""
+    for name in re.findall(r"\$\{(\w+)\}", config_text):
+        value = os.environ.get(name)
+        if value:
+            message = message.replace(value, "***")
+    return message
 
 
 def _apply(description: dict[str, Any], config: dict[str, Any], directory: Path) -> None:

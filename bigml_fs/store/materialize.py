@@ -17,6 +17,12 @@ Each view's state records the online store its rows went to
 project.yaml, ``plan.decide`` recomputes every view into the new store. The old
 store is left as it was.
 
+If writing the Feast repo fails (step 2) nothing is published, but the online
+store already holds the rows of the views this run computed: the error says so,
+and the next run with the same ``--end`` (or ``--full-refresh``) rewrites them
+against the state it publishes. The repo's yaml is checked before any online
+write, so a password variable that cannot go into it fails with nothing written.
+
 A run killed before 3 leaves the previous offline tables, state and registry
 in place; the next run recomputes whatever was not published, so it ends with
 the same result as a full refresh.
@@ -145,6 +151,7 @@ def materialize(
         store_id = state.online_store_identity(ws.spec, paths)
         try:
             online = open_online_store(ws.spec, paths)  # unreachable: an error naming host and port, nothing written
+            feast_repo.load_config_text(feast_repo.config_text(feast_repo.repo_config(ws.spec, paths)))
             reports: list[ViewReport] = []
             new_views: dict[str, ViewState] = {}
             progress("begin", total=len(selected))
@@ -193,7 +200,10 @@ def materialize(
             registry_updated = signature != previous.feast_signature or not registry_path.exists()
             if registry_updated:
                 progress("step", view=None, text="registering in Feast")
-                feast_repo.write_repo(paths, description)
+                try:
+                    feast_repo.write_repo(paths, description)
+                except feast_repo.FeastRepoError as exc:
+                    raise feast_repo.FeastRepoError(_repo_failed(exc, reports, store_id)) from None
             published = PublishedState(run=run.name, end=iso(end_us), feast_signature=signature, views=new_views)
             state.publish(paths, run, published)
         except BaseException:
@@ -213,6 +223,21 @@ def materialize(
     if not report.ok:
         raise MaterializeFailed(report)
     return report
+
+
+def _repo_failed(exc: BaseException, reports: list[ViewReport], store: state.OnlineStoreIdentity) -> str:
+    """The Feast repo error, and what the failed run left in the online store."""
+    written = [r.view for r in reports if r.action != "unchanged" and not r.error]
+    lines = [
+        f"{exc}",
+        "Nothing was published: the offline tables, the state and the Feast repo are the previous run's.",
+    ]
+    if written:
+        lines.append(
+            f"The online store ({store.describe()}) already holds this run's values for {', '.join(written)}; run "
+            "materialize again with the same --end (or --full-refresh) once this is fixed to make them agree."
+        )
+    return "\n".join(lines)
 
 
 def _carry(prev_dir: Path | None, run: Path, prev: ViewState) -> None:
