@@ -121,8 +121,8 @@ def _resolve(
         signatures[name] = model_signature(
             fingerprints[name], {s: data.get(s) for s in model.sources}, {r: signatures[r] for r in model.refs}
         )
-        if any(s not in relations for s in model.sources):
-            continue
+        if any(s not in relations for s in model.sources) or any(r not in relations for r in model.refs):
+            continue  # what it reads is broken and reported already: one cause, one message
         try:
             relations[name] = _create_model(engine, model, signatures[name])
         except BigmlError as exc:

@@ -86,12 +86,12 @@ def test_online_cli_table_and_errors(project_dir, tmp_path):
     result = _online(project_dir, "-f", "customer_profile:segment", "--entities", str(path), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["results"][1]["statuses"] == ["PRESENT", "PRESENT"]
-    # a wrong key type, an unknown feature, a missing key: clear messages, exit 1, no traceback
+    # a wrong key type, an unknown feature (a usage error: exit 2), a missing key: clear messages, no traceback
     result = _online(project_dir, "-f", "customer_profile:segment", "--entity", "customer_id=abc")
     assert result.exit_code == 1
     assert "entity key 'customer_id' must be an integer" in result.output and "Traceback" not in result.output
     result = _online(project_dir, "-f", "customer_profile:segmnt", "--entity", "customer_id=1")
-    assert result.exit_code == 1 and "did you mean 'segment'" in result.output
+    assert result.exit_code == 2 and "did you mean 'segment'" in result.output
     result = _online(project_dir, "-f", "customer_profile:segment", "--entity", "merchant_id=1")
     assert result.exit_code == 1 and "customer_id" in result.output
     result = _online(project_dir, "-f", "customer_profile:segment")
