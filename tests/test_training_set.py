@@ -153,6 +153,18 @@ def test_csv_spine_with_per_row_offsets_and_string_keys(project, tmp_path):
     assert out[0]["when"] == "2024-05-01T01:01:00+01:00"  # spine columns unchanged
 
 
+def test_csv_spine_empty_key_is_null(project, tmp_path):
+    """Issue 14: an empty key in a CSV spine is NULL (null features), as in a Parquet spine; never a '' to cast."""
+    path = tmp_path / "spine.csv"
+    path.write_text("user_id,event_timestamp\n1,2024-05-01T00:01:00Z\n,2024-05-01T00:01:00Z\n")
+    features = ["clicks_view:last_page", "user_attrs:plan"]
+    out = project.training_set(features=features, spine=path)
+    assert out.column("user_id").to_pylist() == ["1", None]
+    assert [(r["last_page"], r["plan"]) for r in out.to_pylist()] == [("c", "free"), (None, None)]
+    parquet = project.training_set(features=features, spine=spine({"user_id": [1, None]}, [T0 + 60 * S] * 2))
+    assert out.select(["last_page", "plan"]) == parquet.select(["last_page", "plan"])
+
+
 def test_csv_keys_keep_their_text_until_cast(tmp_path):
     users = pa.table({"user_id": ["007", "7"], "plan": ["agent", "number"]})
     project = {

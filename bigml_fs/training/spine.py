@@ -35,7 +35,9 @@ def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = 
     """Load a Parquet or CSV spine file with its row order.
 
     In a CSV, join keys are read as text (so ``007`` stays ``007``) and cast to
-    the source key's type in the engine, like every other spine key.
+    the source key's type in the engine, like every other spine key. An empty
+    field is NULL, as in a CSV source on every engine: an empty key gets null
+    features, as a null key in a Parquet spine does.
     """
     if not path.exists():
         raise BigmlError(f"spine file {path} does not exist")
@@ -45,7 +47,10 @@ def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = 
 
         text_keys = {k: pa.string() for k in key_columns or []}
         try:
-            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text_keys))
+            options = pacsv.ConvertOptions(
+                column_types=text_keys, strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""]
+            )
+            table = pacsv.read_csv(path, convert_options=options)
         except pa.ArrowInvalid as exc:
             raise DataError(f"spine file {path}: cannot read it as CSV: {exc}") from None
         load_spine_table(engine, table)
