@@ -29,6 +29,7 @@ from tests.test_training_set import (  # noqa: F401 - collected here again, on e
     test_ambiguous_ties_name_view_keys_and_time,
     test_bad_spines_are_clear_errors,
     test_csv_keys_keep_their_text_until_cast,
+    test_csv_spine_empty_key_is_null,
     test_csv_spine_with_per_row_offsets_and_string_keys,
     test_latest_value_rules,
     test_mapped_entity_keys_use_the_mapped_spine_columns,
@@ -56,6 +57,7 @@ SPARK_CASES = {
     "test_output_file_matches_the_arrow_result",
     "test_engine_matches_oracle_spark",
     "test_example_project_equals_duckdb",
+    "test_csv_empty_fields_are_null_on_every_engine",
 }
 
 
@@ -305,3 +307,42 @@ def test_postgres_probes_an_indexed_copy_of_a_sql_view_model(tmp_path: Path, eng
             "(SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()) AND tablename LIKE 'bigml_lookup_%'"
         )
     assert len(copies) == 1  # the view model was copied once and indexed on (user_id, ts)
+
+
+def test_csv_empty_fields_are_null_on_every_engine(tmp_path: Path, engine_block: dict):
+    """Issue 14: an empty CSV field is NULL in text, number and time columns on every engine (PostgreSQL read
+    ``128,,Z12`` as ''). DuckDB and Spark also read a quoted ``""`` as NULL, so PostgreSQL does too; ``NA`` and
+    ``NULL`` stay text, as DuckDB and Spark read them."""
+    csv = (
+        "user_id,signup_channel,score,seen_at,ts\n"
+        "126,web,1.5,2024-04-30 10:00:00Z,2024-05-01 00:00:00Z\n"
+        '127,"",2.5,2024-04-30 11:00:00Z,2024-05-01 00:00:00Z\n'
+        "128,,,,2024-05-01 00:00:00Z\n"
+        "129,NA,3.5,2024-04-30 12:00:00Z,2024-05-01 00:00:00Z\n"
+        "130,NULL,4.5,2024-04-30 13:00:00Z,2024-05-01 00:00:00Z\n"
+    )
+    spec = {
+        "name": "t",
+        "entities": [{"name": "user", "join_keys": ["user_id"]}],
+        "sources": [{"name": "signups", "path": "data/signups.csv", "timestamp": "ts"}],
+    }
+    features = (
+        "feature_views:\n  - {name: s, entities: [user], source: signups, "
+        "features: [{name: signup_channel}, {name: score}, {name: seen_at}]}\n"
+    )
+    t0 = 1714521600 * 1_000_000
+    spine = pa.table(
+        {"user_id": pa.array(range(126, 131), type=pa.int64()), "event_timestamp": helpers.micros_to_ts([t0] * 5)}
+    )
+    tables = {}
+    for name, block in (("duck", {"type": "duckdb"}), ("other", engine_block)):
+        root = helpers.write_project(tmp_path / name, {**spec, "engine": block}, features)
+        (root / "data").mkdir()
+        (root / "data" / "signups.csv").write_text(csv)
+        with helpers.load(root) as p:
+            tables[name] = p.training_set(features=["s:*"], spine=spine)
+    out = tables["other"].to_pylist()
+    assert [r["signup_channel"] for r in out] == ["web", None, None, "NA", "NULL"]
+    assert [r["score"] for r in out] == [1.5, 2.5, None, 3.5, 4.5]
+    assert [r["seen_at"] is None for r in out] == [False, False, True, False, False]
+    _assert_same(tables["duck"], tables["other"])

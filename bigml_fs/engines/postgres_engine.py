@@ -33,6 +33,9 @@ BATCH_ROWS = 100_000
 LOADED = "bigml_loaded_sources"
 SOURCE_PREFIX = "bigml_src_"
 MODEL_PREFIX = "bigml_model_"  # tables of materialized='table' sql/ models
+# a CSV read as DuckDB and Spark read it (README, "Engines"): an empty field, quoted or not, is NULL in every column
+# (pyarrow's default keeps '' in text columns) and no other text is (its default also nulls NA, NULL, nan...)
+CSV_CONVERT = pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""])
 
 # PostgreSQL type OID -> the type name the compiler uses (DuckDB's spelling, shared by every engine)
 _OID_TYPES = {
@@ -351,13 +354,15 @@ def _is_csv(file: str) -> bool:
 
 
 def _schema_of(file: str) -> pa.Schema:
-    return pacsv.open_csv(file).schema if _is_csv(file) else pq.ParquetFile(file).schema_arrow
+    return (
+        pacsv.open_csv(file, convert_options=CSV_CONVERT).schema if _is_csv(file) else pq.ParquetFile(file).schema_arrow
+    )
 
 
 def _read_batches(files: list[str]) -> Iterator[pa.RecordBatch]:
     for file in files:
         if _is_csv(file):
-            yield from pacsv.open_csv(file)
+            yield from pacsv.open_csv(file, convert_options=CSV_CONVERT)
         else:
             yield from pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS)
 
