@@ -99,6 +99,9 @@ def test_versions_are_complete(trained):
         assert set(manifest["fingerprints"]["views"]) == {f["view"] for f in manifest["features"]}
         html = (result.path / registry.REPORT).read_text()
         assert "data:image/png;base64," in html and "<script" not in html and "http" not in html
+        # the summary's params row shows what the estimator got: the YAML params (and tuning's best over them)
+        used = {**manifest["definition"].get("params", {}), **manifest["params"]}
+        assert used and all(f"{k}={v}" in html for k, v in used.items())
 
 
 def _training_frame(root: Path, result) -> tuple[pa.Table, dict]:

@@ -79,9 +79,14 @@ def _summary(m: ModelManifest) -> str:
         "training window": f"{w.train_start} .. {w.train_end}",
         "test window": f"{w.test_start} .. {w.test_end}",
         "split": f"{m.split.by} (boundary {w.boundary})",
-        "params": ", ".join(f"{k}={v}" for k, v in sorted(m.params.items())),
+        "params": ", ".join(f"{k}={v}" for k, v in sorted(_params_used(m).items())) or "(the estimator's defaults)",
     }
     return _table("Summary", rows)
+
+
+def _params_used(m: ModelManifest) -> dict[str, Any]:
+    """The parameters the fitted estimator got: the model's YAML ``params``, then tuning's best over them."""
+    return {**(m.definition.get("params") or {}), **m.params}
 
 
 def _table(title: str, rows: dict[str, Any]) -> str:
