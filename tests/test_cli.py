@@ -133,6 +133,32 @@ def test_init_creates_a_valid_runnable_project(tmp_path):
     assert again.exit_code == 1 and "not empty" in again.stderr
 
 
+def test_init_blank_is_a_valid_empty_project(tmp_path):
+    target = tmp_path / "blank"
+    assert run("init", "--blank", str(target)).exit_code == 0
+    assert not (target / "data").exists() and {"sql", "features", "models"} <= {p.name for p in target.iterdir()}
+    result = run("--project", str(target), "validate", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["ok"] and payload["views"] == 0 and payload["models"] == 0
+    # the commented shapes in project.yaml are a valid project once uncommented
+    text = (target / "project.yaml").read_text()
+    uncommented = text.replace("entities: []\n#", "entities:\n").replace("sources: []\n#", "sources:\n")
+    uncommented = uncommented.replace("\n#  ", "\n  ").replace("\n#    ", "\n    ")
+    (target / "project.yaml").write_text(uncommented)
+    (target / "data").mkdir()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    times = pa.array([0, 1], pa.timestamp("us", tz="UTC"))
+    pq.write_table(
+        pa.table({"customer_id": [1, 2], "ts": times, "ingested_at": times}), target / "data" / "transactions.parquet"
+    )
+    result = run("--project", str(target), "validate", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sources"] == 1 and json.loads(result.stdout)["entities"] == 1
+
+
 @pytest.mark.parametrize(
     "command",
     [
