@@ -170,18 +170,21 @@ class Project:
         timestamp: str | None = None,
         full_feature_names: bool = False,
         output: str | Path | None = None,
+        strict: bool = False,
     ) -> pa.Table | int:
         """Point-in-time-correct features for each spine row.
 
         Give ``model`` (its labels are the spine unless ``spine`` is given) or
         ``features`` (``view:feature``/``view:*``) with a ``spine`` file, Arrow
         table or DataFrame. Returns Arrow, or writes ``output`` (Parquet) and
-        returns its row count.
+        returns its row count. A model feature that can read its own label
+        warns; ``strict`` raises a DataError instead.
         """
         from bigml_fs.training.training_set import training_set
 
         out = Path(output) if output is not None else None
-        return training_set(self.workspace, model, list(features or []), spine, timestamp, full_feature_names, out)
+        features = list(features or [])
+        return training_set(self.workspace, model, features, spine, timestamp, full_feature_names, out, strict)
 
     # --- materialize and online reads (bigml_fs/store) ----------------------
 
@@ -233,11 +236,14 @@ class Project:
 
     # --- models (bigml_fs/training, bigml_fs/scoring) -----------------------
 
-    def train(self, model: str, end: Any = None, progress: Any = None) -> TrainResult:
-        """Training set, fit, evaluate and register a new version of ``model``."""
+    def train(self, model: str, end: Any = None, progress: Any = None, strict: bool = False) -> TrainResult:
+        """Training set, fit, evaluate and register a new version of ``model``.
+
+        A feature that can read its own label warns; ``strict`` raises a DataError instead.
+        """
         from bigml_fs.training.train import train
 
-        return train(self.workspace, model, end=end, progress=progress)
+        return train(self.workspace, model, end=end, progress=progress, strict=strict)
 
     def predict(
         self,

@@ -19,15 +19,16 @@ from bigml_fs.cli.output import console, emit_json, escape, status, user_errors
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the project.")],
     rows: Annotated[int, typer.Option(help="Rows of generated transactions.")] = 5000,
+    blank: Annotated[bool, typer.Option("--blank", help="A project with no definitions or data yet.")] = False,
 ) -> None:
-    """Scaffold a runnable example project (definitions and generated data).
+    """Scaffold a runnable example project (definitions and generated data), or a blank one.
 
-    Example: bigml-fs init myproject && cd myproject && bigml-fs validate
+    Examples: bigml-fs init myproject && cd myproject && bigml-fs validate; bigml-fs init --blank mine
     """
     from bigml_fs.example.scaffold import scaffold
 
     with user_errors():
-        written = scaffold(directory, rows=rows)
+        written = scaffold(directory, rows=rows, blank=blank)
     console.print(
         f"Created project in [bold]{escape(str(directory))}[/] ({len(written)} files). "
         f"Next: cd {escape(str(directory))} && bigml-fs validate"
@@ -116,6 +117,9 @@ def training_set(
     full_feature_names: Annotated[
         bool, typer.Option("--full-feature-names", help="Name every feature view__feature.")
     ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail, not warn, when a model feature can read its own label.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Point-in-time-correct training data for a model or any spine file.
@@ -133,6 +137,7 @@ def training_set(
             timestamp=timestamp,
             full_feature_names=full_feature_names,
             output=output,
+            strict=strict,
         )
     if as_json:
         emit_json({"ok": True, "rows": rows, "output": str(output)})

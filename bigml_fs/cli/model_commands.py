@@ -28,6 +28,9 @@ def train(
         str | None,
         typer.Option(help="Use only labels whose prediction time is at or before this ISO 8601 time (naive = UTC)."),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail, not warn, when a feature can read the model's own label.")
+    ] = False,
     as_json: JSON = False,
 ) -> None:
     """Training set, fit, evaluate and register a new model version.
@@ -38,7 +41,7 @@ def train(
 
     with user_errors(as_json), load_project() as project:
         if as_json:
-            result = project.train(model, end=end)
+            result = project.train(model, end=end, strict=strict)
         else:
             columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
             with Progress(*columns, console=err_console, transient=False) as bar:
@@ -54,7 +57,7 @@ def train(
                         bar.stop_task(task)
                     task = bar.add_task(f"{model}: {text}", total=None)
 
-                result = project.train(model, end=end, progress=step)
+                result = project.train(model, end=end, progress=step, strict=strict)
                 if task is not None:
                     bar.update(task, completed=1, total=1)
     if as_json:

@@ -31,6 +31,7 @@ from bigml_fs.training import registry, report
 from bigml_fs.training import spine as spine_io
 from bigml_fs.training.estimators import estimator_path
 from bigml_fs.training.evaluate import confusion, evaluate, objective, permutation_importances
+from bigml_fs.training.leakage import check_label_leakage
 from bigml_fs.training.manifest import (
     ConfusionMatrix,
     CvRecord,
@@ -101,13 +102,18 @@ class TrainResult:
         }
 
 
-def train(ws: Workspace, model: str, end: Any = None, progress: Progress | None = None) -> TrainResult:
-    """Train, evaluate and register a new version of ``model`` (see the module docstring)."""
+def train(
+    ws: Workspace, model: str, end: Any = None, progress: Progress | None = None, strict: bool = False
+) -> TrainResult:
+    """Train, evaluate and register a new version of ``model`` (see the module docstring).
+
+    A feature that can read the label warns, or with ``strict`` raises a DataError (``leakage.py``).
+    """
     with thread_limit():
-        return _train(ws, model, end, progress)
+        return _train(ws, model, end, progress, strict)
 
 
-def _train(ws: Workspace, model: str, end: Any, progress: Progress | None) -> TrainResult:
+def _train(ws: Workspace, model: str, end: Any, progress: Progress | None, strict: bool) -> TrainResult:
     step = progress or (lambda _text: None)
     catalog = ws.catalog
     if model not in catalog.models:
@@ -116,6 +122,7 @@ def _train(ws: Workspace, model: str, end: Any, progress: Progress | None) -> Tr
         )
     spec = catalog.models[model]
     refs = catalog.expand(list(spec.features), f"model '{model}'")
+    check_label_leakage(catalog, spec, refs, strict)
     timings: dict[str, float] = {}
     end_time = parse_time(end, "--end") if end is not None else None
 

@@ -28,6 +28,7 @@ from bigml_fs.engines.base import Engine
 from bigml_fs.engines.dialects import Dialect
 from bigml_fs.errors import AmbiguousTie, DataError, UsageError, did_you_mean
 from bigml_fs.training import spine as spine_io
+from bigml_fs.training.leakage import check_label_leakage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,12 +61,14 @@ def training_set(
     timestamp: str | None,
     full_feature_names: bool,
     output: Path | None,
+    strict: bool = False,
 ) -> pa.Table | int:
     """Point-in-time-correct features for each spine row (``Project.training_set``).
 
     ``model``: its features, and its labels (every column) as the spine unless
     ``spine`` is given; else ``features`` (``view:feature``/``view:*``) over
     ``spine``. Returns Arrow, or writes ``output`` (Parquet) and returns its row count.
+    Over a model's labels, a feature that can read the label warns (``strict``: a DataError; ``leakage.py``).
     """
     catalog = ws.catalog
     if model is not None and features:
@@ -76,6 +79,7 @@ def training_set(
         spec = catalog.models[model]
         refs = catalog.expand(list(spec.features), f"model '{model}'")
         if spine is None:
+            check_label_leakage(catalog, spec, refs, strict)
             spine_io.load_labels_spine(ws.engine, catalog, spec)
             timestamp = spec.labels.timestamp
     else:
