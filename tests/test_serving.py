@@ -254,8 +254,6 @@ def test_auth_refuses_without_the_token(secured: TestClient, backend: FakeBacken
         ("post", "/features"),
         ("post", "/get-online-features"),
         ("post", "/predict/fraud"),
-        ("get", "/openapi.json"),
-        ("get", "/docs"),
     ]:
         r = secured.request(method.upper(), path, json=body() if method == "post" else None, headers=headers)
         assert r.status_code == 401, path
@@ -294,6 +292,82 @@ def test_one_json_log_line_per_request_without_the_token(secured: TestClient, ca
     assert lines[3]["model"] == "fraud"
     assert all(isinstance(line["ms"], float) and line["ms"] >= 0 for line in lines)
     assert all(TOKEN not in r.getMessage() and "nope" not in r.getMessage() for r in caplog.records)
+
+
+def test_docs_and_schema_need_no_token_and_load_nothing_from_a_cdn(secured: TestClient) -> None:
+    import re
+
+    docs = secured.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", docs.text)
+    assert urls and not [u for u in urls if re.match(r"(https?:)?//", u)], urls
+    assert not re.search(r"https?://", docs.text)
+    assets = [u for u in urls if u.endswith((".js", ".css"))]
+    assert len(assets) == 2
+    for url in assets:
+        assert secured.get(url).status_code == 200, url
+    assert secured.get("/openapi.json").status_code == 200
+    assert secured.get("/redoc", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404  # no ReDoc (CDN)
+    r = secured.post("/features", json=body())
+    assert r.status_code == 401 and r.json()["error"] == "AuthenticationError"
+
+
+def test_every_error_body_names_an_error_type_ending_in_error(secured: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    bodies = [
+        secured.post("/features", json=body()),  # 401
+        secured.post("/features", json=body(features=["spend:amout"]), headers=auth),  # 400
+        secured.post("/predict/frod", json={"entities": {"customer_id": [1]}}, headers=auth),  # 404
+        secured.post("/features", json={"features": "x", "entities": {}}, headers=auth),  # 422, pydantic
+        secured.post("/features", json=body(entities={"customer_id": ["x"]}), headers=auth),  # 422, entity types
+    ]
+    assert [r.status_code for r in bodies] == [401, 400, 404, 422, 422]
+    names = [r.json()["error"] for r in bodies]
+    assert names == ["AuthenticationError", "UsageError", "UnknownModelError", "ValidationError", "ValidationError"]
+
+
+def test_entities_as_a_list_of_rows_are_columns(client: TestClient, backend: FakeBackend) -> None:
+    r = client.post("/features", json=body(entities=[{"customer_id": 1}, {"customer_id": 2}]))
+    assert r.status_code == 200 and r.json()["results"][0]["values"] == [1, 2]
+    assert backend.calls[-1][3] == {"customer_id": [1, 2]}
+    r = client.post("/predict/fraud", json={"entities": [{"customer_id": 1}]})
+    assert r.status_code == 200 and backend.calls[-1] == ("predict", "fraud", {"customer_id": [1]})
+    for entities, said in [
+        ([1, 2], '[{"key": value}, ...]'),
+        ([{"customer_id": 1}, {"customer_ids": 2}], "entities[1]"),
+        ([{"customer_id": [1]}], "customer_id"),
+    ]:
+        r = client.post("/features", json=body(entities=entities))
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "entities"]
+        assert said in json.dumps(r.json()["detail"]) or said in r.json()["detail"][0]["msg"], r.json()
+
+
+def test_missing_join_key_hint_never_names_a_key_the_request_gave(
+    example_project, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from bigml_fs.project import Project
+    from bigml_fs.serving.backend import ProjectBackend
+
+    root = tmp_path / "project"
+    shutil.copytree(example_project, root, ignore=shutil.ignore_patterns(".bigml"))
+    project = Project.load(root, in_memory=True)
+    monkeypatch.setattr(project, "online_features", lambda *a, **k: None)  # the start-up warm-up
+    monkeypatch.setattr(project, "predict_online", lambda *a, **k: None)
+    backend = ProjectBackend(project)
+    monkeypatch.setattr(project, "online_features", lambda *a, **k: pytest.fail("the store was read"))
+    try:
+        fraud = list(project.catalog.models["fraud_detector"].features)
+        given = {"customer_id": [1], "merchant_id": [7], "country": ["FR"]}  # card_id missing, all given are valid
+        with pytest.raises(BigmlError) as caught:
+            backend.features(fraud, None, given, False)
+        assert "card_id" in str(caught.value) and "did you mean" not in str(caught.value)
+        misspelt = {**given, "card_idd": [12]}
+        with pytest.raises(BigmlError, match=r"card_id \(did you mean 'card_idd'\?\)"):
+            backend.features(fraud, None, misspelt, False)
+    finally:
+        backend.close()
 
 
 # --- Feast JSON details ------------------------------------------------------------

@@ -23,7 +23,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ACCESS_LOGGER = "bigml_fs.serving.access"
-OPEN_PATHS = frozenset({"/health"})
+DOCS_STATIC = "/docs-static"  # Swagger UI's JS and CSS
+# open without a token: health, and the API's description (no data in it)
+OPEN_PATHS = frozenset({"/health", "/docs", "/openapi.json"})
 
 
 def _unauthorized_body(reason: str) -> bytes:
@@ -31,7 +33,8 @@ def _unauthorized_body(reason: str) -> bytes:
         {
             "detail": (
                 f"{reason}: send the header 'Authorization: Bearer <token>' with the token the server was started with"
-            )
+            ),
+            "error": "AuthenticationError",
         }
     ).encode()
 
@@ -80,7 +83,8 @@ class AccessMiddleware:
 
     def _rejection(self, scope: Scope) -> str | None:
         """Why a request is refused (missing or wrong token), or None when it may pass."""
-        if scope.get("path") in OPEN_PATHS:
+        path = scope.get("path", "")
+        if path in OPEN_PATHS or path.startswith(DOCS_STATIC + "/"):
             return None
         header = next((value for name, value in scope.get("headers", ()) if name == b"authorization"), None)
         if header is None:

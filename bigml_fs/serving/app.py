@@ -11,7 +11,12 @@ Errors: a user's mistake (a ``BigmlError``) is 400 with the message in
 ``detail``; an unknown model is 404; an unreachable store is 503; a body
 that does not parse or has wrong types is 422 whose ``loc`` names the field;
 entity rows lacking features of a model with ``missing: error`` are 422 whose
-``detail`` names the rows and features.
+``detail`` names the rows and features. Every error body is
+``{"detail": ..., "error": "<Name>Error"}`` (see ``error_name``).
+
+``/docs`` (Swagger UI, its JS and CSS served from the installed
+``fastapi-offline`` package, never a CDN) and ``/openapi.json`` need no token:
+they describe the API and hold no data. ReDoc is off.
 """
 
 from __future__ import annotations
@@ -20,23 +25,38 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path as FilePath
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 
 from bigml_fs.errors import BigmlError, EngineError
-from bigml_fs.serving.access import AccessMiddleware
-from bigml_fs.serving.backend import Backend, ProjectBackend, UnknownModel
+from bigml_fs.serving.access import DOCS_STATIC, AccessMiddleware
+from bigml_fs.serving.backend import Backend, ProjectBackend, UnknownModelError
 from bigml_fs.serving.schemas import FeaturesRequest, PredictRequest, entity_count
 
 DESCRIPTION = """Online features and predictions of a bigml_fs project.
 
 `POST /features` (also at `/get-online-features`) takes and returns the same JSON as
-Feast's feature server. With `bigml-fs serve --token-env NAME`, every route but `/health`
-needs `Authorization: Bearer <token>`.
+Feast's feature server. With `bigml-fs serve --token-env NAME`, every route but `/health`,
+`/docs` and `/openapi.json` needs `Authorization: Bearer <token>`.
+
+Every error body is `{"detail": ..., "error": "<Name>Error"}`.
 """
+
+# Swagger UI 5 (renders OpenAPI 3.1), shipped inside the fastapi-offline package.
+SWAGGER_STATIC = FilePath(fastapi_offline.__file__).parent / "static"
+
+
+def error_name(exc: BaseException) -> str:
+    """The ``error`` of a JSON error body: the exception's class name, always ending in ``Error``."""
+    name = type(exc).__name__
+    return name if name.endswith("Error") else name + "Error"
 
 
 def _jsonable(value: Any) -> Any:
@@ -98,7 +118,7 @@ def _status_of(exc: BigmlError) -> int:
     rows lacking features of a model with ``missing: error``; else 400.
     """
     registry = sys.modules.get("bigml_fs.training.registry")  # loaded whenever it raised; no import here
-    if isinstance(exc, UnknownModel) or (registry is not None and isinstance(exc, registry.UnknownModelError)):
+    if isinstance(exc, UnknownModelError) or (registry is not None and isinstance(exc, registry.UnknownModelError)):
         return 404
     online = sys.modules.get("bigml_fs.scoring.online")  # likewise
     if online is not None and isinstance(exc, online.MissingFeaturesError):
@@ -127,13 +147,31 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
             close()
 
     app = FastAPI(
-        title="bigml-fs", description=DESCRIPTION, version=_version(), lifespan=lifespan, default_response_class=Json
+        title="bigml-fs",
+        description=DESCRIPTION,
+        version=_version(),
+        lifespan=lifespan,
+        default_response_class=Json,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.backend = served
+    app.mount(DOCS_STATIC, StaticFiles(directory=SWAGGER_STATIC), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title="bigml-fs - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_STATIC}/favicon.png",
+        )
 
     @app.exception_handler(BigmlError)
     async def user_error(request: Request, exc: BigmlError) -> Json:
-        return Json({"detail": str(exc), "error": type(exc).__name__}, status_code=_status_of(exc))
+        return Json({"detail": str(exc), "error": error_name(exc)}, status_code=_status_of(exc))
 
     @app.exception_handler(ValidationError)
     async def invalid_body(request: Request, exc: ValidationError) -> Json:
@@ -141,7 +179,7 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
             {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": _shown(e.get("input"))}
             for e in exc.errors(include_url=False, include_context=False)
         ]
-        return Json({"detail": detail}, status_code=422)
+        return Json({"detail": detail, "error": "ValidationError"}, status_code=422)
 
     @app.get("/health", summary="Store reachable and last materialize per view (503 when the store is unreachable)")
     async def health() -> Json:
@@ -153,7 +191,7 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
         request.state.entities = entity_count(body.entities)
         problems = served.entity_problems(body.entities)
         if problems:
-            return Json({"detail": problems}, status_code=422)
+            return Json({"detail": problems, "error": "ValidationError"}, status_code=422)
         return Json(served.features(body.features, body.feature_service, body.entities, body.full_feature_names))
 
     summary = "Online feature values (same JSON in and out as Feast's feature server)"
@@ -173,7 +211,7 @@ def create_app(project: Any = None, *, backend: Backend | None = None, token: st
         request.state.model = model
         problems = served.entity_problems(body.entities)
         if problems:
-            return Json({"detail": problems}, status_code=422)
+            return Json({"detail": problems, "error": "ValidationError"}, status_code=422)
         if body.version is not None:
             model = f"{model.partition('@')[0]}@{body.version}"
         return Json(served.predict(model, body.entities))

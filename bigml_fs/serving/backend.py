@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class UnknownModel(BigmlError):
+class UnknownModelError(BigmlError):
     """``/predict/{model}`` names a model the project does not define (HTTP 404)."""
+
+
+UnknownModel = UnknownModelError  # the former name
 
 
 class Backend(Protocol):
@@ -72,6 +75,7 @@ class ProjectBackend:
         catalog = project.catalog  # resolve definitions once, at start-up (raises DefinitionError)
         self._models = dict(catalog.models)
         self._kinds = key_kinds(catalog)
+        self._join_keys = {key for view in catalog.views.values() for key in view.keys}
         self._warm_up(catalog)
 
     def _warm_up(self, catalog: Catalog) -> None:
@@ -126,6 +130,7 @@ class ProjectBackend:
         else:
             # a mistake is named after the request field, not the CLI option
             self.project.catalog.expand(features, where="features")
+        self._check_keys(features, entities)
         return self.project.online_features(features, entities, full_feature_names=full_feature_names).to_dict()
 
     def _service_features(self, name: str) -> list[str]:
@@ -140,13 +145,32 @@ class ProjectBackend:
     def entity_problems(self, entities: dict[str, list[Any]]) -> list[dict[str, Any]]:
         return entity_problems(entities, self._kinds)
 
+    def _check_keys(self, features: list[str], entities: dict[str, list[Any]]) -> None:
+        """Refuse entities lacking a join key ``features`` need, before the store is read.
+
+        A did-you-mean names only a given key that is no join key of the project:
+        a given key that is itself valid (``customer_id`` when ``card_id`` is
+        missing) is not a misspelling of the missing one.
+        """
+        catalog = self.project.catalog
+        needed = dict.fromkeys(key for ref in catalog.expand(list(features)) for key in catalog.views[ref.view].keys)
+        missing = [key for key in needed if key not in entities]
+        if not missing:
+            return
+        strays = [key for key in entities if key not in self._join_keys]
+        hints = "".join(did_you_mean(key, strays) for key in missing)
+        raise UsageError(
+            f"entities lack the join key(s) {', '.join(missing)}{hints}; the features need {', '.join(needed)}; "
+            f"given: {', '.join(entities) or 'none'}"
+        )
+
     # --- predictions ----------------------------------------------------
 
     def predict(self, model: str, entities: dict[str, list[Any]]) -> dict[str, Any]:
         name = model.partition("@")[0]
         if name not in self._models:
             known = sorted(self._models)
-            raise UnknownModel(
+            raise UnknownModelError(
                 f"unknown model '{name}'{did_you_mean(name, known)}; models: {', '.join(known) or '(none defined)'}"
             )
         return self.project.predict_online(model, entities)
