@@ -168,7 +168,8 @@ class OnlineReader:
         missing = [k for k in plan.needed if k not in rows]
         if missing:
             given = ", ".join(rows) or "none"
-            hints = "".join(did_you_mean(k, rows) for k in missing)
+            spare = [k for k in rows if k not in plan.needed]  # a given key that is needed is no misspelling
+            hints = "".join(did_you_mean(k, spare) for k in missing)
             raise DataError(
                 f"entities lack the join key(s) {', '.join(missing)} needed by {', '.join(plan.views)}{hints}; "
                 f"given: {given}"
