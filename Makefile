@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/bigml-fs generate-data --rows 50000
 	$(BIN)/bigml-fs validate
 	$(BIN)/bigml-fs compile customer_spend --dialect postgres | head -30
-	$(BIN)/bigml-fs plan --end 2024-03-31
-	$(BIN)/bigml-fs materialize --end 2024-03-31
+	$(BIN)/bigml-fs plan
+	$(BIN)/bigml-fs materialize
 	$(BIN)/bigml-fs online -f customer_spend:txn_count_1h,customer_spend:amount_sum_7d,customer_spend:last_amount,customer_profile:segment \
 	    -e customer_id=1 -e customer_id=2 -e customer_id=3
 	$(BIN)/python -m bigml_fs.example.demo_server

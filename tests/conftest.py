@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bigml_fs.example.generate import generate
+from bigml_fs.example.generate import END_DAY, generate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ def example_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copytree(src, root / part)
         else:
             shutil.copy(src, root / part)
-    generate(root / "data", rows=3000)
+    generate(root / "data", rows=3000, end_day=END_DAY)  # the fixed 2024 dates the tests rely on
     return root
 
 

@@ -238,3 +238,32 @@ def test_an_unknown_name_is_a_usage_error_from_every_command(example_project, ar
     result = run("--project", str(example_project), *args)
     assert result.exit_code == 2, result.output
     assert "did you mean" in result.stderr and "Traceback" not in result.output
+
+
+def test_generate_data_ends_on_the_given_day_and_is_deterministic(tmp_path):
+    import datetime as dt
+
+    runs = []
+    for name in ("a", "b"):
+        result = run("generate-data", "--rows", "2000", "--end-day", "2025-01-10", "--out", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        runs.append(tmp_path / name)
+    ts = pq.read_table(runs[0] / "transactions.parquet").column("ts").to_pylist()
+    assert max(ts).date() == dt.date(2025, 1, 10)
+    assert (max(ts) - min(ts)).days == 89  # the same 90-day span as the original data set
+    files = sorted(p.name for p in runs[0].glob("*.parquet"))
+    assert files == sorted(p.name for p in runs[1].glob("*.parquet")) and len(files) == 5
+    for name in files:
+        assert (runs[0] / name).read_bytes() == (runs[1] / name).read_bytes(), name
+    assert run("generate-data", "--end-day", "2025-13-01", "--out", str(tmp_path / "c")).exit_code == 2
+
+
+def test_generate_data_ends_today_by_default(tmp_path):
+    import datetime as dt
+
+    before = dt.datetime.now(dt.timezone.utc).date()
+    result = run("generate-data", "--rows", "2000", "--out", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    after = dt.datetime.now(dt.timezone.utc).date()  # the same day unless the run crossed midnight (UTC)
+    ts = pq.read_table(tmp_path / "transactions.parquet").column("ts").to_pylist()
+    assert max(ts).date() in {before, after}

@@ -6,6 +6,7 @@ project-wide commands and imports the command modules, which register theirs.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -40,17 +41,26 @@ def generate_data(
     rows: Annotated[int, typer.Option(help="Number of transactions.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
     out: Annotated[Path | None, typer.Option(help="Output directory (default: PROJECT/data).")] = None,
+    end_day: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help="Last day of the transactions (default: today, UTC)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Generate the example project's data deterministically (Parquet under data/).
+    """Generate the example project's data deterministically (Parquet under data/), ending on a given day.
 
-    Example: bigml-fs generate-data --rows 100000
+    The transactions span 90 days up to --end-day; the same seed, rows and end day give the same files.
+
+    Example: bigml-fs generate-data --rows 100000 --end-day 2025-01-10
     """
     from bigml_fs.example.generate import generate
 
     target = out or state.project_dir / "data"
-    with status(f"Generating {rows:,} transactions"):
-        counts = generate(target, rows=rows, seed=seed)
+    day = end_day.date() if end_day else datetime.now(timezone.utc).date()
+    with status(f"Generating {rows:,} transactions ending {day}"):
+        counts = generate(target, rows=rows, seed=seed, end_day=day)
     if as_json:
         emit_json({"ok": True, "directory": str(target), "rows": counts})
         return

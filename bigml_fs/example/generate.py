@@ -3,13 +3,17 @@
 Writes Parquet under ``data/``: customers (static), merchants (attribute
 updates with an ingestion time), transactions (event time on whole seconds, so
 ties happen, and an ingestion time 0-2 s later), chargebacks, and fraud labels
-known days after the transaction. The same seed and row count give the same
-bytes of data on every machine; nothing is downloaded.
+known days after the transaction. The transactions span ``DAYS`` days and end
+on ``end_day`` (labels and chargebacks may come up to a month later): every
+time is shifted by whole days from the original 2024 data set, so the same
+seed, row count and end day give the same bytes of data on every machine;
+nothing is downloaded. ``generate``'s default end day is the original
+``END_DAY`` (2024-03-30); the command line's is today (UTC).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +22,27 @@ import pyarrow.parquet as pq
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 DAYS = 90
+END_DAY = (START + timedelta(days=DAYS - 1)).date()  # 2024-03-30: the last day of transactions
 COUNTRIES = np.array(["US", "GB", "DE", "FR", "BR", "IN", "NG", "JP"])
 CATEGORIES = np.array(["grocery", "travel", "electronics", "fashion", "gaming", "crypto"])
 SEGMENTS = np.array(["standard", "gold", "platinum", "student"])
 
 
-def _ts(seconds: np.ndarray) -> pa.Array:
-    micros = (int(START.timestamp()) + seconds.astype("int64")) * 1_000_000
+def _ts(seconds: np.ndarray, origin: int) -> pa.Array:
+    micros = (origin + seconds.astype("int64")) * 1_000_000
     return pa.array(micros, type=pa.timestamp("us", tz="UTC"))
 
 
-def _ts_us(micros_offset: np.ndarray) -> pa.Array:
-    return pa.array(
-        int(START.timestamp()) * 1_000_000 + micros_offset.astype("int64"), type=pa.timestamp("us", tz="UTC")
-    )
+def _ts_us(micros_offset: np.ndarray, origin: int) -> pa.Array:
+    return pa.array(origin * 1_000_000 + micros_offset.astype("int64"), type=pa.timestamp("us", tz="UTC"))
 
 
-def generate(out_dir: Path, rows: int = 50_000, seed: int = 7) -> dict[str, int]:
-    """Write the example data set; return the row count of each file."""
+def generate(out_dir: Path, rows: int = 50_000, seed: int = 7, end_day: date = END_DAY) -> dict[str, int]:
+    """Write the example data set, its transactions ending on ``end_day``; return the row count of each file."""
+    if isinstance(end_day, datetime):
+        end_day = end_day.date()
+    shift = (end_day - END_DAY).days  # whole days, so the data depends only on the seed, rows and end day
+    origin = int((START + timedelta(days=shift)).timestamp())
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     n_customers = max(50, rows // 50)
@@ -48,7 +55,7 @@ def generate(out_dir: Path, rows: int = 50_000, seed: int = 7) -> dict[str, int]
             "home_country": rng.choice(COUNTRIES, n_customers, p=[0.4, 0.15, 0.12, 0.1, 0.08, 0.08, 0.04, 0.03]),
             "segment": rng.choice(SEGMENTS, n_customers),
             "signup_date": pa.array(
-                (np.datetime64("2020-01-01") + rng.integers(0, 1400, n_customers)).astype("datetime64[D]")
+                (np.datetime64("2020-01-01") + shift + rng.integers(0, 1400, n_customers)).astype("datetime64[D]")
             ),
             "credit_limit": rng.choice([500.0, 1000.0, 2500.0, 5000.0, 10000.0], n_customers),
         }
@@ -67,8 +74,8 @@ def generate(out_dir: Path, rows: int = 50_000, seed: int = 7) -> dict[str, int]
             "category": rng.choice(CATEGORIES, len(m_ids)),
             "country": rng.choice(COUNTRIES, len(m_ids)),
             "risk_tier": rng.choice(["low", "medium", "high"], len(m_ids), p=[0.7, 0.2, 0.1]),
-            "updated_at": _ts(m_secs),
-            "ingested_at": _ts_us(m_secs * 1_000_000 + m_lag),
+            "updated_at": _ts(m_secs, origin),
+            "ingested_at": _ts_us(m_secs * 1_000_000 + m_lag, origin),
         }
     )
 
@@ -95,8 +102,8 @@ def generate(out_dir: Path, rows: int = 50_000, seed: int = 7) -> dict[str, int]
             "currency": np.where(country == "US", "USD", np.where(np.isin(country, ["DE", "FR"]), "EUR", "OTH")),
             "country": country,
             "status": status,
-            "ts": _ts(secs),
-            "ingested_at": _ts_us(secs * 1_000_000 + ingest_lag),
+            "ts": _ts(secs, origin),
+            "ingested_at": _ts_us(secs * 1_000_000 + ingest_lag, origin),
         }
     )
 
@@ -105,7 +112,7 @@ def generate(out_dir: Path, rows: int = 50_000, seed: int = 7) -> dict[str, int]
         {
             "txn_id": transactions.column("txn_id"),
             "is_fraud": is_fraud.astype("int64"),
-            "labeled_at": _ts(secs + label_delay),
+            "labeled_at": _ts(secs + label_delay, origin),
         }
     )
 
@@ -117,7 +124,7 @@ def generate(out_dir: Path, rows: int = 50_000, seed: int = 7) -> dict[str, int]
             "merchant_id": merchant[cb_idx].astype("int64"),
             "txn_id": transactions.column("txn_id").take(pa.array(cb_idx)),
             "amount": amount[cb_idx],
-            "reported_at": _ts(cb_secs),
+            "reported_at": _ts(cb_secs, origin),
         }
     )
 

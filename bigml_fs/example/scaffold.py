@@ -9,6 +9,7 @@ shape of each definition in comments.
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bigml_fs.errors import BigmlError
@@ -68,7 +69,7 @@ def scaffold(directory: Path, rows: int = 5000, blank: bool = False) -> list[Pat
             written.append(dst)
     (directory / ".gitignore").write_text(GITIGNORE)
     written.append(directory / ".gitignore")
-    generate(directory / "data", rows=rows)
+    generate(directory / "data", rows=rows, end_day=datetime.now(timezone.utc).date())  # live values: ends today
     written.extend(sorted((directory / "data").glob("*.parquet")))
     return written
 
