@@ -371,21 +371,54 @@ def test_sigkill_at_each_step_then_a_normal_run(base_project, tmp_path):
     _full_refresh_equals(root, end)
 
 
+def _lock_held_by_another(lock: Path) -> bool:
+    """True when some process holds the materialize lock (our non-blocking flock on it fails)."""
+    import fcntl
+
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+
+def _wait_for_run_start(proc: subprocess.Popen, lock: Path, timeout: float = 120.0) -> None:
+    """Until the run holds the lock (its pid is in the lock file); fails if it ends first."""
+    deadline = time.monotonic() + timeout
+    while not (lock.exists() and lock.read_text().strip() == str(proc.pid)):
+        assert proc.poll() is None, f"the run ended (code {proc.returncode}) before taking the lock"
+        assert time.monotonic() < deadline, "the run did not take the lock in time"
+        time.sleep(0.01)
+
+
 def test_sigkill_of_the_cli_at_random_times(tmp_path):
-    """A first run (it imports Feast and applies the repo) killed after a delay, then a normal run."""
+    """First runs (they import Feast and apply the repo) killed at random times mid-run, then a normal run.
+
+    Each kill is checked to land mid-run: the run holds the materialize lock at kill time and
+    dies of the SIGKILL (return code -9), not of finishing first.
+    """
     root = _project(tmp_path / "p", _trips(2, 3000, days=10))
     end = "2024-03-06T00:00:00Z"
     env = {**os.environ, "FEAST_USAGE": "False"}
-    for delay in (2.5,):
+    lock = root / ".bigml" / state.LOCK_FILE
+    delays = np.random.default_rng(7).uniform(0.0, 2.0, size=3)  # seconds after the run took the lock
+    for delay in delays:
         proc = subprocess.Popen(
             [str(BIN), "-p", str(root), "-q", "materialize", "--end", end],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
         )
+        _wait_for_run_start(proc, lock)
         time.sleep(delay)
+        running = proc.poll() is None
+        held = _lock_held_by_another(lock)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        assert running and held, (delay, running, held, proc.returncode)  # the kill landed mid-run
+        assert proc.returncode == -signal.SIGKILL, (delay, proc.returncode)
         current = root / ".bigml" / "offline" / "current"
         if current.exists():  # the run published before the kill: it is complete
             assert set(state.view_states(Project.load(root).paths)) == {"stats", "recent", "profile"}

@@ -149,6 +149,21 @@ TREES = [
 ]
 
 
+ROWS_PER_THRESHOLD = 5  # at, float32 rounding, one ulp above, one ulp below, one float32 ulp above
+
+
+def _all_threshold_rows(thresholds: dict[int, list[float]]) -> list[list[float | None]]:
+    """Rows at every distinct threshold of every numeric feature (``threshold_rows`` alone takes the first 30)."""
+    rows: list[list[float | None]] = []
+    for i, values in thresholds.items():
+        distinct = sorted(set(values))
+        for start in range(0, len(distinct), 30):
+            rows += threshold_rows({i: distinct[start : start + 30]})
+    n_thresholds = sum(len(set(v)) for v in thresholds.values())
+    assert len(rows) == ROWS_PER_THRESHOLD * n_thresholds, (len(rows), n_thresholds)
+    return rows
+
+
 def _sk_trees(estimator):
     if hasattr(estimator, "tree_"):
         return [estimator]
@@ -171,12 +186,14 @@ def _hist_thresholds(estimator) -> dict[int, list[float]]:
 @SETTINGS
 @given(seed=seeds, null_rate=null_rates, encoder=st.sampled_from(["onehot", "ordinal"]))
 def test_tree_models_equal_sklearn_at_thresholds(kind, estimator, seed, null_rate, encoder):
+    """Rows at every distinct threshold of every numeric feature (all of them, not the first 30), and around it."""
     table, X = make_data(seed, 150, null_rate)
     # no scaler: the numeric columns reach the trees unchanged, so thresholds are raw values
     pipe = Pipeline([("pre", preprocess("none", encoder)), ("estimator", estimator)]).fit(X, targets(table, kind, seed))
     est = pipe.named_steps["estimator"]
     thresholds = _hist_thresholds(est) if hasattr(est, "_predictors") else tree_thresholds(_sk_trees(est))
-    rows = threshold_rows(thresholds)
+    rows = _all_threshold_rows(thresholds)
+    assert rows, "the trees split on no numeric feature"
     scored = add_rows(scored_table(table), rows, [["a", "b"]] * len(rows)) if rows else scored_table(table)
     assert_same(pipe, scored, "regression" if kind == "regression" else "classification")
 
@@ -240,6 +257,6 @@ def test_isolation_forest_equals_sklearn(seed, null_rate, max_features, contamin
     )
     pipe = Pipeline([("pre", preprocess("none", "ordinal")), ("estimator", forest)]).fit(X)
     est = pipe.named_steps["estimator"]
-    rows = threshold_rows(tree_thresholds(est.estimators_)) if max_features == 1.0 else []
+    rows = _all_threshold_rows(tree_thresholds(est.estimators_)) if max_features == 1.0 else []
     scored = add_rows(scored_table(table), rows, [["b", "a"]] * len(rows)) if rows else scored_table(table)
     assert_same(pipe, scored, "anomaly")
