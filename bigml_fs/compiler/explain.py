@@ -21,15 +21,30 @@ from bigml_fs.engines.dialects import Dialect
 SPINE = "__spine"
 
 
-def training_plan(catalog: Catalog, refs: list[FeatureRef], dialect: Dialect) -> TrainingQuery:
-    """The training-set plan for ``refs`` in ``dialect``, over ``__spine`` (the views' keys, ``event_timestamp``)."""
-    columns: dict[str, str] = {}
-    for ref in refs:
-        view = catalog.views[ref.view]
-        columns.update({k: view.columns[k] for k in view.keys})
-    columns.update({EVENT_TIMESTAMP: "TIMESTAMP WITH TIME ZONE", ROW: "BIGINT", TS: "BIGINT"})
+def training_plan(
+    catalog: Catalog,
+    refs: list[FeatureRef],
+    dialect: Dialect,
+    spine_columns: dict[str, str] | None = None,
+    full_feature_names: bool = False,
+) -> TrainingQuery:
+    """The training-set plan for ``refs`` in ``dialect`` over the relation ``__spine``.
+
+    ``spine_columns`` are those of the spine that was loaded (its columns with
+    ``__row`` and ``__ts``); ``compile`` passes none and gets a stand-in spine
+    of the views' keys and ``event_timestamp``. Feature expressions are read in
+    the project's sql_dialect.
+    """
+    if spine_columns is None:
+        spine_columns = {}
+        for ref in refs:
+            view = catalog.views[ref.view]
+            spine_columns.update({k: view.columns[k] for k in view.keys})
+        spine_columns.update({EVENT_TIMESTAMP: "TIMESTAMP WITH TIME ZONE", ROW: "BIGINT", TS: "BIGINT"})
     requested = [(r.view, r.feature) for r in refs]
-    return training_query(exp.table_(SPINE), columns, catalog.views, requested, catalog.sql_dialect, False, dialect)
+    return training_query(
+        exp.table_(SPINE), spine_columns, catalog.views, requested, catalog.sql_dialect, full_feature_names, dialect
+    )
 
 
 def header(dialect: Dialect) -> str:

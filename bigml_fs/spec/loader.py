@@ -248,11 +248,9 @@ def _discriminator_message(err: dict, loc: PathKey, model: type[BaseModel]) -> s
 
 def _tags_at(model: type[BaseModel], path: PathKey) -> list[str]:
     """The ``type`` values a discriminated union at ``path`` accepts (empty if it is not one)."""
-    current: Any = model
-    for part in path:
-        current = _descend(current, part)
-        if current is None:
-            return []
+    current = _node_at(model, path)
+    if current is None:
+        return []
     members = _models_in(current)
     if len(members) < 2:
         return []
@@ -264,13 +262,20 @@ def _tags_at(model: type[BaseModel], path: PathKey) -> list[str]:
 
 def _fields_at(model: type[BaseModel], path: PathKey) -> list[str]:
     """Names of the keys valid at ``path`` inside ``model`` (for did-you-mean)."""
+    current = _node_at(model, path)
+    if current is None:
+        return []
+    return sorted({alias_or_name for m in _models_in(current) for alias_or_name in _keys(m)})
+
+
+def _node_at(model: type[BaseModel], path: PathKey) -> Any:
+    """The annotation ``path`` leads to inside ``model``, or None where it leaves the spec."""
     current: Any = model
     for part in path:
         current = _descend(current, part)
         if current is None:
-            return []
-    models = [m for m in _models_in(current)]
-    return sorted({alias_or_name for m in models for alias_or_name in _keys(m)})
+            return None
+    return current
 
 
 def _keys(model: type[BaseModel]) -> list[str]:

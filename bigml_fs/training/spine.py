@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from bigml_fs.catalog import Catalog, FeatureRef, is_time_type
+from bigml_fs.compiler.explain import SPINE  # the relation the training-set plan reads
 from bigml_fs.compiler.sqlparts import ROW, TS, alias, col
 from bigml_fs.core.timeutil import EVENT_TIMESTAMP
 from bigml_fs.engines.base import Engine
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from bigml_fs.spec.schema import ModelSpec
 
 RAW = "__spine_raw"
-SPINE = "__spine"
 
 
 def load_spine_file(engine: Engine, path: Path, key_columns: list[str] | None = None) -> None:

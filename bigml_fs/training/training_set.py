@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, TypeAlias
 from sqlglot import exp
 
 from bigml_fs.catalog import Catalog, FeatureRef, ResolvedView
-from bigml_fs.compiler.explain import header
+from bigml_fs.compiler.explain import header, training_plan
 from bigml_fs.compiler.probes import probed_view
 from bigml_fs.compiler.sqlparts import ROW, col
-from bigml_fs.compiler.training_query import TrainingQuery, output_names, training_query
+from bigml_fs.compiler.training_query import TrainingQuery, output_names
 from bigml_fs.core.timeutil import iso
 from bigml_fs.engines.base import Engine
 from bigml_fs.engines.dialects import Dialect
@@ -107,28 +107,6 @@ def load_spine(engine: Engine, spine: SpineLike, key_columns: list[str]) -> None
     spine_io.load_spine_table(engine, spine)
 
 
-def compile_training_query(
-    catalog: Catalog,
-    refs: list[FeatureRef],
-    spine_columns: dict[str, str],
-    full_feature_names: bool,
-    dialect: Dialect,
-) -> TrainingQuery:
-    """The training-set AST in ``dialect``'s plan, over the loaded spine; feature expressions are read
-    in the project's sql_dialect.
-    """
-    requested = [(r.view, r.feature) for r in refs]
-    return training_query(
-        exp.table_(spine_io.SPINE),
-        spine_columns,
-        catalog.views,
-        requested,
-        catalog.sql_dialect,
-        full_feature_names,
-        dialect,
-    )
-
-
 def build_training_set(
     engine: Engine,
     catalog: Catalog,
@@ -157,7 +135,7 @@ def build_training_set(
     _warn_skipped_rows(engine, views.values())
 
     catalog = _with_lookup_relations(engine, catalog, views.values())
-    plan = compile_training_query(catalog, refs, spine_columns, full_feature_names, engine.sql_dialect)
+    plan = training_plan(catalog, refs, engine.sql_dialect, spine_columns, full_feature_names)
     unordered = plan.query.copy()
     unordered.set("order", None)  # the output orders by __row once, when it is written
     engine.create_temp_table(RESULT, unordered)
