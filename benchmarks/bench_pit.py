@@ -89,6 +89,24 @@ def bigml_project(name: str, features: str) -> Path:
     return root
 
 
+def bigml_training_set(root: Path, features: str, output: str) -> list[str]:
+    """The bigml_fs contender: its whole CLI process over the shared spine."""
+    spine = str(DATA / "spine.parquet")
+    return [
+        *BIGML,
+        "--quiet",
+        "--project",
+        str(root),
+        "training-set",
+        "--features",
+        features,
+        "--spine",
+        spine,
+        "-o",
+        output,
+    ]
+
+
 def latest_contenders(ttl_days: int) -> list[tuple[str, list[str]]]:
     root = bigml_project(
         f"latest_{ttl_days}d",
@@ -140,22 +158,7 @@ df = historical(store, spine, ['driver_stats:conv_rate', 'driver_stats:trips']).
 df[['driver_id', 'event_timestamp', 'conv_rate', 'trips']].to_parquet({str(out) + "_feast.parquet"!r}, index=False)
 """
     return [
-        (
-            "bigml_fs",
-            [
-                *BIGML,
-                "--quiet",
-                "--project",
-                str(root),
-                "training-set",
-                "--features",
-                "driver_stats:*",
-                "--spine",
-                str(DATA / "spine.parquet"),
-                "-o",
-                f"{out}_bigml.parquet",
-            ],
-        ),
+        ("bigml_fs", bigml_training_set(root, "driver_stats:*", f"{out}_bigml.parquet")),
         ("hand-written DuckDB ASOF", [PY, "-c", hand]),
         ("Feast (DuckDB offline store)", [PY, "-c", feast]),
     ]
@@ -199,22 +202,7 @@ con.execute('''COPY (
   ORDER BY s.rid) TO '{out}_hand_windows.parquet' (FORMAT parquet)''')
 """
     return [
-        (
-            "bigml_fs",
-            [
-                *BIGML,
-                "--quiet",
-                "--project",
-                str(root),
-                "training-set",
-                "--features",
-                "driver_windows:*",
-                "--spine",
-                str(DATA / "spine.parquet"),
-                "-o",
-                f"{out}_bigml_windows.parquet",
-            ],
-        ),
+        ("bigml_fs", bigml_training_set(root, "driver_windows:*", f"{out}_bigml_windows.parquet")),
         ("hand-written DuckDB window", [PY, "-c", hand]),
     ]
 
